@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#include "buf.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+void buf_init(struct buf *b, size_t max)
+{
+    *b = (struct buf)BUF_INIT(max);
+}
+
+void buf_release(struct buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+    size_t max = b->max ? b->max : SIZE_MAX - 1;
+    size_t need, cap;
+    char *p;
+
+    if (!size_add(b->len, extra, &need) || need > max)
+        return -ENOBUFS;
+    if (need + 1 <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need + 1)
+        cap = cap > SIZE_MAX / 2 ? need + 1 : cap * 2;
+    p = realloc(b->data, cap);
+    if (!p)
+        return -ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    int r = buf_reserve(b, n);
+    if (r < 0)
+        return r;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list aq;
+    int n, r;
+
+    va_copy(aq, ap);
+    n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n < 0)
+        return -EINVAL;
+    r = buf_reserve(b, (size_t)n);
+    if (r < 0)
+        return r;
+    (void)vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_appendf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = buf_vappendf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    ASSERT(n <= b->len);
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+const char *buf_str(const struct buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+char *buf_detach(struct buf *b, size_t *ret_len)
+{
+    char *p = b->data ? b->data : xstrdup("");
+    if (ret_len)
+        *ret_len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* err.h - user-facing error detail for parsers: code, file:line:col and a message. */
+#pragma once
+
+#include "macro.h"
+
+struct err {
+    int code;          /* -errno, 0 when unset */
+    unsigned line, col; /* 1-based; 0 when not applicable */
+    char file[256];    /* may be empty */
+    char msg[256];
+};
+#define ERR_INIT { .code = 0, .line = 0, .col = 0, .file = "", .msg = "" }
+
+/* Fills *reterr (NULL-safe) and returns code, so `return err_set(e, -EINVAL, ...)` works. */
+int err_set(struct err *reterr, int code, unsigned line, unsigned col, const char *fmt, ...)
+        PRINTF(5, 6);
+void err_set_file(struct err *e, const char *file);
+/* "file:line:col: msg" (parts omitted when unset) into buf; returns buf. */
+const char *err_format(const struct err *e, char *buf, unsigned long n);

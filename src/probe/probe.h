@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* probe.h - health probes (tcp, http, pg, redis, exec) as non-blocking state machines that any
+ * poll()/epoll loop can drive, plus blocking helpers for CLIs and tests.
+ *
+ * A probe never blocks: probe_start() begins the work, the caller polls probe_fd() for
+ * probe_events() and calls probe_step() when the fd is ready or when probe_deadline() has
+ * passed.  The fd may change between steps (libpq may reconnect), so re-read it each time.
+ * Probes are single-threaded objects; different probes may be used from different threads. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/macro.h"
+
+struct buf;
+
+enum probe_type {
+    PROBE_TCP,   /* connect() succeeds */
+    PROBE_HTTP,  /* HTTP/1.0 request; status matches expect_status (0 = any 2xx) */
+    PROBE_PG,    /* libpq connect + query (default "SELECT 1") returns rows or command ok */
+    PROBE_REDIS, /* optional AUTH, then command (default PING); reply is not an error */
+    PROBE_EXEC,  /* argv exits 0; stdout+stderr captured (bounded) */
+    _PROBE_TYPE_MAX,
+};
+
+/* Every string is owned by the spec and freed by probe_spec_release(). */
+struct probe_spec {
+    enum probe_type type;
+    char *host;          /* tcp/http/pg/redis; default "127.0.0.1" when NULL */
+    uint16_t port;       /* tcp/http/pg/redis */
+    char *path;          /* http: default "/" */
+    char *method;        /* http: default "GET" */
+    unsigned expect_status; /* http: 0 = any 2xx */
+    char *user;          /* pg user; redis ACL user (optional) */
+    char *password;      /* pg / redis AUTH; may be NULL */
+    char *dbname;        /* pg: default "postgres" */
+    char *query;         /* pg: default "SELECT 1" */
+    char **command;      /* redis: NULL-terminated argv, default { "PING" } */
+    char **argv;         /* exec: NULL-terminated argv (argv[0] absolute or on $PATH) */
+};
+#define PROBE_SPEC_INIT { .type = PROBE_TCP }
+
+/* Frees every string of the spec and resets it to PROBE_SPEC_INIT.  NULL-safe. */
+void probe_spec_release(struct probe_spec *spec);
+/* Deep copy; dst is overwritten.  Aborts on OOM. */
+void probe_spec_copy(struct probe_spec *dst, const struct probe_spec *src);
+/* "tcp", "http", "pg", "redis", "exec" <-> enum; from_string returns -EINVAL when unknown. */
+const char *probe_type_to_string(enum probe_type t);
+int probe_type_from_string(const char *s, enum probe_type *ret);
+
+struct probe;
+
+/* Starts a probe that must finish within timeout_usec.  The spec is borrowed and must outlive
+ * the probe.  Returns NULL only on OOM; a probe that fails at once (bad host, connect refused
+ * synchronously) is returned already done. */
+struct probe *probe_start(const struct probe_spec *spec, uint64_t timeout_usec);
+/* Destroys the probe, closing its connection and killing (SIGKILL) and reaping an exec child.
+ * NULL-safe; returns NULL. */
+struct probe *probe_free(struct probe *p);
+
+/* The fd to wait on (-1 when done or waiting only for the deadline) and poll() events for it. */
+int probe_fd(const struct probe *p);
+short probe_events(const struct probe *p);
+/* CLOCK_MONOTONIC deadline in usec (see core/time.h now_usec()). */
+uint64_t probe_deadline(const struct probe *p);
+/* Advances the probe with the poll() revents of probe_fd() (0 when woken by the deadline).
+ * Returns true when the probe is done (success or failure). */
+bool probe_step(struct probe *p, short revents);
+bool probe_done(const struct probe *p);
+
+/* Only once done: 0 = healthy, else -errno (-ETIMEDOUT, -ECONNREFUSED, -EPROTO for a bad
+ * answer, -ECHILD/-EIO for a failed exec ...).  probe_message() is a one-line human reason
+ * ("connect to 127.0.0.1:5433: Connection refused", "HTTP 503", "exit status 1"); borrowed. */
+int probe_result(const struct probe *p);
+const char *probe_message(const struct probe *p);
+/* What the service answered, for callers that interpret it (borrowed, "" when none):
+ *   http: the response body;  redis: the reply as text (arrays one element per line, nil as
+ *   empty line);  pg: result rows, one per line, fields separated by '\t';  exec: output. */
+const char *probe_detail(const struct probe *p);
+/* Wall time from start to done, in usec. */
+uint64_t probe_elapsed_usec(const struct probe *p);
+
+/* Runs n probes concurrently with one poll() loop until all are done (each has its own
+ * timeout).  probes[] must come from probe_start(); they stay owned by the caller. */
+void probe_run_all(struct probe **probes, unsigned n);
+/* Convenience: start, run, copy result.  Returns probe_result(); the message and detail are
+ * appended to *msg / *detail when those are non-NULL. */
+int probe_run(const struct probe_spec *spec, uint64_t timeout_usec, struct buf *msg,
+              struct buf *detail);

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* stack.h - the stack model: services the supervisor runs, parsed from one compose-like YAML
+ * stack file (docs/stack-file.md).  A parsed stack keeps ${...} references unexpanded;
+ * stack_resolve() expands them once the state directory and secrets exist. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/macro.h"
+#include "probe/probe.h"
+
+struct err;
+
+enum stack_restart {
+    STACK_RESTART_NO,
+    STACK_RESTART_ON_FAILURE,
+    STACK_RESTART_ALWAYS,
+    _STACK_RESTART_MAX,
+};
+
+enum stack_dep_cond {
+    STACK_DEP_STARTED,   /* service_started */
+    STACK_DEP_HEALTHY,   /* service_healthy */
+    STACK_DEP_COMPLETED, /* service_completed_successfully */
+    _STACK_DEP_COND_MAX,
+};
+
+struct stack_dep {
+    char *service; /* name of a service of the same stack (validated) */
+    enum stack_dep_cond cond;
+};
+
+struct stack_health {
+    bool present;             /* false: the service is "healthy" as soon as it is running */
+    struct probe_spec probe;
+    uint64_t interval_usec;     /* default 2s */
+    uint64_t timeout_usec;      /* default 1s */
+    uint64_t start_period_usec; /* default 0: failures in it do not count */
+    unsigned retries;           /* consecutive failures before unhealthy; default 3 */
+};
+
+struct stack_file {
+    char *template_path; /* absolute after parse (relative ones are taken from the stack dir) */
+    char *path;          /* output path */
+    unsigned mode;       /* default 0644 */
+    bool overwrite;      /* default true; false = write only when missing */
+};
+
+struct stack_service {
+    char *name;
+    unsigned line;       /* line of the service's key in the stack file */
+    char *kind;          /* role interpreter for status: etcd, patroni, haproxy, pgbouncer, redis,
+                            sentinel, or NULL (generic) */
+    char *package;       /* Debian package providing argv[0], for "not found" errors; may be NULL */
+    char **argv;         /* NULL-terminated, argc >= 1 */
+    char **env;          /* NULL-terminated "KEY=VALUE" list (may be empty, never NULL) */
+    char *user;          /* run as (when the supervisor is root); NULL = supervisor's user */
+    char *working_dir;   /* NULL = state dir */
+    struct stack_dep *deps;
+    size_t n_deps;
+    struct stack_health health;
+    bool has_status_probe;       /* status_probe present */
+    struct probe_spec status_probe; /* endpoint/credentials for role and lag queries */
+    enum stack_restart restart;     /* default on-failure */
+    uint64_t backoff_initial_usec;  /* default 1s (never below 1s between starts) */
+    uint64_t backoff_max_usec;      /* default 30s */
+    uint64_t backoff_reset_usec;    /* uptime after which backoff resets; default 60s */
+    unsigned max_restarts;          /* consecutive failed starts before "failed"; 0 = unlimited */
+    int stop_signal;                /* default SIGTERM */
+    uint64_t stop_grace_usec;       /* default 10s, then SIGKILL to the process group */
+    uint16_t *ports;                /* TCP ports the service binds (checked free before up) */
+    size_t n_ports;
+    char **dirs;                    /* NULL-terminated; created 0700 and owned by user */
+    struct stack_file *files;
+    size_t n_files;
+};
+
+struct stack {
+    char *name;
+    char *path;      /* the stack file as given */
+    char *dir;       /* absolute directory of the stack file */
+    char **secrets;  /* NULL-terminated names */
+    uint64_t log_max_bytes; /* per-service log size before rotation; default 10 MiB */
+    unsigned log_keep;      /* rotated files kept; default 3 */
+    struct stack_service *services; /* in file order */
+    size_t n_services;
+};
+
+/* Parses a stack file.  On error returns -EINVAL (or -errno for I/O), fills *reterr with
+ * file:line:col and a message naming the field, and writes nothing to *ret.
+ * The result is freed with stack_free(). */
+int stack_load(const char *path, struct stack **ret, struct err *reterr) WARN_UNUSED_RESULT;
+/* Same from a memory buffer; `name` is used as the file name in errors. */
+int stack_parse(const char *name, const char *text, size_t len, struct stack **ret,
+                struct err *reterr) WARN_UNUSED_RESULT;
+/* NULL-safe; returns NULL. */
+struct stack *stack_free(struct stack *s);
+
+struct stack_service *stack_find(const struct stack *s, const char *name);
+/* Service indices in start order (dependencies first).  ret_order has n_services entries. */
+void stack_start_order(const struct stack *s, size_t *ret_order);
+
+/* Values for ${...} references. */
+struct stack_vars {
+    const char *state_dir; /* absolute */
+    /* Returns the secret's value (borrowed) or NULL when missing. */
+    const char *(*secret)(const char *name, void *userdata);
+    void *userdata;
+};
+
+/* Expands ${state_dir}, ${stack_dir}, ${secret.NAME} and $$ in every string of the stack
+ * (argv, env, dirs, file paths, working_dir, probe fields).  -EINVAL with *reterr naming the
+ * service and field when a value is missing. */
+int stack_resolve(struct stack *s, const struct stack_vars *vars, struct err *reterr)
+        WARN_UNUSED_RESULT;
+/* Expands one template string with the same rules (for rendering `files:`). */
+int stack_expand(const struct stack *s, const struct stack_vars *vars, const char *in,
+                 struct buf *out, struct err *reterr) WARN_UNUSED_RESULT;

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/fd.h"
+#include "core/str.h"
+#include "t.h"
+
+static void test_buf_bounded(void)
+{
+    struct buf b = BUF_INIT(8);
+
+    ASSERT_OK(buf_puts(&b, "abcd"));
+    ASSERT_OK(buf_appendf(&b, "%d", 123));
+    ASSERT_STREQ(buf_str(&b), "abcd123");
+    ASSERT_ERRNO(buf_puts(&b, "xy"), -ENOBUFS);
+    ASSERT_STREQ(buf_str(&b), "abcd123"); /* unchanged on failure */
+    buf_consume(&b, 4);
+    ASSERT_STREQ(buf_str(&b), "123");
+    buf_release(&b);
+    ASSERT_STREQ(buf_str(&b), "");
+}
+
+static void test_parse_numbers(void)
+{
+    uint64_t v;
+    int64_t i;
+
+    ASSERT_OK(parse_u64("18446744073709551615", &v));
+    ASSERT_TRUE(v == UINT64_MAX);
+    ASSERT_ERRNO(parse_u64("18446744073709551616", &v), -ERANGE);
+    ASSERT_ERRNO(parse_u64("-1", &v), -EINVAL);
+    ASSERT_ERRNO(parse_u64("12x", &v), -EINVAL);
+    ASSERT_ERRNO(parse_u64("", &v), -EINVAL);
+    ASSERT_OK(parse_i64("-42", &i));
+    ASSERT_EQ(i, -42);
+    ASSERT_ERRNO(parse_uint_range("70000", 1, 65535, &v), -ERANGE);
+}
+
+static void test_parse_duration(void)
+{
+    uint64_t v;
+
+    ASSERT_OK(parse_duration_usec("250ms", &v));
+    ASSERT_EQ(v, 250000);
+    ASSERT_OK(parse_duration_usec("5", &v));
+    ASSERT_EQ(v, 5000000);
+    ASSERT_OK(parse_duration_usec("1m30s", &v));
+    ASSERT_EQ(v, 90000000);
+    ASSERT_OK(parse_duration_usec("100us", &v));
+    ASSERT_EQ(v, 100);
+    ASSERT_ERRNO(parse_duration_usec("5x", &v), -EINVAL);
+    ASSERT_ERRNO(parse_duration_usec("1m30", &v), -EINVAL);
+    ASSERT_ERRNO(parse_duration_usec("ms", &v), -EINVAL);
+}
+
+static void test_parse_size_mode_bool(void)
+{
+    uint64_t v;
+    unsigned m;
+    bool b;
+
+    ASSERT_OK(parse_size("64MiB", &v));
+    ASSERT_EQ(v, 64 << 20);
+    ASSERT_OK(parse_size("512k", &v));
+    ASSERT_EQ(v, 512 << 10);
+    ASSERT_ERRNO(parse_size("12 parsecs", &v), -EINVAL);
+    ASSERT_OK(parse_mode("0600", &m));
+    ASSERT_EQ(m, 0600);
+    ASSERT_ERRNO(parse_mode("0800", &m), -EINVAL);
+    ASSERT_OK(parse_bool("yes", &b));
+    ASSERT_TRUE(b);
+    ASSERT_ERRNO(parse_bool("maybe", &b), -EINVAL);
+}
+
+static void test_edit_distance(void)
+{
+    ASSERT_EQ(str_edit_distance("status", "stauts"), 1);
+    ASSERT_EQ(str_edit_distance("down", "up"), 4);
+    ASSERT_EQ(str_edit_distance("", "abc"), 3);
+}
+
+static void test_file_roundtrip(void)
+{
+    char dir[] = "/tmp/t_core.XXXXXX";
+    char path[256];
+    struct buf b = BUF_INIT(0);
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    (void)snprintf(path, sizeof path, "%s/a/b/c", dir);
+    ASSERT_OK(mkdir_p(path, 0755));
+    (void)snprintf(path, sizeof path, "%s/a/f", dir);
+    ASSERT_OK(file_write_atomic(path, "line1\nline2\nline3\n", 18, 0600));
+    ASSERT_OK(file_read_all(path, &b));
+    ASSERT_STREQ(buf_str(&b), "line1\nline2\nline3\n");
+    buf_reset(&b);
+    ASSERT_OK(file_read_tail(path, 8, &b));
+    ASSERT_STREQ(buf_str(&b), "line3\n");
+    buf_release(&b);
+    ASSERT_TRUE(file_is_executable("sh"));
+    ASSERT_FALSE(file_is_executable("/nonexistent/binary"));
+}
+
+static void test_err_format(void)
+{
+    struct err e = ERR_INIT;
+    char out[512];
+
+    err_set_file(&e, "stack.yml");
+    ASSERT_EQ(err_set(&e, -EINVAL, 12, 5, "unknown field '%s'", "prot"), -EINVAL);
+    ASSERT_STREQ(err_format(&e, out, sizeof out), "stack.yml:12:5: unknown field 'prot'");
+}
+
+T_MAIN(T_CASE(test_buf_bounded), T_CASE(test_parse_numbers), T_CASE(test_parse_duration),
+       T_CASE(test_parse_size_mode_bool), T_CASE(test_edit_distance), T_CASE(test_file_roundtrip),
+       T_CASE(test_err_format))
