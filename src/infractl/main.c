@@ -1,5 +1,291 @@
 /* SPDX-License-Identifier: MIT */
-int main(void)
+/* infractl - brings the local HA stack up, shows its health, controls it. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "stack/secrets.h"
+#include "stack/stack.h"
+#include "supervise/supervise.h"
+
+#define CLI_ANY  UINT32_MAX
+#define PROGNAME "infractl"
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv, struct cli_ctx *ctx);
+    const char *args_help, *help;
+};
+
+static int cmd_help(int argc, char **argv, struct cli_ctx *ctx);
+static int cmd_version(int argc, char **argv, struct cli_ctx *ctx);
+
+static const struct cli_cmd commands[] = {
+    { "up", cmd_up, "[--detach] [--wait] [--timeout S]", "Start the stack (supervised)" },
+    { "down", cmd_down, "[--timeout S]", "Stop every service, reverse dependency order" },
+    { "status", cmd_status, "[--json] [--watch] [SERVICE...]", "Show state, health and roles" },
+    { "logs", cmd_logs, "[-f] [-n LINES] [SERVICE...]", "Show service logs" },
+    { "restart", cmd_restart, "SERVICE...", "Restart services" },
+    { "help", cmd_help, "[COMMAND]", "Show help" },
+    { "version", cmd_version, "", "Show the version" },
+};
+
+static int cmd_version(int argc, char **argv, struct cli_ctx *ctx)
 {
+    (void)argc;
+    (void)argv;
+    (void)ctx;
+    printf("infractl %s\n", UT_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "usage: infractl [-f STACKFILE] [--state-dir DIR] COMMAND [ARGS]\n\n"
+               "Brings the ultrathink HA stack up on this machine and controls it.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(f, "  %-8s %-36s %s\n", commands[i].name, commands[i].args_help,
+                commands[i].help);
+    fprintf(f, "\nOptions (before or after COMMAND):\n"
+               "  -f, --file STACKFILE   stack file (default: $INFRACTL_STACK_FILE or\n"
+               "                         %s/infrastructure/local/stack.yml)\n"
+               "  --state-dir DIR        data, logs, secrets, control socket (default:\n"
+               "                         $INFRACTL_STATE_DIR or %s/.infra)\n"
+               "  -h, --help             this help; `infractl help COMMAND` for one command\n"
+               "\nExit codes:\n"
+               "  0  success\n"
+               "  1  runtime failure (also: invalid stack file, port in use, missing binary)\n"
+               "  2  usage error\n"
+               "  3  the stack is not running (status, restart)\n"
+               "  4  not healthy: status found an unhealthy service; up --wait timed out\n",
+            UT_SOURCE_DIR, UT_SOURCE_DIR);
+}
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (streq(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
+{
+    (void)ctx;
+    if (argc > 1) {
+        const struct cli_cmd *c = find_cmd(argv[1]);
+        if (!c) {
+            log_error("unknown command '%s'", argv[1]);
+            return CLI_EXIT_USAGE;
+        }
+        printf("usage: infractl %s %s\n\n%s.\nSee docs/infractl.md for details.\n", c->name,
+               c->args_help, c->help);
+        return CLI_EXIT_OK;
+    }
+    print_help(stdout);
+    return CLI_EXIT_OK;
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", PROGNAME);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: infractl %s\n", usage);
+    return CLI_EXIT_USAGE;
+}
+
+static const char *secret_lookup(const char *name, void *userdata)
+{
+    return stack_secrets_get(userdata, name);
+}
+
+int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret)
+{
+    struct stack *s = NULL;
+    struct stack_secrets *sec = NULL;
+    struct err e = ERR_INIT;
+    char msg[600];
+    int r;
+
+    r = stack_load(ctx->stack_path, &s, &e);
+    if (r < 0) {
+        log_error("invalid stack file: %s", err_format(&e, msg, sizeof msg));
+        goto out;
+    }
+    r = stack_secrets_ensure(s, ctx->state_dir, create_secrets, &sec, &e);
+    if (r < 0) {
+        if (r == -ENOENT && !create_secrets)
+            log_error("%s (has `infractl up` run with --state-dir %s?)", e.msg, ctx->state_dir);
+        else
+            log_error("%s", err_format(&e, msg, sizeof msg));
+        goto out;
+    }
+    {
+        struct stack_vars vars = {
+            .state_dir = ctx->state_dir, .secret = secret_lookup, .userdata = sec
+        };
+        r = stack_resolve(s, &vars, &e);
+    }
+    if (r < 0) {
+        log_error("%s", err_format(&e, msg, sizeof msg));
+        goto out;
+    }
+    *ret = s;
+    s = NULL;
+out:
+    stack_secrets_free(sec);
+    stack_free(s);
+    return r;
+}
+
+bool cli_supervisor_running(const struct cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int r = sv_control_call(ctx->state_dir, "{\"cmd\":\"status\"}", 2 * USEC_PER_SEC, &resp);
+    free(resp);
+    return r >= 0;
+}
+
+static char *absolute_path(const char *p)
+{
+    char cwd[PATH_MAX];
+
+    if (p[0] == '/')
+        return xstrdup(p);
+    if (!getcwd(cwd, sizeof cwd))
+        return xstrdup(p);
+    return xasprintf("%s/%s", cwd, p);
+}
+
+static void suggest(const char *verb)
+{
+    const char *best = NULL;
+    unsigned best_d = 3;
+
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        unsigned d = str_edit_distance(verb, commands[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = commands[i].name;
+        }
+    }
+    if (best)
+        log_error("unknown command '%s', did you mean '%s'?", verb, best);
+    else
+        log_error("unknown command '%s' (see 'infractl help')", verb);
+}
+
+/* Pulls the global options (-f/--file, --state-dir, -h) out of argv wherever they stand, so
+ * that `infractl -f x status` and `infractl status -f x` both work, as with compose. */
+static int parse_global(int *argc, char **argv, const char **stack, const char **state,
+                        bool *help)
+{
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        const char *val = NULL;
+
+        if (streq(a, "--")) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (streq(a, "-f") || streq(a, "--file"))
+            dst = stack;
+        else if (str_startswith(a, "--file="))
+            dst = stack, val = a + 7;
+        else if (streq(a, "--state-dir"))
+            dst = state;
+        else if (str_startswith(a, "--state-dir="))
+            dst = state, val = a + 12;
+        else if ((streq(a, "-h") || streq(a, "--help")) && out == 1) {
+            *help = true;
+            continue;
+        }
+        if (!dst) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= *argc) {
+                log_error("option '%s' needs a value", a);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        *dst = val;
+    }
+    argv[out] = NULL;
+    *argc = out;
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *stack = getenv("INFRACTL_STACK_FILE");
+    const char *state = getenv("INFRACTL_STATE_DIR");
+    char *state_abs = NULL, *stack_default = NULL;
+    struct cli_ctx ctx = { 0 };
+    const struct cli_cmd *cmd;
+    struct sigaction sa = { .sa_handler = SIG_IGN };
+    bool help = false;
+    int r;
+
+    log_set_prog(PROGNAME);
+    (void)sigaction(SIGPIPE, &sa, NULL);
+    if (parse_global(&argc, argv, &stack, &state, &help) < 0)
+        return CLI_EXIT_USAGE;
+    if (help && argc < 2) {
+        print_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (streq(argv[1], "--version"))
+        return cmd_version(0, NULL, NULL);
+    cmd = find_cmd(argv[1]);
+    if (!cmd) {
+        suggest(argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    if (help) {
+        char *hargv[] = { (char *)"help", argv[1], NULL };
+        return cmd_help(2, hargv, &ctx);
+    }
+    if (!stack)
+        stack = stack_default = xstrdup(UT_SOURCE_DIR "/infrastructure/local/stack.yml");
+    state_abs = absolute_path(state ? state : UT_SOURCE_DIR "/.infra");
+    ctx.stack_path = stack;
+    ctx.state_dir = state_abs;
+
+    optind = 0; /* the command parses its own options with getopt_long */
+    r = cmd->fn(argc - 1, argv + 1, &ctx);
+
+    if (fflush(stdout) != 0 && errno != EPIPE) {
+        log_error("write to stdout failed: %s", strerror(errno));
+        r = CLI_EXIT_FAILURE;
+    }
+    free(state_abs);
+    free(stack_default);
+    return r;
 }

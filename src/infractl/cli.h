@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.h - infractl's command table entry points and the shared context. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct stack;
+
+/* Exit codes (docs/infractl.md "Exit codes"). */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1,     /* runtime failure, invalid stack file */
+    CLI_EXIT_USAGE = 2,       /* bad command line */
+    CLI_EXIT_NOT_RUNNING = 3, /* no supervisor runs for this state directory */
+    CLI_EXIT_UNHEALTHY = 4,   /* status: some service is not healthy; up --wait: timed out */
+};
+
+struct cli_ctx {
+    const char *stack_path; /* -f; borrowed from argv or the built-in default */
+    const char *state_dir;  /* --state-dir; absolute */
+};
+
+/* Loads and resolves the stack file (creating secrets when create_secrets).  Prints the error
+ * (file:line:col) itself.  Caller frees *ret with stack_free(). */
+int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret);
+/* Prints "usage: infractl VERB ARGS" for a bad option/argument and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when a supervisor answers on the state directory's control socket. */
+bool cli_supervisor_running(const struct cli_ctx *ctx);
+
+int cmd_up(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_down(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_logs(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_restart(int argc, char **argv, struct cli_ctx *ctx);

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* infractl up: preflight, prepare, start the supervisor (foreground or detached), wait. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/time.h"
+#include "stack/stack.h"
+#include "status.h"
+#include "supervise/supervise.h"
+
+static const char usage[] = "up [--detach] [--wait] [--timeout S] [--quiet]";
+
+struct up_args {
+    bool detach, wait, quiet;
+    uint64_t timeout_usec;
+};
+
+static int parse_args(int argc, char **argv, struct up_args *a)
+{
+    static const struct option opts[] = {
+        { "detach", no_argument, NULL, 'd' }, { "wait", no_argument, NULL, 'w' },
+        { "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
+        { 0 },
+    };
+    int c;
+
+    *a = (struct up_args){ .timeout_usec = 180 * USEC_PER_SEC };
+    while ((c = getopt_long(argc, argv, "dwt:q", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            a->detach = true;
+            break;
+        case 'w':
+            a->wait = true;
+            break;
+        case 'q':
+            a->quiet = true;
+            break;
+        case 't':
+            if (parse_duration_usec(optarg, &a->timeout_usec) < 0 || a->timeout_usec == 0)
+                return cli_usage_error(usage, "invalid --timeout '%s' (e.g. 90, 90s, 2m)",
+                                       optarg);
+            break;
+        default:
+            return cli_usage_error(usage, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    if (a->wait && !a->detach)
+        return cli_usage_error(usage, "--wait needs --detach (in the foreground, up runs "
+                                      "until interrupted)");
+    return 0;
+}
+
+/* Creates the state directory layout and every service's dirs and files. */
+static int prepare(const struct cli_ctx *ctx, const struct stack *s)
+{
+    struct stack_vars vars = { .state_dir = ctx->state_dir };
+    struct err e = ERR_INIT;
+    char path[4096], msg[600];
+    int r;
+
+    (void)snprintf(path, sizeof path, "%s/logs", ctx->state_dir);
+    r = mkdir_p(path, 0755);
+    if (r < 0)
+        return log_error_errno(r, "cannot create '%s'", path);
+    for (size_t i = 0; i < s->n_services; i++) {
+        r = stack_prepare_service(s, &s->services[i], &vars, &e);
+        if (r < 0)
+            return log_error_errno(r, "service '%s': %s", s->services[i].name,
+                                   err_format(&e, msg, sizeof msg));
+    }
+    return 0;
+}
+
+/* Child side of --detach: become a session leader, log to STATE/logs/supervisor.log and
+ * run the supervisor until `down`. */
+static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct stack *s, int ready_fd)
+{
+    char path[4096];
+    int fd, r;
+
+    (void)setsid();
+    (void)snprintf(path, sizeof path, "%s/logs/supervisor.log", ctx->state_dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        (void)dup3(fd, STDOUT_FILENO, 0);
+        (void)dup3(fd, STDERR_FILENO, 0);
+        fd_close(fd);
+    }
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)dup3(fd, STDIN_FILENO, 0);
+        fd_close(fd);
+    }
+    log_set_daemon_mode(1);
+    r = sv_run(s, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = ready_fd });
+    if (r < 0)
+        log_error_errno(r, "supervisor failed");
+    _exit(r < 0 ? 1 : 0);
+}
+
+static void print_log_tail(const struct cli_ctx *ctx, const char *service, size_t max)
+{
+    struct buf b = BUF_INIT(0);
+    char *path = sv_log_path(ctx->state_dir, service);
+
+    if (file_read_tail(path, max, &b) >= 0 && b.len) {
+        fprintf(stderr, "--- last lines of %s ---\n%s", path, buf_str(&b));
+        if (b.data[b.len - 1] != '\n')
+            fputc('\n', stderr);
+    }
+    free(path);
+    buf_release(&b);
+}
+
+/* Waits for the daemon's readiness line; false when it exited first. */
+static bool wait_ready(int fd, uint64_t timeout_usec)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char c;
+
+    if (poll(&p, 1, (int)(timeout_usec / USEC_PER_MSEC)) <= 0)
+        return false;
+    return read(fd, &c, 1) == 1 && c == '\n';
+}
+
+/* Polls the supervisor until every service is up (healthy, or completed for one-shots),
+ * printing progress when the set of pending services changes. */
+static int wait_healthy(const struct cli_ctx *ctx, const struct up_args *a)
+{
+    uint64_t deadline = now_usec() + a->timeout_usec, start = now_usec();
+    struct buf last = BUF_INIT(0), pending = BUF_INIT(0);
+    struct status_snapshot snap = { 0 };
+    int r;
+
+    for (;;) {
+        status_snapshot_release(&snap);
+        r = status_fetch(ctx, &snap);
+        if (r < 0) {
+            log_error_errno(r, "supervisor stopped answering");
+            print_log_tail(ctx, "supervisor", 4096);
+            goto out;
+        }
+        buf_reset(&pending);
+        r = status_pending(&snap, &pending);
+        if (r == 0) {
+            if (!a->quiet)
+                fprintf(stderr, "%s: all %zu services up after %.1fs\n", "infractl",
+                        snap.n_services, (double)(now_usec() - start) / 1e6);
+            goto out;
+        }
+        if (!a->quiet && !streq(buf_str(&pending), buf_str(&last))) {
+            fprintf(stderr, "infractl: [%5.1fs] waiting for: %s\n",
+                    (double)(now_usec() - start) / 1e6, buf_str(&pending));
+            buf_reset(&last);
+            (void)buf_puts(&last, buf_str(&pending));
+        }
+        if (status_any_failed(&snap) || now_usec() >= deadline) {
+            log_error("%s: not up: %s", status_any_failed(&snap) ? "failed" : "timed out",
+                      buf_str(&pending));
+            for (size_t i = 0; i < snap.n_services; i++)
+                if (!status_service_up(&snap.services[i]))
+                    print_log_tail(ctx, snap.services[i].name, 2048);
+            r = -ETIMEDOUT;
+            goto out;
+        }
+        sleep_usec(200 * USEC_PER_MSEC);
+    }
+out:
+    status_snapshot_release(&snap);
+    buf_release(&last);
+    buf_release(&pending);
+    return r;
+}
+
+int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
+{
+    struct up_args a;
+    struct stack *s = NULL;
+    struct err e = ERR_INIT;
+    char msg[600];
+    int pipefd[2] = { -1, -1 };
+    int r, ret = CLI_EXIT_FAILURE;
+
+    r = parse_args(argc, argv, &a);
+    if (r != 0)
+        return r;
+    r = mkdir_p(ctx->state_dir, 0755);
+    if (r < 0) {
+        log_error_errno(r, "cannot create state directory '%s'", ctx->state_dir);
+        return CLI_EXIT_FAILURE;
+    }
+    r = cli_load_stack(ctx, true, &s);
+    if (r < 0)
+        return CLI_EXIT_FAILURE;
+
+    if (cli_supervisor_running(ctx)) {
+        if (!a.quiet)
+            fprintf(stderr, "infractl: stack '%s' is already running (state %s)\n", s->name,
+                    ctx->state_dir);
+        ret = CLI_EXIT_OK;
+        goto wait;
+    }
+    r = sv_preflight(s, &e);
+    if (r < 0) {
+        log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
+        goto out;
+    }
+    if (prepare(ctx, s) < 0)
+        goto out;
+
+    if (!a.detach) {
+        r = sv_run(s, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = -1 });
+        if (r == -EBUSY)
+            log_error("another supervisor already runs on '%s'", ctx->state_dir);
+        else if (r < 0)
+            log_error_errno(r, "supervisor failed");
+        ret = r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+        goto out;
+    }
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        log_error_errno(-errno, "pipe2() failed");
+        goto out;
+    }
+    fflush(NULL);
+    {
+        pid_t pid = fork();
+        if (pid < 0) {
+            log_error_errno(-errno, "fork() failed");
+            goto out;
+        }
+        if (pid == 0) {
+            pipefd[0] = fd_close(pipefd[0]);
+            /* Second fork: the daemon is not our child, so our exit never reaps it. */
+            pid = fork();
+            if (pid != 0)
+                _exit(pid < 0 ? 1 : 0);
+            run_daemon(ctx, s, pipefd[1]);
+        }
+        pipefd[1] = fd_close(pipefd[1]);
+    }
+    if (!wait_ready(pipefd[0], 15 * USEC_PER_SEC)) {
+        log_error("the supervisor did not start");
+        print_log_tail(ctx, "supervisor", 4096);
+        goto out;
+    }
+    if (!a.quiet)
+        fprintf(stderr, "infractl: supervisor started for stack '%s' (state %s)\n", s->name,
+                ctx->state_dir);
+    ret = CLI_EXIT_OK;
+wait:
+    if (a.wait) {
+        r = wait_healthy(ctx, &a);
+        if (r < 0)
+            ret = r == -ETIMEDOUT ? CLI_EXIT_UNHEALTHY : CLI_EXIT_FAILURE;
+    }
+out:
+    fd_close(pipefd[0]);
+    fd_close(pipefd[1]);
+    stack_free(s);
+    return ret;
+}

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+#include "status.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "probe/probe.h"
+#include "stack/stack.h"
+#include "supervise/supervise.h"
+
+#define STATUS_TIMEOUT_USEC (3 * USEC_PER_SEC)
+#define ROLE_TIMEOUT_USEC   (1500 * USEC_PER_MSEC)
+
+/* One row per replica on a primary, one empty-join row on a standby.  The CASE keeps
+ * pg_current_wal_lsn() (an error during recovery) from running on standbys. */
+static const char pg_role_query[] =
+        "SELECT pg_is_in_recovery(), r.application_name, r.state, r.sync_state, "
+        "CASE WHEN pg_is_in_recovery() THEN NULL "
+        "ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint END, "
+        "round(extract(epoch FROM r.replay_lag)::numeric, 6) "
+        "FROM (SELECT 1) AS one LEFT JOIN pg_stat_replication AS r ON true";
+
+static char *json_strdup(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? xstrdup(s) : NULL;
+}
+
+int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
+{
+    char *resp = NULL;
+    json_t *root = NULL, *services;
+    json_error_t jerr;
+    struct status_snapshot snap = { 0 };
+    int r;
+
+    r = sv_control_call(ctx->state_dir, "{\"cmd\":\"status\"}", STATUS_TIMEOUT_USEC, &resp);
+    if (r < 0)
+        return r;
+    root = json_loads(resp, 0, &jerr);
+    if (!root || !json_is_true(json_object_get(root, "ok"))) {
+        r = -EPROTO;
+        goto out;
+    }
+    snap.supervisor_pid =
+            (long)json_integer_value(json_object_get(json_object_get(root, "supervisor"), "pid"));
+    snap.stack_name = json_strdup(json_object_get(root, "supervisor"), "stack");
+    services = json_object_get(root, "services");
+    snap.n_services = json_array_size(services);
+    snap.services = xcalloc(snap.n_services ? snap.n_services : 1, sizeof *snap.services);
+    for (size_t i = 0; i < snap.n_services; i++) {
+        json_t *o = json_array_get(services, i);
+        struct status_service *sv = &snap.services[i];
+
+        sv->name = json_strdup(o, "name");
+        sv->state = json_strdup(o, "state");
+        sv->health = json_strdup(o, "health");
+        sv->health_message = json_strdup(o, "health_message");
+        sv->last_exit = json_strdup(o, "last_exit");
+        sv->waiting_for = json_strdup(o, "waiting_for");
+        sv->pid = (long)json_integer_value(json_object_get(o, "pid"));
+        sv->uptime_s = json_number_value(json_object_get(o, "uptime_s"));
+        sv->restarts = (unsigned)json_integer_value(json_object_get(o, "restarts"));
+        sv->lag_bytes = -1;
+        sv->lag_seconds = -1;
+        if (!sv->name || !sv->state) {
+            r = -EPROTO;
+            goto out;
+        }
+        if (!sv->health)
+            sv->health = xstrdup("none");
+    }
+    *ret = snap;
+    snap = (struct status_snapshot){ 0 };
+    r = 0;
+out:
+    status_snapshot_release(&snap);
+    json_decref(root);
+    free(resp);
+    return r;
+}
+
+static void service_release(struct status_service *sv)
+{
+    free(sv->name);
+    free(sv->state);
+    free(sv->health);
+    free(sv->health_message);
+    free(sv->last_exit);
+    free(sv->waiting_for);
+}
+
+void status_snapshot_release(struct status_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_services; i++)
+        service_release(&snap->services[i]);
+    free(snap->services);
+    free(snap->stack_name);
+    *snap = (struct status_snapshot){ 0 };
+}
+
+int status_filter(struct status_snapshot *snap, char **names, int n)
+{
+    size_t kept = 0;
+
+    for (int j = 0; j < n; j++) {
+        bool found = false;
+        for (size_t i = 0; i < snap->n_services; i++)
+            found = found || streq(snap->services[i].name, names[j]);
+        if (!found) {
+            log_error("unknown service '%s'", names[j]);
+            return -ENOENT;
+        }
+    }
+    for (size_t i = 0; i < snap->n_services; i++) {
+        bool keep = false;
+        for (int j = 0; j < n; j++)
+            keep = keep || streq(snap->services[i].name, names[j]);
+        if (keep)
+            snap->services[kept++] = snap->services[i];
+        else
+            service_release(&snap->services[i]);
+    }
+    snap->n_services = kept;
+    return 0;
+}
+
+bool status_service_up(const struct status_service *sv)
+{
+    if (streq(sv->state, "completed"))
+        return true;
+    if (streq(sv->state, "exited") && sv->last_exit && streq(sv->last_exit, "exit status 0"))
+        return true;
+    return streq(sv->state, "running") &&
+           (streq(sv->health, "healthy") || streq(sv->health, "none"));
+}
+
+bool status_any_failed(const struct status_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_services; i++)
+        if (streq(snap->services[i].state, "failed"))
+            return true;
+    return false;
+}
+
+int status_pending(const struct status_snapshot *snap, struct buf *out)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+        if (status_service_up(sv))
+            continue;
+        (void)buf_appendf(out, "%s%s (%s%s%s)", n ? ", " : "", sv->name,
+                          streq(sv->state, "running") ? sv->health : sv->state,
+                          sv->waiting_for ? " on " : "", sv->waiting_for ? sv->waiting_for : "");
+        n++;
+    }
+    return n;
+}
+
+/* ===== Role interpretation ===== */
+
+/* Finds "key:value" in Redis INFO text; copies value into out. */
+static bool info_get(const char *info, const char *key, char *out, size_t n)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = info; p && *p;) {
+        const char *eol = strpbrk(p, "\r\n");
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == ':') {
+            size_t vlen = len - klen - 1;
+            if (vlen >= n)
+                vlen = n - 1;
+            memcpy(out, p + klen + 1, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        p = eol ? eol + strspn(eol, "\r\n") : NULL;
+    }
+    return false;
+}
+
+/* Finds field "name=value" inside a comma-separated INFO value. */
+static bool field_get(const char *list, const char *name, char *out, size_t n)
+{
+    size_t nlen = strlen(name);
+
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            size_t vlen = len - nlen - 1;
+            if (vlen >= n)
+                vlen = n - 1;
+            memcpy(out, p + nlen + 1, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static int64_t to_i64(const char *s)
+{
+    int64_t v;
+    return parse_i64(s, &v) < 0 ? -1 : v;
+}
+
+struct role_job {
+    struct status_service *sv;
+    const struct stack_service *svc;
+    struct probe_spec spec;
+    struct probe *probe;
+};
+
+static void interpret_redis(struct role_job *jobs, size_t n)
+{
+    int64_t master_offset = -1;
+    char v[256];
+
+    for (size_t i = 0; i < n; i++) {
+        const char *d;
+        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0 || !streq(jobs[i].svc->kind, "redis"))
+            continue;
+        d = probe_detail(jobs[i].probe);
+        if (info_get(d, "role", v, sizeof v) && streq(v, "master") &&
+            info_get(d, "master_repl_offset", v, sizeof v)) {
+            master_offset = to_i64(v);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct status_service *sv = jobs[i].sv;
+        const char *d;
+        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0)
+            continue;
+        d = probe_detail(jobs[i].probe);
+        if (streq(jobs[i].svc->kind, "sentinel")) {
+            char addr[64] = "?", sentinels[16] = "?", st[16] = "?";
+            (void)snprintf(sv->role, sizeof sv->role, "sentinel");
+            if (info_get(d, "master0", v, sizeof v)) {
+                (void)field_get(v, "address", addr, sizeof addr);
+                (void)field_get(v, "sentinels", sentinels, sizeof sentinels);
+                (void)field_get(v, "status", st, sizeof st);
+            }
+            (void)snprintf(sv->detail, sizeof sv->detail, "master %s, %s sentinels, %s", addr,
+                           sentinels, st);
+            continue;
+        }
+        if (!streq(jobs[i].svc->kind, "redis") || !info_get(d, "role", v, sizeof v))
+            continue;
+        if (streq(v, "master")) {
+            char slaves[16] = "0";
+            (void)info_get(d, "connected_slaves", slaves, sizeof slaves);
+            (void)snprintf(sv->role, sizeof sv->role, "master");
+            (void)snprintf(sv->detail, sizeof sv->detail, "%s connected replica(s)", slaves);
+        } else {
+            char link[16] = "?";
+            (void)info_get(d, "master_link_status", link, sizeof link);
+            (void)snprintf(sv->role, sizeof sv->role, "replica");
+            (void)snprintf(sv->detail, sizeof sv->detail, "link %s", link);
+            if (info_get(d, "slave_repl_offset", v, sizeof v) && master_offset >= 0 &&
+                to_i64(v) >= 0)
+                sv->lag_bytes = master_offset > to_i64(v) ? master_offset - to_i64(v) : 0;
+        }
+    }
+}
+
+static void interpret_patroni(struct role_job *jobs, size_t n)
+{
+    const char *leader_rows = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *d;
+        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0 ||
+            !streq(jobs[i].svc->kind, "patroni"))
+            continue;
+        d = probe_detail(jobs[i].probe);
+        if (d[0] == 'f') {
+            (void)snprintf(jobs[i].sv->role, sizeof jobs[i].sv->role, "leader");
+            leader_rows = d;
+        } else {
+            (void)snprintf(jobs[i].sv->role, sizeof jobs[i].sv->role, "replica");
+        }
+    }
+    if (!leader_rows)
+        return;
+    /* Rows: in_recovery \t application_name \t state \t sync_state \t lag_bytes \t lag_s */
+    for (const char *p = leader_rows; p && *p;) {
+        char line[512], *f[6] = { 0 };
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        int nf = 0;
+
+        if (len >= sizeof line)
+            len = sizeof line - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = eol ? eol + 1 : NULL;
+        for (char *s = line; s && nf < 6; nf++) {
+            f[nf] = s;
+            s = strchr(s, '\t');
+            if (s)
+                *s++ = '\0';
+        }
+        if (nf < 6 || !f[1][0])
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            struct status_service *sv = jobs[i].sv;
+            if (!streq(jobs[i].svc->kind, "patroni") || !streq(sv->name, f[1]))
+                continue;
+            (void)snprintf(sv->role, sizeof sv->role, "%s",
+                           streq(f[3], "sync") ? "sync replica" : "replica");
+            (void)snprintf(sv->detail, sizeof sv->detail, "%s", f[2]);
+            sv->lag_bytes = f[4][0] ? to_i64(f[4]) : -1;
+            sv->lag_seconds = f[5][0] ? strtod(f[5], NULL) : 0.0;
+        }
+    }
+}
+
+void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
+{
+    struct role_job *jobs = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *jobs);
+    struct probe **probes = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *probes);
+    unsigned np = 0;
+
+    for (size_t i = 0; i < snap->n_services; i++) {
+        struct status_service *sv = &snap->services[i];
+        const struct stack_service *svc = stack_find(s, sv->name);
+
+        jobs[i].sv = sv;
+        jobs[i].svc = svc;
+        if (!svc)
+            continue;
+        if (svc->n_ports)
+            (void)snprintf(sv->endpoint, sizeof sv->endpoint, "127.0.0.1:%u", svc->ports[0]);
+        if (!svc->kind || !svc->has_status_probe || !streq(sv->state, "running"))
+            continue;
+        probe_spec_copy(&jobs[i].spec, &svc->status_probe);
+        if (streq(svc->kind, "patroni")) {
+            free(jobs[i].spec.query);
+            jobs[i].spec.query = xstrdup(pg_role_query);
+        }
+        jobs[i].probe = probe_start(&jobs[i].spec, ROLE_TIMEOUT_USEC);
+        if (jobs[i].probe)
+            probes[np++] = jobs[i].probe;
+    }
+    probe_run_all(probes, np);
+    for (size_t i = 0; i < snap->n_services; i++)
+        if (jobs[i].probe && probe_result(jobs[i].probe) < 0)
+            (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error, "%s",
+                           probe_message(jobs[i].probe));
+    interpret_patroni(jobs, snap->n_services);
+    interpret_redis(jobs, snap->n_services);
+    for (size_t i = 0; i < snap->n_services; i++) {
+        probe_free(jobs[i].probe);
+        probe_spec_release(&jobs[i].spec);
+    }
+    free(probes);
+    free(jobs);
+}
+
+/* ===== Output ===== */
+
+static void format_lag(const struct status_service *sv, char *out, size_t n)
+{
+    if (sv->lag_bytes < 0) {
+        (void)snprintf(out, n, "-");
+        return;
+    }
+    if (sv->lag_seconds >= 0)
+        (void)snprintf(out, n, "%" PRId64 "B/%.3fs", sv->lag_bytes, sv->lag_seconds);
+    else
+        (void)snprintf(out, n, "%" PRId64 "B", sv->lag_bytes);
+}
+
+void status_print_table(const struct status_snapshot *snap, FILE *f)
+{
+    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-13s %-14s %-16s %s\n", "SERVICE", "STATE",
+            "PID", "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+        char pid[16] = "-", up[16] = "-", lag[48];
+        const char *detail = sv->detail[0]          ? sv->detail
+                             : sv->role_error[0]    ? sv->role_error
+                             : sv->waiting_for      ? sv->waiting_for
+                             : !streq(sv->health, "healthy") && sv->health_message
+                                     ? sv->health_message
+                             : sv->last_exit && !streq(sv->state, "running") ? sv->last_exit
+                                                                             : "";
+
+        if (sv->pid > 0) {
+            (void)snprintf(pid, sizeof pid, "%ld", sv->pid);
+            (void)format_duration(up, sizeof up, (uint64_t)(sv->uptime_s * 1e6));
+        }
+        format_lag(sv, lag, sizeof lag);
+        fprintf(f, "%-10s %-9s %-8s %-8s %-4u %-9s %-13s %-14s %-16s %s\n", sv->name, sv->state,
+                pid, up, sv->restarts, sv->health, sv->role[0] ? sv->role : "-", lag,
+                sv->endpoint[0] ? sv->endpoint : "-", detail);
+    }
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+int status_print_json(const struct status_snapshot *snap, FILE *f)
+{
+    json_t *root = json_object(), *arr = json_array();
+    size_t up = 0;
+    int r = 0;
+
+    if (!root || !arr) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+        json_t *o = json_pack("{s:s, s:s, s:o, s:f, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
+                              "s:o, s:b}",
+                              "name", sv->name, "state", sv->state, "pid",
+                              sv->pid > 0 ? json_integer(sv->pid) : json_null(), "uptime_s",
+                              sv->uptime_s, "restarts", (json_int_t)sv->restarts, "health",
+                              sv->health, "health_message", opt_string(sv->health_message),
+                              "role", opt_string(sv->role), "detail", opt_string(sv->detail),
+                              "lag_bytes",
+                              sv->lag_bytes >= 0 ? json_integer(sv->lag_bytes) : json_null(),
+                              "lag_seconds",
+                              sv->lag_seconds >= 0 ? json_real(sv->lag_seconds) : json_null(),
+                              "endpoint", opt_string(sv->endpoint), "waiting_for",
+                              opt_string(sv->waiting_for), "up", status_service_up(sv));
+        if (!o || json_array_append_new(arr, o) < 0) {
+            r = -ENOMEM;
+            goto out;
+        }
+        if (sv->role_error[0])
+            (void)json_object_set_new(o, "role_error", json_string(sv->role_error));
+        up += status_service_up(sv);
+    }
+    (void)json_object_set_new(root, "running", json_true());
+    (void)json_object_set_new(root, "stack", opt_string(snap->stack_name));
+    (void)json_object_set_new(root, "supervisor_pid", json_integer(snap->supervisor_pid));
+    (void)json_object_set_new(root, "services_total", json_integer((json_int_t)snap->n_services));
+    (void)json_object_set_new(root, "services_up", json_integer((json_int_t)up));
+    (void)json_object_set(root, "services", arr);
+    if (json_dumpf(root, f, JSON_INDENT(2)) < 0)
+        r = -EIO;
+    fputc('\n', f);
+out:
+    json_decref(arr);
+    json_decref(root);
+    return r;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* status.h - the supervisor's view of the stack (over the control socket) joined with each
+ * service's role and replication lag (queried from the services themselves). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct buf;
+struct cli_ctx;
+struct stack;
+
+struct status_service {
+    char *name, *state, *health, *health_message, *last_exit, *waiting_for; /* owned */
+    long pid;         /* 0 when not running */
+    double uptime_s;
+    unsigned restarts;
+    /* Filled by status_collect_roles(); empty/-1 when unknown. */
+    char role[32];      /* leader, sync replica, replica, master, sentinel, ... */
+    char detail[96];    /* e.g. "master 127.0.0.1:6380, 3 sentinels" */
+    char endpoint[64];  /* host:port */
+    int64_t lag_bytes;  /* replicas: bytes behind the primary */
+    double lag_seconds; /* PostgreSQL replicas: replay lag */
+    char role_error[128];
+};
+
+struct status_snapshot {
+    long supervisor_pid;
+    char *stack_name; /* owned */
+    struct status_service *services;
+    size_t n_services;
+};
+
+/* Asks the supervisor of ctx->state_dir.  -ENOENT/-ECONNREFUSED when none runs. */
+int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret);
+void status_snapshot_release(struct status_snapshot *snap);
+/* Keeps only the named services; -ENOENT (after logging) for a name that is not there. */
+int status_filter(struct status_snapshot *snap, char **names, int n);
+/* A service counts as up when running and healthy (or without health check), or when a
+ * one-shot completed successfully. */
+bool status_service_up(const struct status_service *svc);
+bool status_any_failed(const struct status_snapshot *snap);
+/* Number of services that are not up; appends "name (state)" for each to out. */
+int status_pending(const struct status_snapshot *snap, struct buf *out);
+/* Queries roles and lag of every service whose kind has a status_probe, all concurrently. */
+void status_collect_roles(struct status_snapshot *snap, const struct stack *s);
+void status_print_table(const struct status_snapshot *snap, FILE *f);
+/* One JSON document (jansson); 0 or -ENOMEM. */
+int status_print_json(const struct status_snapshot *snap, FILE *f);
