@@ -13,7 +13,10 @@ struct buf {
     size_t cap; /* bytes allocated */
     size_t max; /* hard limit on len; appends past it fail with -ENOBUFS (0 = SIZE_MAX) */
 };
-#define BUF_INIT(max_) { .data = NULL, .len = 0, .cap = 0, .max = (max_) }
+#define BUF_INIT(max_)                                  \
+    {                                                   \
+        .data = NULL, .len = 0, .cap = 0, .max = (max_) \
+    }
 
 void buf_init(struct buf *b, size_t max);
 /* Frees the contents; b is reusable after buf_init().  NULL-safe. */

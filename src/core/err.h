@@ -5,12 +5,15 @@
 #include "macro.h"
 
 struct err {
-    int code;          /* -errno, 0 when unset */
+    int code;           /* -errno, 0 when unset */
     unsigned line, col; /* 1-based; 0 when not applicable */
-    char file[256];    /* may be empty */
+    char file[256];     /* may be empty */
     char msg[256];
 };
-#define ERR_INIT { .code = 0, .line = 0, .col = 0, .file = "", .msg = "" }
+#define ERR_INIT                                              \
+    {                                                         \
+        .code = 0, .line = 0, .col = 0, .file = "", .msg = "" \
+    }
 
 /* Fills *reterr (NULL-safe) and returns code, so `return err_set(e, -EINVAL, ...)` works. */
 int err_set(struct err *reterr, int code, unsigned line, unsigned col, const char *fmt, ...)

@@ -23,5 +23,6 @@ int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode)
 int mkdir_p(const char *path, mode_t mode) WARN_UNUSED_RESULT;
 /* Reads up to max bytes from the end of a file, starting at a line boundary. */
 int file_read_tail(const char *path, size_t max, struct buf *out) WARN_UNUSED_RESULT;
-/* true when path exists and is an executable regular file (or resolves on $PATH when it has no '/'). */
+/* true when path exists and is an executable regular file (or resolves on $PATH when it has no
+ * '/'). */
 bool file_is_executable(const char *path);

@@ -26,9 +26,8 @@ void log_set_daemon_mode(int on);
 /* Returns r (so `return log_error_errno(r, ...)` works); r may be 0 for "no errno". */
 int log__internal(int lvl, int r, const char *file, int line, const char *fmt, ...) PRINTF(5, 6);
 
-#define log_full_errno(lvl_, r_, ...)                                                              \
-    ((lvl_) <= log__max_level ? log__internal((lvl_), (r_), __FILE__, __LINE__, __VA_ARGS__)       \
-                              : (r_))
+#define log_full_errno(lvl_, r_, ...) \
+    ((lvl_) <= log__max_level ? log__internal((lvl_), (r_), __FILE__, __LINE__, __VA_ARGS__) : (r_))
 
 #define log_debug(...)   (void)log_full_errno(LOG_LVL_DEBUG, 0, __VA_ARGS__)
 #define log_info(...)    (void)log_full_errno(LOG_LVL_INFO, 0, __VA_ARGS__)

@@ -71,7 +71,10 @@ int parse_duration_usec(const char *s, uint64_t *ret)
         const char *suffix;
         uint64_t mult;
     } units[] = {
-        { "us", 1 }, { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC }, { "m", 60 * USEC_PER_SEC },
+        { "us", 1 },
+        { "ms", USEC_PER_MSEC },
+        { "s", USEC_PER_SEC },
+        { "m", 60 * USEC_PER_SEC },
         { "h", 3600 * USEC_PER_SEC },
     };
     uint64_t total = 0;
@@ -121,9 +124,17 @@ int parse_size(const char *s, uint64_t *ret)
         const char *suffix;
         uint64_t mult;
     } units[] = {
-        { "", 1 },           { "b", 1 },           { "k", 1ULL << 10 },  { "kb", 1ULL << 10 },
-        { "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
-        { "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 },
+        { "", 1 },
+        { "b", 1 },
+        { "k", 1ULL << 10 },
+        { "kb", 1ULL << 10 },
+        { "kib", 1ULL << 10 },
+        { "m", 1ULL << 20 },
+        { "mb", 1ULL << 20 },
+        { "mib", 1ULL << 20 },
+        { "g", 1ULL << 30 },
+        { "gb", 1ULL << 30 },
+        { "gib", 1ULL << 30 },
     };
     char num[32];
     size_t i = 0;
@@ -219,8 +230,7 @@ unsigned str_edit_distance(const char *a, const char *b)
                 v = c[j - 1] + 1;
             if (p[j - 1] + cost < v)
                 v = p[j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                pp[j - 2] + 1 < v)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
                 v = pp[j - 2] + 1;
             c[j] = v;
         }

@@ -45,7 +45,8 @@ int cmd_down(int argc, char **argv, struct cli_ctx *ctx)
 
     while ((c = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
         if (c != 't' || parse_duration_usec(optarg, &timeout) < 0)
-            return cli_usage_error(usage, c == 't' ? "invalid --timeout '%s'" : "unknown option '%s'",
+            return cli_usage_error(usage,
+                                   c == 't' ? "invalid --timeout '%s'" : "unknown option '%s'",
                                    c == 't' ? optarg : argv[optind - 1]);
     }
     if (optind < argc)
@@ -67,8 +68,7 @@ int cmd_down(int argc, char **argv, struct cli_ctx *ctx)
     /* The supervisor answers at once and exits once every service is gone. */
     while (pid > 0 && kill((pid_t)pid, 0) == 0) {
         if (now_usec() - start > timeout) {
-            log_error("supervisor (pid %ld) still running after %.0fs", pid,
-                      (double)timeout / 1e6);
+            log_error("supervisor (pid %ld) still running after %.0fs", pid, (double)timeout / 1e6);
             return CLI_EXIT_FAILURE;
         }
         sleep_usec(50 * USEC_PER_MSEC);

@@ -148,7 +148,9 @@ static int follow(struct log_src *srcs, size_t n, const char *dir, bool prefix, 
 int cmd_logs(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
-        { "follow", no_argument, NULL, 'f' }, { "lines", required_argument, NULL, 'n' }, { 0 },
+        { "follow", no_argument, NULL, 'f' },
+        { "lines", required_argument, NULL, 'n' },
+        { 0 },
     };
     struct stack *s = NULL;
     struct log_src *srcs = NULL;

@@ -62,8 +62,10 @@ static int show_once(const struct cli_ctx *ctx, const struct stack *s, bool json
 int cmd_status(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "watch", no_argument, NULL, 'w' },
-        { "interval", required_argument, NULL, 'i' }, { 0 },
+        { "json", no_argument, NULL, 'j' },
+        { "watch", no_argument, NULL, 'w' },
+        { "interval", required_argument, NULL, 'i' },
+        { 0 },
     };
     bool json = false, watch = false;
     uint64_t interval = USEC_PER_SEC;

@@ -31,8 +31,10 @@ struct up_args {
 static int parse_args(int argc, char **argv, struct up_args *a)
 {
     static const struct option opts[] = {
-        { "detach", no_argument, NULL, 'd' }, { "wait", no_argument, NULL, 'w' },
-        { "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
+        { "detach", no_argument, NULL, 'd' },
+        { "wait", no_argument, NULL, 'w' },
+        { "timeout", required_argument, NULL, 't' },
+        { "quiet", no_argument, NULL, 'q' },
         { 0 },
     };
     int c;
@@ -51,8 +53,7 @@ static int parse_args(int argc, char **argv, struct up_args *a)
             break;
         case 't':
             if (parse_duration_usec(optarg, &a->timeout_usec) < 0 || a->timeout_usec == 0)
-                return cli_usage_error(usage, "invalid --timeout '%s' (e.g. 90, 90s, 2m)",
-                                       optarg);
+                return cli_usage_error(usage, "invalid --timeout '%s' (e.g. 90, 90s, 2m)", optarg);
             break;
         default:
             return cli_usage_error(usage, "unknown option '%s'", argv[optind - 1]);

@@ -56,20 +56,20 @@ static void print_help(FILE *f)
                "Brings the ultrathink HA stack up on this machine and controls it.\n\n"
                "Commands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-8s %-36s %s\n", commands[i].name, commands[i].args_help,
-                commands[i].help);
-    fprintf(f, "\nOptions (before or after COMMAND):\n"
-               "  -f, --file STACKFILE   stack file (default: $INFRACTL_STACK_FILE or\n"
-               "                         %s/infrastructure/local/stack.yml)\n"
-               "  --state-dir DIR        data, logs, secrets, control socket (default:\n"
-               "                         $INFRACTL_STATE_DIR or %s/.infra)\n"
-               "  -h, --help             this help; `infractl help COMMAND` for one command\n"
-               "\nExit codes:\n"
-               "  0  success\n"
-               "  1  runtime failure (also: invalid stack file, port in use, missing binary)\n"
-               "  2  usage error\n"
-               "  3  the stack is not running (status, restart)\n"
-               "  4  not healthy: status found an unhealthy service; up --wait timed out\n",
+        fprintf(f, "  %-8s %-36s %s\n", commands[i].name, commands[i].args_help, commands[i].help);
+    fprintf(f,
+            "\nOptions (before or after COMMAND):\n"
+            "  -f, --file STACKFILE   stack file (default: $INFRACTL_STACK_FILE or\n"
+            "                         %s/infrastructure/local/stack.yml)\n"
+            "  --state-dir DIR        data, logs, secrets, control socket (default:\n"
+            "                         $INFRACTL_STATE_DIR or %s/.infra)\n"
+            "  -h, --help             this help; `infractl help COMMAND` for one command\n"
+            "\nExit codes:\n"
+            "  0  success\n"
+            "  1  runtime failure (also: invalid stack file, port in use, missing binary)\n"
+            "  2  usage error\n"
+            "  3  the stack is not running (status, restart)\n"
+            "  4  not healthy: status found an unhealthy service; up --wait timed out\n",
             UT_SOURCE_DIR, UT_SOURCE_DIR);
 }
 
@@ -137,9 +137,9 @@ int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack 
         goto out;
     }
     {
-        struct stack_vars vars = {
-            .state_dir = ctx->state_dir, .secret = secret_lookup, .userdata = sec
-        };
+        struct stack_vars vars = { .state_dir = ctx->state_dir,
+                                   .secret = secret_lookup,
+                                   .userdata = sec };
         r = stack_resolve(s, &vars, &e);
     }
     if (r < 0) {
@@ -193,8 +193,7 @@ static void suggest(const char *verb)
 
 /* Pulls the global options (-f/--file, --state-dir, -h) out of argv wherever they stand, so
  * that `infractl -f x status` and `infractl status -f x` both work, as with compose. */
-static int parse_global(int *argc, char **argv, const char **stack, const char **state,
-                        bool *help)
+static int parse_global(int *argc, char **argv, const char **stack, const char **state, bool *help)
 {
     int out = 1;
 

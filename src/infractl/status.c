@@ -387,14 +387,14 @@ static void format_lag(const struct status_service *sv, char *out, size_t n)
 
 void status_print_table(const struct status_snapshot *snap, FILE *f)
 {
-    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-13s %-14s %-16s %s\n", "SERVICE", "STATE",
-            "PID", "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
+    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-13s %-14s %-16s %s\n", "SERVICE", "STATE", "PID",
+            "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
         char pid[16] = "-", up[16] = "-", lag[48];
-        const char *detail = sv->detail[0]          ? sv->detail
-                             : sv->role_error[0]    ? sv->role_error
-                             : sv->waiting_for      ? sv->waiting_for
+        const char *detail = sv->detail[0]       ? sv->detail
+                             : sv->role_error[0] ? sv->role_error
+                             : sv->waiting_for   ? sv->waiting_for
                              : !streq(sv->health, "healthy") && sv->health_message
                                      ? sv->health_message
                              : sv->last_exit && !streq(sv->state, "running") ? sv->last_exit
@@ -433,9 +433,8 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
                               "name", sv->name, "state", sv->state, "pid",
                               sv->pid > 0 ? json_integer(sv->pid) : json_null(), "uptime_s",
                               sv->uptime_s, "restarts", (json_int_t)sv->restarts, "health",
-                              sv->health, "health_message", opt_string(sv->health_message),
-                              "role", opt_string(sv->role), "detail", opt_string(sv->detail),
-                              "lag_bytes",
+                              sv->health, "health_message", opt_string(sv->health_message), "role",
+                              opt_string(sv->role), "detail", opt_string(sv->detail), "lag_bytes",
                               sv->lag_bytes >= 0 ? json_integer(sv->lag_bytes) : json_null(),
                               "lag_seconds",
                               sv->lag_seconds >= 0 ? json_real(sv->lag_seconds) : json_null(),

@@ -21,75 +21,78 @@ struct t_case {
     void (*fn)(void);
 };
 
-#define T_CASE(fn_) { #fn_, fn_ }
+#define T_CASE(fn_) \
+    {               \
+#fn_, fn_   \
+    }
 
-#define T_FAIL(...)                                                                                \
-    do {                                                                                           \
-        fprintf(stderr, "# %s:%d: ", __FILE__, __LINE__);                                          \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                     \
-        exit(1);                                                                                   \
+#define T_FAIL(...)                                       \
+    do {                                                  \
+        fprintf(stderr, "# %s:%d: ", __FILE__, __LINE__); \
+        fprintf(stderr, __VA_ARGS__);                     \
+        fprintf(stderr, "\n");                            \
+        exit(1);                                          \
     } while (0)
 
-#define ASSERT_TRUE(c_)                                                                            \
-    do {                                                                                           \
-        if (!(c_))                                                                                 \
-            T_FAIL("expected true: %s", #c_);                                                      \
+#define ASSERT_TRUE(c_)                       \
+    do {                                      \
+        if (!(c_))                            \
+            T_FAIL("expected true: %s", #c_); \
     } while (0)
 
 #define ASSERT_FALSE(c_) ASSERT_TRUE(!(c_))
 
-#define ASSERT_EQ(a_, b_)                                                                          \
-    do {                                                                                           \
-        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_);                                       \
-        if (a__ != b__)                                                                            \
-            T_FAIL("%s == %s: %jd != %jd", #a_, #b_, a__, b__);                                    \
+#define ASSERT_EQ(a_, b_)                                       \
+    do {                                                        \
+        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_);    \
+        if (a__ != b__)                                         \
+            T_FAIL("%s == %s: %jd != %jd", #a_, #b_, a__, b__); \
     } while (0)
 
-#define ASSERT_NE(a_, b_)                                                                          \
-    do {                                                                                           \
-        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_);                                       \
-        if (a__ == b__)                                                                            \
-            T_FAIL("%s != %s: both %jd", #a_, #b_, a__);                                           \
+#define ASSERT_NE(a_, b_)                                    \
+    do {                                                     \
+        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_); \
+        if (a__ == b__)                                      \
+            T_FAIL("%s != %s: both %jd", #a_, #b_, a__);     \
     } while (0)
 
-#define ASSERT_GE(a_, b_)                                                                          \
-    do {                                                                                           \
-        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_);                                       \
-        if (!(a__ >= b__))                                                                         \
-            T_FAIL("%s >= %s: %jd < %jd", #a_, #b_, a__, b__);                                     \
+#define ASSERT_GE(a_, b_)                                      \
+    do {                                                       \
+        intmax_t a__ = (intmax_t)(a_), b__ = (intmax_t)(b_);   \
+        if (!(a__ >= b__))                                     \
+            T_FAIL("%s >= %s: %jd < %jd", #a_, #b_, a__, b__); \
     } while (0)
 
 #define ASSERT_LE(a_, b_) ASSERT_GE(b_, a_)
 
-#define ASSERT_OK(r_)                                                                              \
-    do {                                                                                           \
-        intmax_t r__ = (intmax_t)(r_);                                                             \
-        if (r__ < 0)                                                                               \
-            T_FAIL("%s failed: %jd (%s)", #r_, r__, strerror((int)-r__));                          \
+#define ASSERT_OK(r_)                                                     \
+    do {                                                                  \
+        intmax_t r__ = (intmax_t)(r_);                                    \
+        if (r__ < 0)                                                      \
+            T_FAIL("%s failed: %jd (%s)", #r_, r__, strerror((int)-r__)); \
     } while (0)
 
-#define ASSERT_ERRNO(r_, e_)                                                                       \
-    do {                                                                                           \
-        intmax_t r__ = (intmax_t)(r_), e__ = (intmax_t)(e_);                                       \
-        if (r__ != e__)                                                                            \
-            T_FAIL("%s: expected %jd (%s), got %jd (%s)", #r_, e__, strerror((int)-e__), r__,      \
-                   r__ < 0 ? strerror((int)-r__) : "success");                                     \
+#define ASSERT_ERRNO(r_, e_)                                                                  \
+    do {                                                                                      \
+        intmax_t r__ = (intmax_t)(r_), e__ = (intmax_t)(e_);                                  \
+        if (r__ != e__)                                                                       \
+            T_FAIL("%s: expected %jd (%s), got %jd (%s)", #r_, e__, strerror((int)-e__), r__, \
+                   r__ < 0 ? strerror((int)-r__) : "success");                                \
     } while (0)
 
-#define ASSERT_STREQ(a_, b_)                                                                       \
-    do {                                                                                           \
-        const char *a__ = (a_), *b__ = (b_);                                                       \
-        if (!a__ || !b__ || strcmp(a__, b__) != 0)                                                 \
-            T_FAIL("%s == %s: \"%s\" != \"%s\"", #a_, #b_, a__ ? a__ : "(null)",                   \
-                   b__ ? b__ : "(null)");                                                          \
+#define ASSERT_STREQ(a_, b_)                                                     \
+    do {                                                                         \
+        const char *a__ = (a_), *b__ = (b_);                                     \
+        if (!a__ || !b__ || strcmp(a__, b__) != 0)                               \
+            T_FAIL("%s == %s: \"%s\" != \"%s\"", #a_, #b_, a__ ? a__ : "(null)", \
+                   b__ ? b__ : "(null)");                                        \
     } while (0)
 
-#define ASSERT_CONTAINS(hay_, needle_)                                                             \
-    do {                                                                                           \
-        const char *h__ = (hay_), *n__ = (needle_);                                                \
-        if (!h__ || !strstr(h__, n__))                                                             \
-            T_FAIL("\"%s\" does not contain \"%s\"", h__ ? h__ : "(null)", n__);                   \
+#define ASSERT_CONTAINS(hay_, needle_)                                           \
+    do {                                                                         \
+        const char *h__ = (hay_), *n__ = (needle_);                              \
+        if (!h__ || !strstr(h__, n__))                                           \
+            T_FAIL("\"%s\" does not contain \"%s\"", h__ ? h__ : "(null)", n__); \
     } while (0)
 
 static int t__run(const struct t_case *cases, size_t n, int argc, char **argv)
@@ -138,9 +141,9 @@ static int t__run(const struct t_case *cases, size_t n, int argc, char **argv)
     return failed || !ran ? 1 : 0;
 }
 
-#define T_MAIN(...)                                                                                \
-    int main(int argc, char **argv)                                                                \
-    {                                                                                              \
-        static const struct t_case cases[] = { __VA_ARGS__ };                                      \
-        return t__run(cases, sizeof cases / sizeof cases[0], argc, argv);                          \
+#define T_MAIN(...)                                                       \
+    int main(int argc, char **argv)                                       \
+    {                                                                     \
+        static const struct t_case cases[] = { __VA_ARGS__ };             \
+        return t__run(cases, sizeof cases / sizeof cases[0], argc, argv); \
     }
