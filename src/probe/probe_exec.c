@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -206,6 +207,7 @@ static void exec_kill_and_reap(struct probe *p)
 static void exec_step(struct probe *p, short revents)
 {
     siginfo_t si = { 0 };
+    char extra[64] = "";
     int r;
 
     (void)revents; /* the epoll fd only says "something happened": check both sources */
@@ -222,12 +224,14 @@ static void exec_step(struct probe *p, short revents)
     if (r < 0 || si.si_pid == 0)
         return;    /* still running */
     exec_drain(p); /* what it wrote just before exiting */
+    if (p->exec_dropped > 0)
+        (void)snprintf(extra, sizeof extra, " (%zu bytes of output dropped)", p->exec_dropped);
     if (si.si_code == CLD_EXITED && si.si_status == 0)
-        probe__finish(p, 0, "exit status 0");
+        probe__finish(p, 0, "exit status 0%s", extra);
     else if (si.si_code == CLD_EXITED)
-        probe__finish(p, -EIO, "exit status %d", si.si_status);
+        probe__finish(p, -EIO, "exit status %d%s", si.si_status, extra);
     else
-        probe__finish(p, -EIO, "killed by signal %d", si.si_status);
+        probe__finish(p, -EIO, "killed by signal %d%s", si.si_status, extra);
 }
 
 static void exec_release(struct probe *p)

@@ -65,7 +65,7 @@ void probe__net_start(struct probe *p, uint16_t port)
     if (r == EAI_NONAME) {
         /* Not a literal address: names resolve synchronously (use addresses in stack files;
          * "localhost" comes straight from /etc/hosts). */
-        hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+        hints.ai_flags = AI_NUMERICSERV; /* no AI_ADDRCONFIG: loopback-only hosts */
         r = getaddrinfo(host, service, &hints, &n->ai_list);
     }
     if (r != 0) {

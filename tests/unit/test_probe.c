@@ -2,6 +2,7 @@
 /* test_probe.c - probes against real servers on 127.0.0.1: listening sockets, a forked HTTP
  * server, redis-server, PostgreSQL 15 and real child processes. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -87,6 +88,19 @@ static void fake_http_stop(struct fake_http *f)
 {
     (void)kill(f->pid, SIGKILL);
     (void)waitpid(f->pid, NULL, 0);
+}
+
+static unsigned count_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+
+    ASSERT_TRUE(d != NULL);
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    (void)closedir(d);
+    return n;
 }
 
 static struct probe_spec http_spec(uint16_t port, const char *path)
@@ -442,6 +456,7 @@ static void test_exec_output_env(void)
     ASSERT_OK(run(&s, 3000 * MSEC, &msg, &det));
     ASSERT_TRUE(str_startswith(buf_str(&det), "own-pgrp\nxxxx"));
     ASSERT_EQ(det.len, PROBE_EXEC_OUTPUT); /* bounded */
+    ASSERT_STREQ(buf_str(&msg), "exit status 0 (3625 bytes of output dropped)");
     buf_release(&msg);
     buf_release(&det);
 }
@@ -613,20 +628,22 @@ static void test_run_all_concurrent(void)
     struct fake_http slow1, slow2;
     uint16_t lport = 0;
     int lfd = srv_listen(0, 8, &lport);
-    char *sl[] = { S("/bin/sh"), S("-c"), S("sleep 0.4; echo done"), NULL };
+    char *sl[] = { S("/bin/sh"), S("-c"), S("sleep 0.5; echo done"), NULL };
     char *fl[] = { S("false"), NULL };
     struct probe_spec specs[5];
     struct probe *p[5];
     uint64_t t0, took;
+    unsigned fds;
 
     ASSERT_OK(lfd);
-    fake_http_start(&slow1, "HTTP/1.0 200 OK\r\n\r\none", 400, false);
-    fake_http_start(&slow2, "HTTP/1.0 500 Oops\r\n\r\ntwo", 400, false);
+    fake_http_start(&slow1, "HTTP/1.0 200 OK\r\n\r\none", 500, false);
+    fake_http_start(&slow2, "HTTP/1.0 500 Oops\r\n\r\ntwo", 500, false);
     specs[0] = http_spec(slow1.port, "/");
     specs[1] = http_spec(slow2.port, "/");
     specs[2] = (struct probe_spec){ .type = PROBE_EXEC, .argv = sl };
     specs[3] = (struct probe_spec){ .type = PROBE_TCP, .port = lport };
     specs[4] = (struct probe_spec){ .type = PROBE_EXEC, .argv = fl };
+    fds = count_fds();
     t0 = now_usec();
     for (unsigned i = 0; i < 5; i++)
         p[i] = probe_start(&specs[i], 3000 * MSEC);
@@ -640,10 +657,12 @@ static void test_run_all_concurrent(void)
     ASSERT_STREQ(probe_detail(p[2]), "done\n");
     ASSERT_OK(probe_result(p[3]));
     ASSERT_ERRNO(probe_result(p[4]), -EIO);
-    /* The three slow ones (400ms each) overlapped: about the max, far from the sum. */
-    ASSERT_GE(took, 400 * MSEC);
-    ASSERT_LE(took, 900 * MSEC);
-    ASSERT_LE(probe_elapsed_usec(p[3]), 200 * MSEC);
+    /* The three slow ones (500ms each) overlapped: about the max, far from the 1500ms sum. */
+    ASSERT_GE(took, 500 * MSEC);
+    ASSERT_LE(took, 1100 * MSEC);
+    ASSERT_LE(probe_elapsed_usec(p[3]), 300 * MSEC);
+    /* Finished probes hold no fd (sockets, pipes, pidfds, epoll fds all closed). */
+    ASSERT_EQ(count_fds(), fds);
     for (unsigned i = 0; i < 5; i++)
         p[i] = probe_free(p[i]);
     fake_http_stop(&slow1);
