@@ -51,7 +51,12 @@ int probe_type_from_string(const char *s, enum probe_type *ret);
 
 struct probe;
 
-/* Starts a probe that must finish within timeout_usec.  The spec is borrowed and must outlive
+/* Exec probes: the child is a normal child of the calling process, leading its own process
+ * group; it is reaped by the probe itself (through a pidfd), so a SIGCHLD handler elsewhere must
+ * reap only the pids it started (waitpid(pid) or waitid(P_PIDFD)), never waitpid(-1).  Its fd
+ * is an internal epoll fd (output pipe + pidfd), pollable like any other.
+ *
+ * Starts a probe that must finish within timeout_usec.  The spec is borrowed and must outlive
  * the probe.  Returns NULL only on OOM; a probe that fails at once (bad host, connect refused
  * synchronously) is returned already done. */
 struct probe *probe_start(const struct probe_spec *spec, uint64_t timeout_usec);
@@ -70,7 +75,12 @@ bool probe_step(struct probe *p, short revents);
 bool probe_done(const struct probe *p);
 
 /* Only once done: 0 = healthy, else -errno (-ETIMEDOUT, -ECONNREFUSED, -EPROTO for a bad
- * answer, -ECHILD/-EIO for a failed exec ...).  probe_message() is a one-line human reason
+ * answer, -ECHILD/-EIO for a failed exec ...).  In detail: connect errors as the socket gave
+ * them; -EHOSTUNREACH when the host does not resolve; http -EPROTO for a status that does not
+ * match or a malformed response; redis -EPROTO for an error reply (message = the server's);
+ * pg -EACCES when authentication failed, -EPROTO for other connect or query failures; exec
+ * -EIO for a non-zero exit or a fatal signal, the spawn errno (-ENOENT ...) when it could not
+ * start, -ECHILD when someone else reaped the child.  -EINPROGRESS while not done.  probe_message() is a one-line human reason
  * ("connect to 127.0.0.1:5433: Connection refused", "HTTP 503", "exit status 1"); borrowed. */
 int probe_result(const struct probe *p);
 const char *probe_message(const struct probe *p);
