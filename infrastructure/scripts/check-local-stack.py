@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+# check-local-stack.py - offline consistency checks for infrastructure/local/stack.yml and the
+# templates it renders: the facts that are repeated across files must agree.
+#
+#   every template exists; every ${...} in the stack file and the templates is state_dir,
+#   stack_dir or a declared secret; every declared secret is used; depends_on names exist and
+#   have no cycle; no port is claimed by two services; every port a service claims appears in
+#   its command or its rendered files, and every healthcheck/status_probe port is one the
+#   stack claims; the Patroni templates agree with each other except for name, ports and paths;
+#   HAProxy's backends and PgBouncer's target match the Patroni/HAProxy ports.
+#
+# Usage: check-local-stack.py [path/to/stack.yml]   (exit 0 = consistent, 1 = problems listed)
+# Needs Debian's python3-yaml (run with /usr/bin/python3, not a pyenv python).
+import os
+import re
+import sys
+
+import yaml
+
+REF = re.compile(r"\$(\$|\{([^}]*)\})")
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def refs(text, where, secrets, used):
+    for m in REF.finditer(text):
+        if m.group(1) == "$":
+            continue
+        name = m.group(2)
+        if name in ("state_dir", "stack_dir"):
+            continue
+        if name.startswith("secret.") and name[7:] in secrets:
+            used.add(name[7:])
+            continue
+        problem(f"{where}: unknown reference ${{{name}}}")
+
+
+def strings(x):
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, list):
+        for i in x:
+            yield from strings(i)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from strings(v)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "local", "stack.yml")
+    stack_dir = os.path.dirname(os.path.abspath(path))
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    secrets = set(doc.get("secrets") or [])
+    services = doc["services"]
+    used = set()
+    claimed = {}
+    rendered = {}
+
+    for name, svc in services.items():
+        for s in strings({k: v for k, v in svc.items() if k != "files"}):
+            refs(s, f"{name}", secrets, used)
+        texts = [" ".join(map(str, svc.get("command", [])))]
+        for f in svc.get("files") or []:
+            tpl = os.path.join(stack_dir, f["template"])
+            if not os.path.isfile(tpl):
+                problem(f"{name}: template {f['template']} is missing")
+                continue
+            with open(tpl, encoding="utf-8") as fh:
+                text = fh.read()
+            refs(text, f"{name}: {f['template']}", secrets, used)
+            rendered[f["template"]] = text
+            texts.append(text)
+            dirs = svc.get("dirs") or []
+            if not any(f["path"].startswith(d.rstrip("/") + "/") for d in dirs):
+                problem(f"{name}: {f['path']} is not inside one of its dirs (owner would be wrong)")
+        for port in svc.get("ports") or []:
+            if port in claimed:
+                problem(f"port {port} claimed by both {claimed[port]} and {name}")
+            claimed[port] = name
+            if not any(re.search(rf"(?<![0-9]){port}(?![0-9])", t) for t in texts):
+                problem(f"{name}: claims port {port} but neither its command nor its files use it")
+        deps = svc.get("depends_on") or {}
+        for dep in deps if isinstance(deps, list) else deps.keys():
+            if dep not in services:
+                problem(f"{name}: depends_on unknown service {dep}")
+
+    for name, svc in services.items():
+        for key in ("healthcheck", "status_probe"):
+            probe = svc.get(key)
+            if probe and "port" in probe and probe["port"] not in claimed:
+                problem(f"{name}: {key} port {probe['port']} is not claimed by any service")
+
+    # dependency cycles
+    state = {}
+
+    def visit(n, chain):
+        if state.get(n) == 1:
+            problem("dependency cycle: " + " -> ".join(chain + [n]))
+            return
+        if state.get(n) == 2:
+            return
+        state[n] = 1
+        deps = services[n].get("depends_on") or {}
+        for d in deps if isinstance(deps, list) else deps.keys():
+            if d in services:
+                visit(d, chain + [n])
+        state[n] = 2
+
+    for n in services:
+        visit(n, [])
+
+    for s in secrets - used:
+        problem(f"secret {s} is declared but never used")
+
+    # Patroni nodes: identical apart from name, ports and paths
+    nodes = {n: s for n, s in services.items() if s.get("kind") == "patroni"}
+    norm = {}
+    for n, s in nodes.items():
+        pg_port, rest_port = s["ports"]
+        tpl = s["files"][0]["template"]
+        text = rendered.get(tpl, "")
+        if f"listen: 127.0.0.1:{pg_port}" not in text or f"listen: 127.0.0.1:{rest_port}" not in text:
+            problem(f"{n}: {tpl} does not listen on {pg_port}/{rest_port}")
+        if not re.search(rf"^name: {re.escape(n)}$", text, re.M):
+            problem(f"{n}: {tpl} member name is not {n}")
+        t = "".join(l for l in text.splitlines(True) if not l.lstrip().startswith("#"))
+        t = re.sub(rf"\b{re.escape(n)}\b", "NODE", t)
+        t = re.sub(rf"\b({pg_port}|{rest_port})\b", "PORT", t)
+        norm[n] = t
+    if len(set(norm.values())) > 1:
+        problem("Patroni templates differ in more than name, ports and paths: " + ", ".join(norm))
+
+    # HAProxy backends = Patroni nodes; PgBouncer -> HAProxy ports
+    hap = next((s for s in services.values() if s.get("kind") == "haproxy"), None)
+    if hap and nodes:
+        text = rendered.get(hap["files"][0]["template"], "")
+        for n, s in nodes.items():
+            pg_port, rest_port = s["ports"]
+            want = f"server {n} 127.0.0.1:{pg_port} maxconn 100 check port {rest_port}"
+            if text.count(want) != 2:
+                problem(f"haproxy: expected '{want}' in both pg_write and pg_read")
+        bouncer = next((s for s in services.values() if s.get("kind") == "pgbouncer"), None)
+        if bouncer:
+            btext = rendered.get(bouncer["files"][0]["template"], "")
+            btext = "".join(l for l in btext.splitlines(True) if not l.lstrip().startswith(";"))
+            for port in re.findall(r"host=127\.0\.0\.1 port=(\d+)", btext):
+                if int(port) not in hap["ports"]:
+                    problem(f"pgbouncer: database target port {port} is not an HAProxy port")
+
+    for p in problems:
+        print(f"{path}: {p}", file=sys.stderr)
+    if not problems:
+        print(f"{path}: {len(services)} services, {len(claimed)} ports, "
+              f"{len(secrets)} secrets: consistent")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
