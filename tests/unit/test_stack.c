@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_stack.c - stack file parser, start order, resolve/expand, secrets, preparation. */
 #include <fcntl.h>
+#include <ftw.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "core/err.h"
 #include "core/fd.h"
 #include "core/str.h"
+#include "stack/secrets.h"
 #include "stack/stack.h"
 #include "t.h"
 
@@ -494,8 +496,268 @@ static void test_expand(void)
     stack_free(s);
 }
 
+/* --- secrets and preparation (real files under a temporary directory) --------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static char tmpdir[64];
+
+static void tmp_cleanup(void)
+{
+    if (tmpdir[0])
+        (void)nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *tmp_make(void)
+{
+    (void)snprintf(tmpdir, sizeof tmpdir, "/tmp/ut-stack-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        T_FAIL("mkdtemp failed");
+    (void)atexit(tmp_cleanup);
+    return tmpdir;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    ASSERT_OK(file_write_atomic(path, text, strlen(text), 0644));
+}
+
+static char *read_text(const char *path)
+{
+    struct buf b = BUF_INIT(0);
+
+    ASSERT_OK(file_read_all(path, &b));
+    return buf_detach(&b, NULL);
+}
+
+static bool is_alnum32(const char *v)
+{
+    size_t n = 0;
+
+    for (; v[n]; n++)
+        if (!((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= 'A' && v[n] <= 'Z') ||
+              (v[n] >= '0' && v[n] <= '9')))
+            return false;
+    return n == 32;
+}
+
+static void test_secrets(void)
+{
+    const char *t = tmp_make();
+    char *state = xasprintf("%s/state", t), *p, *v;
+    struct stack *s = parse_ok("name: x\nsecrets: [pg, redis]\nservices: {a: {command: [a]}}\n");
+    struct stack_secrets *ss = NULL, *again = NULL;
+    struct err e = ERR_INIT;
+    struct stat st;
+    char pg[64];
+
+    /* create=false on a fresh state dir: -ENOENT naming the secret */
+    ASSERT_ERRNO(stack_secrets_ensure_err(s, state, false, &ss, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "secret 'pg' does not exist");
+    ASSERT_TRUE(ss == NULL);
+    ASSERT_ERRNO(stack_secrets_ensure(s, state, false, &ss), -ENOENT);
+
+    ASSERT_OK(stack_secrets_ensure(s, state, true, &ss));
+    ASSERT_TRUE(is_alnum32(stack_secrets_lookup("pg", ss)));
+    ASSERT_TRUE(is_alnum32(stack_secrets_lookup("redis", ss)));
+    ASSERT_FALSE(streq(stack_secrets_lookup("pg", ss), stack_secrets_lookup("redis", ss)));
+    ASSERT_TRUE(stack_secrets_lookup("other", ss) == NULL);
+    (void)snprintf(pg, sizeof pg, "%s", stack_secrets_lookup("pg", ss));
+
+    p = xasprintf("%s/secrets", state);
+    ASSERT_OK(stat(p, &st));
+    ASSERT_EQ(st.st_mode & 07777, 0700);
+    free(p);
+    p = xasprintf("%s/secrets/pg", state);
+    ASSERT_OK(stat(p, &st));
+    ASSERT_EQ(st.st_mode & 07777, 0600);
+    v = read_text(p);
+    ASSERT_STREQ(v, pg);
+    free(v);
+
+    /* reload: same values, with or without create */
+    ASSERT_OK(stack_secrets_ensure(s, state, false, &again));
+    ASSERT_STREQ(stack_secrets_lookup("pg", again), pg);
+    ASSERT_STREQ(stack_secrets_lookup("redis", again), stack_secrets_lookup("redis", ss));
+    again = stack_secrets_free(again);
+    ASSERT_OK(stack_secrets_ensure(s, state, true, &again));
+    ASSERT_STREQ(stack_secrets_lookup("pg", again), pg);
+    again = stack_secrets_free(again);
+
+    /* a hand-written secret keeps its value minus the trailing newline */
+    write_file(p, "handmade\n");
+    ASSERT_OK(stack_secrets_ensure(s, state, false, &again));
+    ASSERT_STREQ(stack_secrets_lookup("pg", again), "handmade");
+    again = stack_secrets_free(again);
+    write_file(p, "");
+    ASSERT_ERRNO(stack_secrets_ensure(s, state, true, &again), -EINVAL);
+
+    /* usable as stack_vars.secret */
+    {
+        struct stack_vars vars = { .state_dir = state,
+                                   .secret = stack_secrets_lookup,
+                                   .userdata = ss };
+        struct buf out = BUF_INIT(0);
+
+        ASSERT_OK(stack_expand(s, &vars, "${secret.pg}", &out, &e));
+        ASSERT_STREQ(buf_str(&out), pg);
+        buf_release(&out);
+    }
+    ASSERT_TRUE(stack_secrets_free(ss) == NULL);
+    ASSERT_TRUE(stack_secrets_free(NULL) == NULL);
+    free(p);
+    free(state);
+    stack_free(s);
+    tmp_cleanup(); /* the harness _exit()s after a passing case: atexit() covers failures */
+}
+
+static void test_prepare(void)
+{
+    const char *t = tmp_make();
+    char *path = xasprintf("%s/stack.yml", t), *state = xasprintf("%s/state", t), *p, *v;
+    struct stack_secrets *ss = NULL;
+    struct stack *s = NULL;
+    struct err e = ERR_INIT;
+    struct stat st;
+    char *want;
+    bool root = geteuid() == 0;
+
+    write_file(path, "name: prep\n"
+                     "secrets: [pw]\n"
+                     "services:\n"
+                     "  a:\n"
+                     "    command: [/bin/true]\n"
+                     "    user: nobody\n"
+                     "    dirs: [\"${state_dir}/a/data\"]\n"
+                     "    files:\n"
+                     "      - template: app.tmpl\n"
+                     "        path: \"${state_dir}/a/conf/app.conf\"\n"
+                     "        mode: \"0640\"\n"
+                     "      - template: app.tmpl\n"
+                     "        path: \"${state_dir}/a/keep.conf\"\n"
+                     "        overwrite: false\n"
+                     "  b:\n"
+                     "    command: [/bin/true]\n"
+                     "    files: [{template: bad.tmpl, path: \"${state_dir}/b.conf\"}]\n"
+                     "  c:\n"
+                     "    command: [/bin/true]\n"
+                     "    user: ut-no-such-user\n"
+                     "    dirs: [\"${state_dir}/c\"]\n"
+                     "  d:\n"
+                     "    command: [/bin/true]\n"
+                     "    files: [{template: missing.tmpl, path: \"${state_dir}/d.conf\"}]\n");
+    p = xasprintf("%s/app.tmpl", t);
+    write_file(p, "pw=${secret.pw}\nstate=${state_dir}\ncost=$$1\n");
+    free(p);
+    p = xasprintf("%s/bad.tmpl", t);
+    write_file(p, "ok\nx = ${nope}\n");
+    free(p);
+
+    ASSERT_OK(stack_load(path, &s, &e));
+    ASSERT_OK(stack_secrets_ensure(s, state, true, &ss));
+    {
+        struct stack_vars vars = { .state_dir = state,
+                                   .secret = stack_secrets_lookup,
+                                   .userdata = ss };
+        struct passwd *nobody = getpwnam("nobody");
+
+        /* only a resolved stack can be prepared */
+        ASSERT_ERRNO(stack_prepare_service(s, &s->services[0], &vars, &e), -EINVAL);
+        ASSERT_CONTAINS(e.msg, "not resolved");
+        ASSERT_OK(stack_resolve(s, &vars, &e));
+
+        /* the kept file exists before; the other is rendered */
+        p = xasprintf("%s/a", state);
+        ASSERT_OK(mkdir_p(p, 0755));
+        free(p);
+        p = xasprintf("%s/a/keep.conf", state);
+        write_file(p, "mine\n");
+        free(p);
+        ASSERT_OK(stack_prepare_service(s, &s->services[0], &vars, &e));
+
+        p = xasprintf("%s/a/data", state);
+        ASSERT_OK(stat(p, &st));
+        ASSERT_TRUE(S_ISDIR(st.st_mode));
+        ASSERT_EQ(st.st_mode & 07777, 0700);
+        if (root) {
+            ASSERT_TRUE(nobody != NULL);
+            ASSERT_EQ(st.st_uid, nobody->pw_uid);
+            ASSERT_EQ(st.st_gid, nobody->pw_gid);
+        } else {
+            ASSERT_EQ(st.st_uid, geteuid());
+        }
+        free(p);
+
+        p = xasprintf("%s/a/conf/app.conf", state);
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0640);
+        if (root)
+            ASSERT_EQ(st.st_uid, nobody->pw_uid);
+        v = read_text(p);
+        want = xasprintf("pw=%s\nstate=%s\ncost=$1\n", stack_secrets_lookup("pw", ss), state);
+        ASSERT_STREQ(v, want);
+        free(v);
+        /* overwrite=true (default) rewrites a changed file */
+        write_file(p, "changed\n");
+        ASSERT_OK(stack_prepare_service(s, &s->services[0], &vars, &e));
+        v = read_text(p);
+        ASSERT_STREQ(v, want);
+        free(v);
+        free(want);
+        free(p);
+
+        p = xasprintf("%s/a/keep.conf", state);
+        v = read_text(p);
+        ASSERT_STREQ(v, "mine\n");
+        free(v);
+        /* once missing, an overwrite=false file is rendered */
+        ASSERT_OK(unlink(p));
+        ASSERT_OK(stack_prepare_service(s, &s->services[0], &vars, &e));
+        v = read_text(p);
+        ASSERT_CONTAINS(v, "cost=$1\n");
+        free(v);
+        free(p);
+
+        /* a bad reference inside a template: file:line:col of the template */
+        e = (struct err)ERR_INIT;
+        ASSERT_ERRNO(stack_prepare_service(s, &s->services[1], &vars, &e), -EINVAL);
+        ASSERT_CONTAINS(e.file, "/bad.tmpl");
+        ASSERT_EQ(e.line, 2);
+        ASSERT_EQ(e.col, 5);
+        ASSERT_CONTAINS(e.msg, "unknown reference '${nope}'");
+        p = xasprintf("%s/b.conf", state);
+        ASSERT_ERRNO(stat(p, &st) < 0 ? -errno : 0, -ENOENT);
+        free(p);
+
+        /* a missing template is named */
+        e = (struct err)ERR_INIT;
+        ASSERT_ERRNO(stack_prepare_service(s, &s->services[3], &vars, &e), -ENOENT);
+        ASSERT_CONTAINS(e.file, "/missing.tmpl");
+
+        /* an unknown user is an error when running as root (the only time it is used) */
+        e = (struct err)ERR_INIT;
+        if (root) {
+            ASSERT_ERRNO(stack_prepare_service(s, &s->services[2], &vars, &e), -EINVAL);
+            ASSERT_CONTAINS(e.msg, "user 'ut-no-such-user' does not exist");
+        } else {
+            ASSERT_OK(stack_prepare_service(s, &s->services[2], &vars, &e));
+        }
+    }
+    stack_secrets_free(ss);
+    stack_free(s);
+    free(state);
+    free(path);
+    tmp_cleanup();
+}
+
 T_MAIN(T_CASE(test_full_example), T_CASE(test_defaults), T_CASE(test_err_unknown_field),
        T_CASE(test_err_types), T_CASE(test_err_values), T_CASE(test_err_missing),
        T_CASE(test_err_probe_keys), T_CASE(test_err_ports_deps), T_CASE(test_err_refs),
        T_CASE(test_err_yaml), T_CASE(test_load_missing_file), T_CASE(test_start_order),
-       T_CASE(test_resolve), T_CASE(test_resolve_missing_secret), T_CASE(test_expand))
+       T_CASE(test_resolve), T_CASE(test_resolve_missing_secret), T_CASE(test_expand),
+       T_CASE(test_secrets), T_CASE(test_prepare))
