@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* prepare.c - stack_prepare_service(): a service's directories and rendered files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -71,19 +72,56 @@ static int ensure_dir(const char *path, const struct owner *o, bool leaf)
         } else if (errno != EEXIST) {
             return -errno;
         } else if (last) {
-            if (stat(p, &st) < 0)
+            bool link;
+
+            if (lstat(p, &st) < 0)
+                return -errno;
+            link = S_ISLNK(st.st_mode);
+            if (link && stat(p, &st) < 0)
                 return -errno;
             if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
-            if (leaf && chmod(p, 0700) < 0)
+            /* a symlinked dir is the admin's choice: never chmod/chown through it (the
+             * service user could have planted it) */
+            if (leaf && !link && chmod(p, 0700) < 0)
                 return -errno;
-            if (leaf && o->chown && lchown(p, o->uid, o->gid) < 0)
+            if (leaf && !link && o->chown && lchown(p, o->uid, o->gid) < 0)
                 return -errno;
         }
         if (last)
             return 0;
         *c = '/';
     }
+}
+
+/* Like file_write_atomic(), but the temp file is created with O_EXCL|O_NOFOLLOW (the directory
+ * may be writable by the service user) and gets its owner before it is renamed into place. */
+static int write_atomic(const char *path, const void *data, size_t n, mode_t mode,
+                        const struct owner *o)
+{
+    char tmp[PATH_MAX];
+    int fd, r;
+
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp)
+        return -ENAMETOOLONG;
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    r = fd_write_all(fd, data, n);
+    if (r == 0 && o->chown)
+        r = ret_nerrno(fchown(fd, o->uid, o->gid));
+    if (r == 0)
+        r = ret_nerrno(fchmod(fd, mode));
+    if (r == 0)
+        r = ret_nerrno(fsync(fd));
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0)
+        r = ret_nerrno(rename(tmp, path));
+    if (r < 0)
+        (void)unlink(tmp);
+    return r;
 }
 
 static int render(const struct stack *s, const struct stack_service *svc,
@@ -128,9 +166,7 @@ static int render(const struct stack *s, const struct stack_service *svc,
             goto out;
         }
     }
-    r = file_write_atomic(f->path, buf_str(&out), out.len, (mode_t)f->mode);
-    if (r == 0 && o->chown)
-        r = ret_nerrno(lchown(f->path, o->uid, o->gid));
+    r = write_atomic(f->path, buf_str(&out), out.len, (mode_t)f->mode, o);
     if (r < 0) {
         err_set_file(reterr, f->path);
         r = err_set(reterr, r, 0, 0, "services.%s: cannot write rendered file: %s", svc->name,

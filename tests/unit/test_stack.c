@@ -650,7 +650,11 @@ static void test_prepare(void)
                      "    dirs: [\"${state_dir}/c\"]\n"
                      "  d:\n"
                      "    command: [/bin/true]\n"
-                     "    files: [{template: missing.tmpl, path: \"${state_dir}/d.conf\"}]\n");
+                     "    files: [{template: missing.tmpl, path: \"${state_dir}/d.conf\"}]\n"
+                     "  e:\n"
+                     "    command: [/bin/true]\n"
+                     "    user: nobody\n"
+                     "    dirs: [\"${state_dir}/link\"]\n");
     p = xasprintf("%s/app.tmpl", t);
     write_file(p, "pw=${secret.pw}\nstate=${state_dir}\ncost=$$1\n");
     free(p);
@@ -738,6 +742,21 @@ static void test_prepare(void)
         e = (struct err)ERR_INIT;
         ASSERT_ERRNO(stack_prepare_service(s, &s->services[3], &vars, &e), -ENOENT);
         ASSERT_CONTAINS(e.file, "/missing.tmpl");
+
+        /* a symlinked dir is used but never chmod'ed/chowned through */
+        p = xasprintf("%s/target", t);
+        ASSERT_OK(mkdir(p, 0755));
+        {
+            char *link = xasprintf("%s/link", state);
+
+            ASSERT_OK(symlink(p, link));
+            free(link);
+        }
+        ASSERT_OK(stack_prepare_service(s, &s->services[4], &vars, &e));
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0755);
+        ASSERT_EQ(st.st_uid, geteuid());
+        free(p);
 
         /* an unknown user is an error when running as root (the only time it is used) */
         e = (struct err)ERR_INIT;
