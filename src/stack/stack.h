@@ -11,6 +11,7 @@
 #include "core/macro.h"
 #include "probe/probe.h"
 
+struct buf;
 struct err;
 
 enum stack_restart {
@@ -30,10 +31,12 @@ enum stack_dep_cond {
 struct stack_dep {
     char *service; /* name of a service of the same stack (validated) */
     enum stack_dep_cond cond;
+    size_t index;       /* that service's index in stack.services */
+    unsigned line, col; /* where the dependency is named in the stack file */
 };
 
 struct stack_health {
-    bool present;             /* false: the service is "healthy" as soon as it is running */
+    bool present; /* false: the service is "healthy" as soon as it is running */
     struct probe_spec probe;
     uint64_t interval_usec;     /* default 2s */
     uint64_t timeout_usec;      /* default 1s */
@@ -50,18 +53,18 @@ struct stack_file {
 
 struct stack_service {
     char *name;
-    unsigned line;       /* line of the service's key in the stack file */
-    char *kind;          /* role interpreter for status: etcd, patroni, haproxy, pgbouncer, redis,
-                            sentinel, or NULL (generic) */
-    char *package;       /* Debian package providing argv[0], for "not found" errors; may be NULL */
-    char **argv;         /* NULL-terminated, argc >= 1 */
-    char **env;          /* NULL-terminated "KEY=VALUE" list (may be empty, never NULL) */
-    char *user;          /* run as (when the supervisor is root); NULL = supervisor's user */
-    char *working_dir;   /* NULL = state dir */
+    unsigned line;     /* line of the service's key in the stack file */
+    char *kind;        /* role interpreter for status: etcd, patroni, haproxy, pgbouncer, redis,
+                          sentinel, or NULL (generic) */
+    char *package;     /* Debian package providing argv[0], for "not found" errors; may be NULL */
+    char **argv;       /* NULL-terminated, argc >= 1 */
+    char **env;        /* NULL-terminated "KEY=VALUE" list (may be empty, never NULL) */
+    char *user;        /* run as (when the supervisor is root); NULL = supervisor's user */
+    char *working_dir; /* NULL = state dir */
     struct stack_dep *deps;
     size_t n_deps;
     struct stack_health health;
-    bool has_status_probe;       /* status_probe present */
+    bool has_status_probe;          /* status_probe present */
     struct probe_spec status_probe; /* endpoint/credentials for role and lag queries */
     enum stack_restart restart;     /* default on-failure */
     uint64_t backoff_initial_usec;  /* default 1s (never below 1s between starts) */
@@ -72,21 +75,24 @@ struct stack_service {
     uint64_t stop_grace_usec;       /* default 10s, then SIGKILL to the process group */
     uint16_t *ports;                /* TCP ports the service binds (checked free before up) */
     size_t n_ports;
-    char **dirs;                    /* NULL-terminated; created 0700 and owned by user */
+    char **dirs; /* NULL-terminated; created 0700 and owned by user */
     struct stack_file *files;
     size_t n_files;
 };
 
 struct stack {
     char *name;
-    char *path;      /* the stack file as given */
-    char *dir;       /* absolute directory of the stack file */
-    char **secrets;  /* NULL-terminated names */
-    uint64_t log_max_bytes; /* per-service log size before rotation; default 10 MiB */
-    unsigned log_keep;      /* rotated files kept; default 3 */
+    char *path;                     /* the stack file as given */
+    char *dir;                      /* absolute directory of the stack file */
+    char **secrets;                 /* NULL-terminated names */
+    uint64_t log_max_bytes;         /* per-service log size before rotation; default 10 MiB */
+    unsigned log_keep;              /* rotated files kept; default 3 */
     struct stack_service *services; /* in file order */
     size_t n_services;
+    bool resolved; /* stack_resolve() succeeded: strings hold final values */
 };
+
+#define STACK_MAX_SERVICES 1024u /* more is refused at parse time */
 
 /* Parses a stack file.  On error returns -EINVAL (or -errno for I/O), fills *reterr with
  * file:line:col and a message naming the field, and writes nothing to *ret.
@@ -98,9 +104,15 @@ int stack_parse(const char *name, const char *text, size_t len, struct stack **r
 /* NULL-safe; returns NULL. */
 struct stack *stack_free(struct stack *s);
 
+/* The service called name, or NULL. */
 struct stack_service *stack_find(const struct stack *s, const char *name);
 /* Service indices in start order (dependencies first).  ret_order has n_services entries. */
 void stack_start_order(const struct stack *s, size_t *ret_order);
+
+/* "no", "on-failure", "always"; "service_started", ...; "SIGTERM", ... (NULL if unknown). */
+const char *stack_restart_to_string(enum stack_restart r);
+const char *stack_dep_cond_to_string(enum stack_dep_cond c);
+const char *stack_signal_to_string(int sig);
 
 /* Values for ${...} references. */
 struct stack_vars {
@@ -113,8 +125,23 @@ struct stack_vars {
 /* Expands ${state_dir}, ${stack_dir}, ${secret.NAME} and $$ in every string of the stack
  * (argv, env, dirs, file paths, working_dir, probe fields).  -EINVAL with *reterr naming the
  * service and field when a value is missing. */
-int stack_resolve(struct stack *s, const struct stack_vars *vars, struct err *reterr)
-        WARN_UNUSED_RESULT;
+int stack_resolve(struct stack *s, const struct stack_vars *vars,
+                  struct err *reterr) WARN_UNUSED_RESULT;
+/* All or nothing: on error the stack is unchanged.  A stack is resolved at most once
+ * (-EALREADY after that, since "$$" has become "$").  After success every working_dir, dirs
+ * entry and files[].path/template_path is absolute (-EINVAL otherwise). */
 /* Expands one template string with the same rules (for rendering `files:`). */
 int stack_expand(const struct stack *s, const struct stack_vars *vars, const char *in,
                  struct buf *out, struct err *reterr) WARN_UNUSED_RESULT;
+/* Appends the expansion to out.  On error (-EINVAL: unknown or undeclared reference, missing
+ * value; -ENOBUFS: out->max hit) reterr->line/col give the position inside `in` (1-based). */
+
+/* Prepares one service of a RESOLVED stack (-EINVAL otherwise) for its start: creates its
+ * dirs (mkdir -p, 0700; leaf and the components it creates are chowned to svc->user when
+ * running as root) and renders its files (template expanded with stack_expand(), written
+ * atomically with the file's mode and chowned likewise; overwrite=false keeps an existing
+ * file; a missing parent directory is created like a dir).  -EINVAL naming the user when
+ * svc->user does not exist (checked when running as root); other errors name the path or the
+ * template (file:line:col for a bad reference inside it) in *reterr. */
+int stack_prepare_service(const struct stack *s, const struct stack_service *svc,
+                          const struct stack_vars *vars, struct err *reterr) WARN_UNUSED_RESULT;
