@@ -80,7 +80,9 @@ int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode)
 
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp)
         return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* O_EXCL|O_NOFOLLOW: never write through a file or symlink planted at the temp name. */
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
     r = fd_write_all(fd, data, n);

@@ -110,11 +110,6 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
-static const char *secret_lookup(const char *name, void *userdata)
-{
-    return stack_secrets_get(userdata, name);
-}
-
 int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret)
 {
     struct stack *s = NULL;
@@ -128,7 +123,7 @@ int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack 
         log_error("invalid stack file: %s", err_format(&e, msg, sizeof msg));
         goto out;
     }
-    r = stack_secrets_ensure(s, ctx->state_dir, create_secrets, &sec, &e);
+    r = stack_secrets_ensure_err(s, ctx->state_dir, create_secrets, &sec, &e);
     if (r < 0) {
         if (r == -ENOENT && !create_secrets)
             log_error("%s (has `infractl up` run with --state-dir %s?)", e.msg, ctx->state_dir);
@@ -138,7 +133,7 @@ int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack 
     }
     {
         struct stack_vars vars = { .state_dir = ctx->state_dir,
-                                   .secret = secret_lookup,
+                                   .secret = stack_secrets_lookup,
                                    .userdata = sec };
         r = stack_resolve(s, &vars, &e);
     }

@@ -23,20 +23,6 @@ char **stack__strv_free(char **v)
     return NULL;
 }
 
-void stack__probe_release(struct probe_spec *p)
-{
-    free(p->host);
-    free(p->path);
-    free(p->method);
-    free(p->user);
-    free(p->password);
-    free(p->dbname);
-    free(p->query);
-    stack__strv_free(p->command);
-    stack__strv_free(p->argv);
-    *p = (struct probe_spec)PROBE_SPEC_INIT;
-}
-
 void stack__service_release(struct stack_service *svc)
 {
     free(svc->name);
@@ -49,8 +35,8 @@ void stack__service_release(struct stack_service *svc)
     for (size_t i = 0; i < svc->n_deps; i++)
         free(svc->deps[i].service);
     free(svc->deps);
-    stack__probe_release(&svc->health.probe);
-    stack__probe_release(&svc->status_probe);
+    probe_spec_release(&svc->health.probe);
+    probe_spec_release(&svc->status_probe);
     free(svc->ports);
     stack__strv_free(svc->dirs);
     for (size_t i = 0; i < svc->n_files; i++) {

@@ -20,9 +20,6 @@ int stack__expand(const struct stack *s, const struct stack_vars *vars, const ch
                   struct buf *out, struct err *reterr) WARN_UNUSED_RESULT;
 /* Frees everything a service owns (the struct itself is not freed). */
 void stack__service_release(struct stack_service *svc);
-/* Frees every string of a probe spec (what probe_spec_release() does, kept local so the
- * stack module does not need the probe implementation). */
-void stack__probe_release(struct probe_spec *p);
 /* Frees a NULL-terminated string vector; NULL-safe; returns NULL. */
 char **stack__strv_free(char **v);
 /* Start order into order[] (n_services entries); returns how many services could be placed

@@ -448,7 +448,7 @@ static int parse_probe(struct pctx *c, const struct cfg_node *map, const char *p
     *ret = p;
     return 0;
 fail:
-    stack__probe_release(&p);
+    probe_spec_release(&p);
     return r;
 }
 

@@ -94,6 +94,10 @@ ok "restart count of $r2 incremented" test "$(svc_field "$r2" restarts)" -gt "$b
 # ---- 6. down leaves no process of the stack alive; up reuses the data
 ok "stack healthy again before down" retry 30 all_up_and_roles
 pids=$(jqs '.services[] | select(.pid != null) | .pid')
+# Patroni runs the postmaster in a session of its own: check those pids as well.
+for pm in "$STATE"/*/data/postmaster.pid; do
+    [[ -f $pm ]] && pids="$pids $(head -1 "$pm")"
+done
 sup_pid=$(cat "$STATE/supervisor.pid")
 pgids=$(for p in $pids; do ps -o pgid= -p "$p"; done | sort -u)
 ok "infractl down" "$INFRACTL" down
