@@ -225,6 +225,44 @@ struct role_job {
     struct probe *probe;
 };
 
+static bool job_ok(const struct role_job *j, const char *kind)
+{
+    return j->probe && probe_result(j->probe) == 0 && streq(j->svc->kind, kind);
+}
+
+/* Splits line into at most max fields at sep (in place); returns the count. */
+static int split_fields(char *line, char sep, char **f, int max)
+{
+    int nf = 0;
+
+    for (char *s = line; s && nf < max; nf++) {
+        f[nf] = s;
+        s = strchr(s, sep);
+        if (s)
+            *s++ = '\0';
+    }
+    return nf;
+}
+
+/* Calls fn for each line of text (copied into a bounded buffer). */
+static void for_each_line(const char *text, void (*fn)(char *line, void *ud), void *ud)
+{
+    for (const char *p = text; p && *p;) {
+        char line[1024];
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+
+        if (len >= sizeof line)
+            len = sizeof line - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        if (len && line[len - 1] == '\r')
+            line[len - 1] = '\0';
+        fn(line, ud);
+        p = eol ? eol + 1 : NULL;
+    }
+}
+
 static void interpret_redis(struct role_job *jobs, size_t n)
 {
     int64_t master_offset = -1;
@@ -232,33 +270,20 @@ static void interpret_redis(struct role_job *jobs, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         const char *d;
-        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0 || !streq(jobs[i].svc->kind, "redis"))
+        if (!job_ok(&jobs[i], "redis"))
             continue;
         d = probe_detail(jobs[i].probe);
         if (info_get(d, "role", v, sizeof v) && streq(v, "master") &&
-            info_get(d, "master_repl_offset", v, sizeof v)) {
+            info_get(d, "master_repl_offset", v, sizeof v))
             master_offset = to_i64(v);
-        }
     }
     for (size_t i = 0; i < n; i++) {
         struct status_service *sv = jobs[i].sv;
         const char *d;
-        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0)
+        if (!job_ok(&jobs[i], "redis"))
             continue;
         d = probe_detail(jobs[i].probe);
-        if (streq(jobs[i].svc->kind, "sentinel")) {
-            char addr[64] = "?", sentinels[16] = "?", st[16] = "?";
-            (void)snprintf(sv->role, sizeof sv->role, "sentinel");
-            if (info_get(d, "master0", v, sizeof v)) {
-                (void)field_get(v, "address", addr, sizeof addr);
-                (void)field_get(v, "sentinels", sentinels, sizeof sentinels);
-                (void)field_get(v, "status", st, sizeof st);
-            }
-            (void)snprintf(sv->detail, sizeof sv->detail, "master %s, %s sentinels, %s", addr,
-                           sentinels, st);
-            continue;
-        }
-        if (!streq(jobs[i].svc->kind, "redis") || !info_get(d, "role", v, sizeof v))
+        if (!info_get(d, "role", v, sizeof v))
             continue;
         if (streq(v, "master")) {
             char slaves[16] = "0";
@@ -277,14 +302,107 @@ static void interpret_redis(struct role_job *jobs, size_t n)
     }
 }
 
+static void interpret_sentinel(struct role_job *jobs, size_t n)
+{
+    char v[256];
+
+    for (size_t i = 0; i < n; i++) {
+        struct status_service *sv = jobs[i].sv;
+        char addr[64] = "?", sentinels[16] = "?", st[16] = "?";
+
+        if (!job_ok(&jobs[i], "sentinel"))
+            continue;
+        (void)snprintf(sv->role, sizeof sv->role, "sentinel");
+        if (info_get(probe_detail(jobs[i].probe), "master0", v, sizeof v)) {
+            (void)field_get(v, "address", addr, sizeof addr);
+            (void)field_get(v, "sentinels", sentinels, sizeof sentinels);
+            (void)field_get(v, "status", st, sizeof st);
+        }
+        (void)snprintf(sv->detail, sizeof sv->detail, "master %s, %s sentinels, %s", addr,
+                       sentinels, st);
+    }
+}
+
+struct haproxy_acc {
+    struct buf write, read;
+};
+
+/* HAProxy stats CSV: pxname,svname,...; field 17 is status (UP/DOWN/...). */
+static void haproxy_line(char *line, void *ud)
+{
+    struct haproxy_acc *acc = ud;
+    char *f[20];
+    struct buf *b;
+
+    if (line[0] == '#' || split_fields(line, ',', f, 20) < 18)
+        return;
+    if (streq(f[1], "FRONTEND") || streq(f[1], "BACKEND") || !streq(f[17], "UP"))
+        return;
+    b = streq(f[0], "pg_write") ? &acc->write : streq(f[0], "pg_read") ? &acc->read : NULL;
+    if (b)
+        (void)buf_appendf(b, "%s%s", b->len ? "," : "", f[1]);
+}
+
+static void interpret_haproxy(struct role_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct haproxy_acc acc = { BUF_INIT(256), BUF_INIT(256) };
+        struct status_service *sv = jobs[i].sv;
+
+        if (!job_ok(&jobs[i], "haproxy"))
+            continue;
+        for_each_line(probe_detail(jobs[i].probe), haproxy_line, &acc);
+        (void)snprintf(sv->role, sizeof sv->role, "proxy");
+        (void)snprintf(sv->detail, sizeof sv->detail, "write->%s read->%s",
+                       acc.write.len ? buf_str(&acc.write) : "none",
+                       acc.read.len ? buf_str(&acc.read) : "none");
+        buf_release(&acc.write);
+        buf_release(&acc.read);
+    }
+}
+
+struct pool_acc {
+    int64_t cl_active, cl_waiting, sv_active, sv_idle;
+};
+
+/* SHOW POOLS: database, user, cl_active, cl_waiting, ..., sv_active (6), ..., sv_idle (9). */
+static void pgbouncer_line(char *line, void *ud)
+{
+    struct pool_acc *acc = ud;
+    char *f[16];
+
+    if (split_fields(line, '\t', f, 16) < 10)
+        return;
+    acc->cl_active += to_i64(f[2]) > 0 ? to_i64(f[2]) : 0;
+    acc->cl_waiting += to_i64(f[3]) > 0 ? to_i64(f[3]) : 0;
+    acc->sv_active += to_i64(f[6]) > 0 ? to_i64(f[6]) : 0;
+    acc->sv_idle += to_i64(f[9]) > 0 ? to_i64(f[9]) : 0;
+}
+
+static void interpret_pgbouncer(struct role_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pool_acc acc = { 0 };
+        struct status_service *sv = jobs[i].sv;
+
+        if (!job_ok(&jobs[i], "pgbouncer"))
+            continue;
+        for_each_line(probe_detail(jobs[i].probe), pgbouncer_line, &acc);
+        (void)snprintf(sv->role, sizeof sv->role, "pooler");
+        (void)snprintf(sv->detail, sizeof sv->detail,
+                       "clients %" PRId64 " active %" PRId64 " waiting, servers %" PRId64
+                       " active %" PRId64 " idle",
+                       acc.cl_active, acc.cl_waiting, acc.sv_active, acc.sv_idle);
+    }
+}
+
 static void interpret_patroni(struct role_job *jobs, size_t n)
 {
     const char *leader_rows = NULL;
 
     for (size_t i = 0; i < n; i++) {
         const char *d;
-        if (!jobs[i].probe || probe_result(jobs[i].probe) < 0 ||
-            !streq(jobs[i].svc->kind, "patroni"))
+        if (!job_ok(&jobs[i], "patroni"))
             continue;
         d = probe_detail(jobs[i].probe);
         if (d[0] == 'f') {
@@ -301,19 +419,14 @@ static void interpret_patroni(struct role_job *jobs, size_t n)
         char line[512], *f[6] = { 0 };
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        int nf = 0;
+        int nf;
 
         if (len >= sizeof line)
             len = sizeof line - 1;
         memcpy(line, p, len);
         line[len] = '\0';
         p = eol ? eol + 1 : NULL;
-        for (char *s = line; s && nf < 6; nf++) {
-            f[nf] = s;
-            s = strchr(s, '\t');
-            if (s)
-                *s++ = '\0';
-        }
+        nf = split_fields(line, '\t', f, 6);
         if (nf < 6 || !f[1][0])
             continue;
         for (size_t i = 0; i < n; i++) {
@@ -329,6 +442,27 @@ static void interpret_patroni(struct role_job *jobs, size_t n)
     }
 }
 
+/* How each kind of service is asked for its role; query overrides a pg status_probe's. */
+static const struct role_kind {
+    const char *kind;
+    const char *query;
+    void (*interpret)(struct role_job *jobs, size_t n);
+} role_kinds[] = {
+    { "patroni", pg_role_query, interpret_patroni },
+    { "redis", NULL, interpret_redis },
+    { "sentinel", NULL, interpret_sentinel },
+    { "haproxy", NULL, interpret_haproxy },
+    { "pgbouncer", NULL, interpret_pgbouncer },
+};
+
+static const struct role_kind *role_kind_find(const char *kind)
+{
+    for (size_t i = 0; kind && i < ARRAY_SIZE(role_kinds); i++)
+        if (streq(role_kinds[i].kind, kind))
+            return &role_kinds[i];
+    return NULL;
+}
+
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
 {
     struct role_job *jobs = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *jobs);
@@ -338,6 +472,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
     for (size_t i = 0; i < snap->n_services; i++) {
         struct status_service *sv = &snap->services[i];
         const struct stack_service *svc = stack_find(s, sv->name);
+        const struct role_kind *kind;
 
         jobs[i].sv = sv;
         jobs[i].svc = svc;
@@ -345,12 +480,13 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
             continue;
         if (svc->n_ports)
             (void)snprintf(sv->endpoint, sizeof sv->endpoint, "127.0.0.1:%u", svc->ports[0]);
-        if (!svc->kind || !svc->has_status_probe || !streq(sv->state, "running"))
+        kind = role_kind_find(svc->kind);
+        if (!kind || !svc->has_status_probe || !streq(sv->state, "running"))
             continue;
         probe_spec_copy(&jobs[i].spec, &svc->status_probe);
-        if (streq(svc->kind, "patroni")) {
+        if (kind->query) {
             free(jobs[i].spec.query);
-            jobs[i].spec.query = xstrdup(pg_role_query);
+            jobs[i].spec.query = xstrdup(kind->query);
         }
         jobs[i].probe = probe_start(&jobs[i].spec, ROLE_TIMEOUT_USEC);
         if (jobs[i].probe)
@@ -361,8 +497,8 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         if (jobs[i].probe && probe_result(jobs[i].probe) < 0)
             (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error, "%s",
                            probe_message(jobs[i].probe));
-    interpret_patroni(jobs, snap->n_services);
-    interpret_redis(jobs, snap->n_services);
+    for (size_t k = 0; k < ARRAY_SIZE(role_kinds); k++)
+        role_kinds[k].interpret(jobs, snap->n_services);
     for (size_t i = 0; i < snap->n_services; i++) {
         probe_free(jobs[i].probe);
         probe_spec_release(&jobs[i].spec);
