@@ -298,12 +298,16 @@ static void reap(struct sv_sup *sup, uint64_t now)
     pid_t pid;
 
     for (size_t i = 0; i < sup->n_units; i++) {
-        pid_t pgid = sup->units[i].pgid;
+        struct sv_unit *u = &sup->units[i];
 
-        if (pgid <= 0)
+        if (u->pgid <= 0)
             continue;
-        while ((pid = waitpid(-pgid, &status, WNOHANG)) > 0)
+        while ((pid = waitpid(-u->pgid, &status, WNOHANG)) > 0)
             child_exited(sup, pid, status, now);
+        /* Forget an empty group, so that a later process reusing the number (an exec probe's
+         * group, say) is never reaped here. */
+        if (pid < 0 && errno == ECHILD && u->pid == 0)
+            u->pgid = 0;
     }
     /* Children that have not called setsid() yet are still in our group. */
     for (size_t i = 0; i < sup->n_units; i++) {
