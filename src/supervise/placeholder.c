@@ -1,3 +1,0 @@
-/* SPDX-License-Identifier: MIT */
-/* placeholder so the module library has a translation unit until its sources land */
-typedef int supervise__placeholder_unit;

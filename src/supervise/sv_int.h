@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* sv_int.h - supervise module internals shared by its files and its unit tests: the
+ * per-service state machine (a state x event table of handlers with side effects routed
+ * through struct sv_ops), the service log writer, the spawner and the control server.
+ * Nothing here is a stable API. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "core/macro.h"
+
+struct probe;
+struct stack_service;
+
+/* ===== State machine ===== */
+
+enum sv_state {
+    SV_STATE_STOPPED,  /* never started, or stopped on request */
+    SV_STATE_WAITING,  /* wants to run; a dependency's condition is not met yet */
+    SV_STATE_STARTING, /* forked; exec not confirmed yet */
+    SV_STATE_RUNNING,  /* exec succeeded, main process alive */
+    SV_STATE_STOPPING, /* stop_signal sent, waiting for the main process to exit */
+    SV_STATE_BACKOFF,  /* waiting for the restart deadline */
+    SV_STATE_EXITED,   /* exited 0 and not restarted ("completed") */
+    SV_STATE_FAILED,   /* exited non-zero without restart, or gave up after max_restarts */
+    _SV_STATE_MAX,
+};
+
+enum sv_event {
+    SV_EVENT_START,           /* user or initial start: wants to run */
+    SV_EVENT_DEPS_MET,        /* every dependency meets its condition (sent to WAITING only) */
+    SV_EVENT_SPAWNED,         /* exec succeeded (exec-report pipe reached EOF) */
+    SV_EVENT_EXITED,          /* main process reaped; arg = wait status */
+    SV_EVENT_STOP_REQUEST,    /* user stop or shutdown */
+    SV_EVENT_RESTART_REQUEST, /* user restart: stop, then start again */
+    SV_EVENT_STOP_TIMEOUT,    /* stop grace elapsed (timer) */
+    SV_EVENT_BACKOFF_DONE,    /* restart deadline reached (timer) */
+    SV_EVENT_HEALTH_OK,       /* a health probe succeeded */
+    SV_EVENT_HEALTH_FAIL,     /* a health probe failed; u->health_msg says why */
+    _SV_EVENT_MAX,
+};
+
+enum sv_health {
+    SV_HEALTH_NONE,     /* no healthcheck, or no process */
+    SV_HEALTH_STARTING, /* no verdict yet */
+    SV_HEALTH_HEALTHY,
+    SV_HEALTH_UNHEALTHY,
+    _SV_HEALTH_MAX,
+};
+
+/* Minimum time between two starts of one service (s6 nextstart). */
+#define SV_MIN_RESTART_USEC ((uint64_t)1000000)
+
+/* Runtime state of one service.  The FSM owns the fields above the "loop" marker; the event
+ * loop owns the resources below it. */
+struct sv_unit {
+    const struct stack_service *svc; /* borrowed from the stack */
+    size_t index;                    /* position in the stack (file order) */
+    enum sv_state state;
+    pid_t pid;           /* main process; 0 when none */
+    pid_t pgid;          /* process group of the last spawn (kept after exit to kill leftovers) */
+    uint64_t timer_usec; /* CLOCK_MONOTONIC deadline, 0 = none */
+    enum sv_event timer_event;
+    uint64_t started_usec; /* monotonic time of the last spawn, 0 = never */
+    uint64_t started_realtime_usec;
+    unsigned spawns;       /* successful spawns */
+    unsigned restarts;     /* spawns after the first */
+    unsigned failures;     /* consecutive failed runs (reset by a stable run or a user start) */
+    uint64_t backoff_usec; /* delay before the next restart after a failure */
+    bool has_exited;
+    int exit_status; /* wait status of the last exit */
+    int exec_errno;  /* the child could not exec (or set up) in the current run */
+    bool restart_pending;
+    enum sv_health health;
+    unsigned health_fails;
+    char health_msg[256];
+    unsigned bugs; /* unexpected (state, event) pairs seen; for tests */
+
+    /* loop */
+    int out_fd;  /* read end of the service's stdout+stderr pipe, -1 when closed */
+    int exec_fd; /* read end of the exec-report pipe, -1 when closed */
+    int log_fd;  /* STATE/logs/NAME.log, -1 until first opened */
+    uint64_t log_size;
+    struct probe *probe; /* in-flight health probe */
+    uint64_t probe_started_usec;
+    uint64_t health_next_usec; /* next probe start, 0 = not scheduled */
+    bool log_failed;           /* a log write failed (reported once) */
+};
+
+/* Side effects of the state machine, so tests can drive it without forking. */
+struct sv_ops {
+    /* Starts the service's process: on success sets u->pid and u->pgid and returns 0; returns
+     * -errno (nothing running) on failure. */
+    int (*spawn)(struct sv_unit *u, void *userdata);
+    /* Sends sig to u's process group (u->pgid); ignores a group that is already gone. */
+    void (*kill)(struct sv_unit *u, int sig, void *userdata);
+    void *userdata;
+};
+
+typedef void (*sv_transition_fn)(struct sv_unit *u, int arg, uint64_t now,
+                                 const struct sv_ops *ops);
+extern const sv_transition_fn sv__transitions[_SV_STATE_MAX][_SV_EVENT_MAX];
+
+/* Initialises u in STOPPED for svc (borrowed). */
+void sv_unit_init(struct sv_unit *u, const struct stack_service *svc, size_t index);
+/* Runs the handler for (u->state, ev).  arg: wait status for SV_EVENT_EXITED, else 0.
+ * now: CLOCK_MONOTONIC usec. */
+void sv_fsm_dispatch(struct sv_unit *u, enum sv_event ev, int arg, uint64_t now,
+                     const struct sv_ops *ops);
+
+const char *sv_state_to_string(enum sv_state s);
+const char *sv_event_to_string(enum sv_event e);
+const char *sv_health_to_string(enum sv_health h);
+/* "exit status 1" / "killed by signal 9" into buf; returns buf. */
+const char *sv_format_exit(char *buf, size_t n, int status);
+
+/* ===== Logs (sv_log.c) ===== */
+
+/* Appends p[0..n) to the service log at path, opening it when *fd < 0, rotating to path.1 ..
+ * path.keep whenever the file would grow past max_bytes (0 = never rotate).  Chunks are split
+ * at the size limit, so lines may span two files.  0 or -errno. */
+int sv__log_write(const char *path, int *fd, uint64_t *size, uint64_t max_bytes, unsigned keep,
+                  const void *p, size_t n) WARN_UNUSED_RESULT;
+/* Renames path.(keep-1) -> path.keep ... path -> path.1 (keep 0: unlinks path). 0 or -errno. */
+int sv__log_rotate(const char *path, unsigned keep) WARN_UNUSED_RESULT;
+
+/* ===== Spawning (sv_spawn.c) ===== */
+
+/* Everything the child needs, prepared before fork() so the child only makes
+ * async-signal-safe calls. */
+struct sv_spawn_plan {
+    char *path;        /* resolved command[0] */
+    char *const *argv; /* borrowed from the service */
+    char **envp;       /* owned, NULL-terminated */
+    char *dir;         /* working directory */
+    bool drop;         /* switch to uid/gid/groups */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    int n_groups;
+};
+
+/* Builds the plan for svc: resolves command[0] on the service's PATH, the environment
+ * (PATH, LANG, HOME, USER, then the service's env, which wins), the user's ids when the
+ * supervisor is root.  -ENOENT (command or user missing), -ENOMEM.  *reterr_msg gets a
+ * human reason on failure (static storage in the plan's absence: a buffer given by caller). */
+int sv__spawn_plan(const struct stack_service *svc, const char *state_dir,
+                   struct sv_spawn_plan *ret_plan, char *reterr_msg,
+                   size_t msg_size) WARN_UNUSED_RESULT;
+void sv__spawn_plan_release(struct sv_spawn_plan *plan);
+/* Forks and execs the plan in a new session with stdin /dev/null and stdout+stderr to the
+ * write end of a pipe whose read end (non-blocking, CLOEXEC) is returned in *ret_out_fd.
+ * *ret_exec_fd (non-blocking, CLOEXEC) reaches EOF once exec succeeded, or yields a
+ * struct sv_exec_report when the child failed before exec.  0 or -errno. */
+int sv__spawn(const struct sv_spawn_plan *plan, pid_t *ret_pid, int *ret_out_fd,
+              int *ret_exec_fd) WARN_UNUSED_RESULT;
+
+enum sv_exec_stage {
+    SV_EXEC_STAGE_SETUP,
+    SV_EXEC_STAGE_CHDIR,
+    SV_EXEC_STAGE_CREDS,
+    SV_EXEC_STAGE_EXEC,
+};
+struct sv_exec_report {
+    int stage; /* enum sv_exec_stage */
+    int err;   /* errno */
+};
+
+/* ===== The supervisor (supervise.c) and its control protocol (sv_control.c) ===== */
+
+struct stack;
+
+#define SV_CONTROL_MAX_LINE    4096 /* request line limit */
+#define SV_CONTROL_MAX_CLIENTS 16
+#define SV_CONTROL_MAX_OUT     (4u << 20) /* pending response bytes per client */
+
+struct sv_client {
+    int fd;
+    struct buf in;  /* partial request line */
+    struct buf out; /* pending response bytes */
+    bool eof;       /* no more input (peer shut down, or a protocol error): close once flushed */
+    bool dead;      /* to be closed and removed */
+};
+
+struct sv_sup {
+    const struct stack *stack; /* borrowed */
+    const char *state_dir;     /* borrowed */
+    struct sv_unit *units;     /* n_units, stack order */
+    size_t n_units;
+    struct sv_ops ops;
+    pid_t pid;
+    uint64_t started_realtime_usec;
+    bool shutting_down;
+    int listen_fd;
+    struct sv_client *clients[SV_CONTROL_MAX_CLIENTS];
+    size_t n_clients;
+};
+
+/* The unit named name, or NULL. */
+struct sv_unit *sv__sup_find(struct sv_sup *sup, const char *name);
+/* Begins the shutdown (idempotent). */
+void sv__sup_shutdown(struct sv_sup *sup);
+/* Dispatches ev to u now and lets the loop settle dependencies and health afterwards. */
+void sv__sup_request(struct sv_sup *sup, struct sv_unit *u, enum sv_event ev);
+/* "etcd (service_healthy)" for the first dependency of u that blocks it, into buf; NULL when
+ * none does (u is not waiting, or its dependencies are met). */
+const char *sv__sup_waiting_for(const struct sv_sup *sup, const struct sv_unit *u, char *buf,
+                                size_t n);
+
+/* Creates the listening socket at path (a stale one is unlinked first), mode 0600. */
+int sv__control_listen(const char *path, int *ret_fd) WARN_UNUSED_RESULT;
+/* Accepts pending connections on sup->listen_fd (over the limit: closed at once). */
+void sv__control_accept(struct sv_sup *sup);
+/* poll() events a client waits for. */
+short sv__client_events(const struct sv_client *c);
+/* Reads requests / writes responses for revents; marks the client dead when it is done. */
+void sv__client_io(struct sv_sup *sup, struct sv_client *c, short revents);
+/* Closes and removes dead clients (all = every client). */
+void sv__control_prune(struct sv_sup *sup, bool all);
+
+/* Handles one request line (no newline) and appends one response line (with newline) to out.
+ * May change supervisor state (stop/start/restart/down).  Never fails: errors become
+ * {"ok":false,"error":...} responses.  Exposed for fuzzing. */
+void sv__control_handle(struct sv_sup *sup, const char *line, size_t len, struct buf *out);

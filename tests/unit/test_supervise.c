@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: MIT */
+/* sv_run() end to end: a real supervisor in a forked child on a temporary state directory,
+ * tiny shell services, everything observed through the control socket, the log files and
+ * kill(pid, 0). */
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/time.h"
+#include "probe/probe.h"
+#include "stack/stack.h"
+#include "supervise/supervise.h"
+#include "t.h"
+
+#define MSEC USEC_PER_MSEC
+#define SEC  USEC_PER_SEC
+
+/* ===== A stack built in memory ===== */
+
+#define TB_MAX_SERVICES 8
+
+static char **strv(const char *const *src)
+{
+    size_t n = 0;
+    char **v;
+
+    while (src[n])
+        n++;
+    v = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        v[i] = xstrdup(src[i]);
+    return v;
+}
+
+static void strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+static struct stack *tb_new(void)
+{
+    struct stack *s = xcalloc(1, sizeof *s);
+
+    s->name = xstrdup("test");
+    s->log_max_bytes = 10u << 20;
+    s->log_keep = 3;
+    s->services = xcalloc(TB_MAX_SERVICES, sizeof *s->services);
+    return s;
+}
+
+/* A service running `/bin/sh -c script`, restart on-failure, quick stop grace. */
+static struct stack_service *tb_add(struct stack *s, const char *name, const char *script)
+{
+    const char *argv[] = { "/bin/sh", "-c", script, NULL };
+    const char *env[] = { NULL };
+    struct stack_service *svc;
+
+    ASSERT_TRUE(s->n_services < TB_MAX_SERVICES);
+    svc = &s->services[s->n_services++];
+    svc->name = xstrdup(name);
+    svc->line = (unsigned)s->n_services;
+    svc->argv = strv(argv);
+    svc->env = strv(env);
+    svc->restart = STACK_RESTART_ON_FAILURE;
+    svc->backoff_initial_usec = 1 * SEC;
+    svc->backoff_max_usec = 30 * SEC;
+    svc->backoff_reset_usec = 60 * SEC;
+    svc->stop_signal = SIGTERM;
+    svc->stop_grace_usec = 2 * SEC;
+    return svc;
+}
+
+static void tb_dep(struct stack_service *svc, const char *on, enum stack_dep_cond cond)
+{
+    svc->deps = xrealloc(svc->deps, (svc->n_deps + 1) * sizeof *svc->deps);
+    svc->deps[svc->n_deps++] = (struct stack_dep){ .service = xstrdup(on), .cond = cond };
+}
+
+static void tb_health_exec(struct stack_service *svc, const char *script)
+{
+    const char *argv[] = { "/bin/sh", "-c", script, NULL };
+
+    svc->health.present = true;
+    svc->health.probe = (struct probe_spec)PROBE_SPEC_INIT;
+    svc->health.probe.type = PROBE_EXEC;
+    svc->health.probe.argv = strv(argv);
+    svc->health.interval_usec = 200 * MSEC;
+    svc->health.timeout_usec = 1 * SEC;
+    svc->health.retries = 1;
+}
+
+static void tb_free(struct stack *s)
+{
+    for (size_t i = 0; i < s->n_services; i++) {
+        struct stack_service *svc = &s->services[i];
+
+        free(svc->name);
+        free(svc->package);
+        free(svc->user);
+        strv_free(svc->argv);
+        strv_free(svc->env);
+        for (size_t k = 0; k < svc->n_deps; k++)
+            free(svc->deps[k].service);
+        free(svc->deps);
+        strv_free(svc->health.probe.argv);
+        free(svc->ports);
+    }
+    free(s->services);
+    free(s->name);
+    free(s);
+}
+
+/* ===== A supervisor in a child process ===== */
+
+static pid_t sup_pid = -1;
+static bool in_supervisor;
+static char state_dir[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 ? -1 : 0;
+}
+
+static pid_t sup_wait(uint64_t timeout_usec, int *ret_status)
+{
+    uint64_t end = now_usec() + timeout_usec;
+
+    for (;;) {
+        pid_t p = waitpid(sup_pid, ret_status, WNOHANG);
+
+        if (p != 0 || now_usec() > end)
+            return p;
+        sleep_usec(10 * MSEC);
+    }
+}
+
+/* Runs at exit of every test case (passed or failed): no supervisor, service or temporary
+ * directory outlives it.  A second SIGTERM makes the supervisor SIGKILL every group. */
+static void cleanup(void)
+{
+    int status;
+
+    if (in_supervisor)
+        return;
+    if (sup_pid > 0) {
+        (void)kill(sup_pid, SIGTERM);
+        if (sup_wait(300 * MSEC, &status) == 0) {
+            (void)kill(sup_pid, SIGTERM);
+            if (sup_wait(3 * SEC, &status) == 0) {
+                (void)kill(sup_pid, SIGKILL);
+                (void)waitpid(sup_pid, &status, 0);
+            }
+        }
+        sup_pid = -1;
+    }
+    /* UT_KEEP=1 keeps the state directory (supervisor.log, logs/) for a post-mortem. */
+    if (state_dir[0] && !getenv("UT_KEEP"))
+        (void)nftw(state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    state_dir[0] = '\0';
+}
+
+static void make_state_dir(void)
+{
+    snprintf(state_dir, sizeof state_dir, "/tmp/ut-supervise-XXXXXX");
+    ASSERT_TRUE(mkdtemp(state_dir) != NULL);
+    ASSERT_EQ(atexit(cleanup), 0);
+}
+
+static char *state_path(const char *name)
+{
+    return xasprintf("%s/%s", state_dir, name);
+}
+
+/* Forks the supervisor (its log goes to STATE/supervisor.log) and waits for its readiness. */
+static void sup_start(const struct stack *s)
+{
+    int pfd[2];
+    char c = 0;
+    struct pollfd p;
+
+    ASSERT_EQ(pipe2(pfd, O_CLOEXEC), 0);
+    sup_pid = fork();
+    ASSERT_TRUE(sup_pid >= 0);
+    if (sup_pid == 0) {
+        char *log = state_path("supervisor.log");
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        struct sv_options opts = { .state_dir = state_dir, .ready_fd = pfd[1] };
+        int r;
+
+        (void)close(pfd[0]);
+        free(log);
+        if (fd >= 0)
+            (void)dup2(fd, 2);
+        log_set_daemon_mode(1);
+        log_set_max_level(LOG_LVL_DEBUG);
+        r = sv_run(s, &opts);
+        /* exit(), not _exit(), so LeakSanitizer checks the supervisor too; cleanup() is the
+         * test's, not ours. */
+        in_supervisor = true;
+        exit(r < 0 ? 100 + (-r & 0x7f) : 0);
+    }
+    (void)close(pfd[1]);
+    p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    ASSERT_EQ(read(pfd[0], &c, 1), 1);
+    ASSERT_EQ(c, '\n');
+    (void)close(pfd[0]);
+}
+
+static json_t *control(const char *request)
+{
+    char *resp = NULL;
+    json_error_t jerr;
+    json_t *j;
+
+    ASSERT_OK(sv_control_call(state_dir, request, 2 * SEC, &resp));
+    j = json_loads(resp, 0, &jerr);
+    if (!j)
+        T_FAIL("bad JSON response '%s': %s", resp, jerr.text);
+    free(resp);
+    return j;
+}
+
+static json_t *service_of(json_t *status, const char *name)
+{
+    json_t *svcs = json_object_get(status, "services"), *it;
+    size_t i;
+
+    json_array_foreach(
+            svcs, i, it) if (streq(json_string_value(json_object_get(it, "name")), name)) return it;
+    T_FAIL("service '%s' not in status", name);
+}
+
+static const char *str_field(json_t *svc, const char *key)
+{
+    const char *v = json_string_value(json_object_get(svc, key));
+    return v ? v : "(null)";
+}
+
+static long long int_field(json_t *svc, const char *key)
+{
+    json_t *v = json_object_get(svc, key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/* Polls status until service `name` has field `key` == `want` (strings) within timeout. */
+static json_t *wait_state(const char *name, const char *key, const char *want, uint64_t timeout)
+{
+    uint64_t end = now_usec() + timeout;
+
+    for (;;) {
+        json_t *st = control("{\"cmd\":\"status\"}");
+        json_t *svc = service_of(st, name);
+
+        if (streq(str_field(svc, key), want))
+            return st;
+        if (now_usec() > end)
+            T_FAIL("service '%s': %s is '%s', wanted '%s'", name, key, str_field(svc, key), want);
+        json_decref(st);
+        sleep_usec(30 * MSEC);
+    }
+}
+
+static bool pid_gone(pid_t pid, uint64_t timeout)
+{
+    uint64_t end = now_usec() + timeout;
+
+    while (kill(pid, 0) == 0 || errno != ESRCH) {
+        if (now_usec() > end)
+            return false;
+        sleep_usec(10 * MSEC);
+    }
+    return true;
+}
+
+static pid_t read_pid_file(const char *name, uint64_t timeout)
+{
+    char *path = state_path(name);
+    uint64_t end = now_usec() + timeout;
+    struct buf b = BUF_INIT(64);
+    uint64_t v = 0;
+
+    for (;;) {
+        buf_reset(&b);
+        if (file_read_all(path, &b) == 0 && b.len > 1 && b.data[b.len - 1] == '\n') {
+            b.data[--b.len] = '\0';
+            ASSERT_OK(parse_u64(b.data, &v));
+            break;
+        }
+        if (now_usec() > end)
+            T_FAIL("no pid in '%s'", path);
+        sleep_usec(20 * MSEC);
+    }
+    buf_release(&b);
+    free(path);
+    return (pid_t)v;
+}
+
+static char *read_text(const char *path)
+{
+    struct buf b = BUF_INIT(0);
+
+    if (file_read_all(path, &b) < 0)
+        return xstrdup("");
+    return buf_detach(&b, NULL);
+}
+
+/* `down` over the socket, then the supervisor must exit 0 and remove its socket and pid. */
+static void sup_down(void)
+{
+    json_t *r = control("{\"cmd\":\"down\"}");
+    char *sock = state_path("control.sock"), *pidf = state_path("supervisor.pid");
+    int status = 0;
+
+    ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    ASSERT_EQ(sup_wait(10 * SEC, &status), sup_pid);
+    sup_pid = -1;
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    ASSERT_TRUE(access(sock, F_OK) < 0 && errno == ENOENT);
+    ASSERT_TRUE(access(pidf, F_OK) < 0 && errno == ENOENT);
+    free(sock);
+    free(pidf);
+}
+
+/* ===== Cases ===== */
+
+static void test_crashing_service_is_restarted(void)
+{
+    struct stack *s = tb_new();
+    json_t *st, *svc;
+    char *log;
+
+    make_state_dir();
+    tb_add(s, "crasher", "echo \"run $$\"; exit 1");
+    tb_add(s, "steady", "exec sleep 100");
+    sup_start(s);
+    st = wait_state("crasher", "last_exit", "exit status 1", 3 * SEC);
+    json_decref(st);
+    /* The backoff (1s) passes, it runs again: the restart counter shows it. */
+    for (uint64_t end = now_usec() + 4 * SEC;; sleep_usec(50 * MSEC)) {
+        st = control("{\"cmd\":\"status\"}");
+        svc = service_of(st, "crasher");
+        if (int_field(svc, "restarts") >= 1)
+            break;
+        ASSERT_TRUE(now_usec() < end);
+        json_decref(st);
+    }
+    ASSERT_TRUE(json_is_number(json_object_get(svc, "started_at")));
+    ASSERT_TRUE(json_is_null(json_object_get(svc, "waiting_for")));
+    ASSERT_STREQ(str_field(svc, "health"), "none");
+    svc = service_of(st, "steady");
+    ASSERT_STREQ(str_field(svc, "state"), "running");
+    ASSERT_TRUE(int_field(svc, "pid") > 0);
+    ASSERT_EQ(int_field(svc, "restarts"), 0);
+    ASSERT_STREQ(str_field(json_object_get(st, "supervisor"), "stack"), "test");
+    ASSERT_EQ(int_field(json_object_get(st, "supervisor"), "pid"), sup_pid);
+    json_decref(st);
+
+    /* Both runs wrote to the log: two different pids. */
+    log = sv_log_path(state_dir, "crasher");
+    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(30 * MSEC)) {
+        char *text = read_text(log);
+        char *first = strstr(text, "run "), *second = first ? strstr(first + 4, "run ") : NULL;
+        bool ok = first && second && strncmp(first, second, strcspn(first, "\n")) != 0;
+
+        free(text);
+        if (ok)
+            break;
+        ASSERT_TRUE(now_usec() < end);
+    }
+    sup_down();
+    free(log);
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_stop_escalates_to_sigkill_for_the_group(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    json_t *st, *r;
+    pid_t main_pid, grandchild;
+    uint64_t t0, took;
+    char *script;
+
+    make_state_dir();
+    script = xasprintf("trap '' TERM; sleep 100 & echo $! > %s/grandchild; wait", state_dir);
+    svc = tb_add(s, "stubborn", script);
+    svc->stop_grace_usec = 500 * MSEC;
+    svc->restart = STACK_RESTART_ALWAYS;
+    free(script);
+    sup_start(s);
+    st = wait_state("stubborn", "state", "running", 3 * SEC);
+    main_pid = (pid_t)int_field(service_of(st, "stubborn"), "pid");
+    json_decref(st);
+    grandchild = read_pid_file("grandchild", 3 * SEC);
+    ASSERT_TRUE(main_pid > 0 && grandchild > 0);
+    ASSERT_EQ(getpgid(grandchild), main_pid); /* one process group per service */
+
+    t0 = now_usec();
+    r = control("{\"cmd\":\"stop\",\"service\":\"stubborn\"}");
+    ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    st = wait_state("stubborn", "state", "stopped", 5 * SEC);
+    took = now_usec() - t0;
+    ASSERT_GE(took, 450 * MSEC); /* SIGTERM was ignored: the grace period ran out */
+    ASSERT_LE(took, 3 * SEC);
+    ASSERT_STREQ(str_field(service_of(st, "stubborn"), "last_exit"), "killed by signal 9");
+    ASSERT_TRUE(json_is_null(json_object_get(service_of(st, "stubborn"), "pid")));
+    json_decref(st);
+    ASSERT_TRUE(pid_gone(main_pid, 2 * SEC));
+    ASSERT_TRUE(pid_gone(grandchild, 2 * SEC));
+    /* A requested stop is not a crash: restart: always does not bring it back. */
+    sleep_usec(1200 * MSEC);
+    st = wait_state("stubborn", "state", "stopped", 0);
+    json_decref(st);
+    sup_down();
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_service_healthy_dependency_waits(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *late, *app;
+    char *script, *check;
+    json_t *st, *svc;
+
+    make_state_dir();
+    script = xasprintf("sleep 1; touch %s/ready; exec sleep 100", state_dir);
+    check = xasprintf("test -f %s/ready", state_dir);
+    late = tb_add(s, "late", script);
+    tb_health_exec(late, check);
+    late->health.start_period_usec = 10 * SEC;
+    app = tb_add(s, "app", "exec sleep 100");
+    tb_dep(app, "late", STACK_DEP_HEALTHY);
+    free(script);
+    free(check);
+    sup_start(s);
+
+    st = wait_state("late", "state", "running", 2 * SEC);
+    svc = service_of(st, "app");
+    ASSERT_STREQ(str_field(svc, "state"), "waiting");
+    ASSERT_STREQ(str_field(svc, "waiting_for"), "late (service_healthy)");
+    ASSERT_TRUE(json_is_null(json_object_get(svc, "pid")));
+    ASSERT_TRUE(json_is_null(json_object_get(svc, "started_at")));
+    ASSERT_STREQ(str_field(service_of(st, "late"), "health"), "starting");
+    json_decref(st);
+
+    st = wait_state("app", "state", "running", 5 * SEC);
+    ASSERT_STREQ(str_field(service_of(st, "late"), "health"), "healthy");
+    ASSERT_TRUE(json_is_null(json_object_get(service_of(st, "app"), "waiting_for")));
+    json_decref(st);
+    sup_down();
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_completed_successfully_dependency(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    json_t *st;
+    char *script;
+
+    make_state_dir();
+    script = xasprintf("echo schema > %s/init.out", state_dir);
+    svc = tb_add(s, "init", script);
+    svc->restart = STACK_RESTART_NO;
+    free(script);
+    svc = tb_add(s, "badinit", "exit 3");
+    svc->restart = STACK_RESTART_NO;
+    svc = tb_add(s, "app", "exec sleep 100");
+    tb_dep(svc, "init", STACK_DEP_COMPLETED);
+    svc = tb_add(s, "app2", "exec sleep 100");
+    tb_dep(svc, "badinit", STACK_DEP_COMPLETED);
+    sup_start(s);
+
+    st = wait_state("app", "state", "running", 3 * SEC);
+    ASSERT_STREQ(str_field(service_of(st, "init"), "state"), "exited");
+    ASSERT_STREQ(str_field(service_of(st, "init"), "last_exit"), "exit status 0");
+    json_decref(st);
+    st = wait_state("badinit", "state", "failed", 3 * SEC);
+    ASSERT_STREQ(str_field(service_of(st, "badinit"), "last_exit"), "exit status 3");
+    /* A dependency that failed for good keeps its dependent waiting, naming it. */
+    ASSERT_STREQ(str_field(service_of(st, "app2"), "state"), "waiting");
+    ASSERT_STREQ(str_field(service_of(st, "app2"), "waiting_for"),
+                 "badinit (service_completed_successfully)");
+    json_decref(st);
+    {
+        char *out = state_path("init.out"), *text = read_text(out);
+
+        ASSERT_STREQ(text, "schema\n");
+        free(text);
+        free(out);
+    }
+    sup_down();
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_restart_stop_start_commands(void)
+{
+    struct stack *s = tb_new();
+    json_t *st, *r;
+    pid_t pid1, pid2;
+
+    make_state_dir();
+    tb_add(s, "svc", "exec sleep 100");
+    sup_start(s);
+    st = wait_state("svc", "state", "running", 3 * SEC);
+    pid1 = (pid_t)int_field(service_of(st, "svc"), "pid");
+    json_decref(st);
+
+    r = control("{\"cmd\":\"restart\",\"service\":\"svc\"}");
+    ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    ASSERT_TRUE(pid_gone(pid1, 3 * SEC));
+    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(30 * MSEC)) {
+        st = control("{\"cmd\":\"status\"}");
+        pid2 = (pid_t)int_field(service_of(st, "svc"), "pid");
+        if (pid2 > 0 && pid2 != pid1 && streq(str_field(service_of(st, "svc"), "state"), "running"))
+            break;
+        ASSERT_TRUE(now_usec() < end);
+        json_decref(st);
+    }
+    ASSERT_EQ(int_field(service_of(st, "svc"), "restarts"), 1);
+    json_decref(st);
+
+    r = control("{\"cmd\":\"restart\",\"service\":\"nope\"}");
+    ASSERT_TRUE(json_is_false(json_object_get(r, "ok")));
+    ASSERT_STREQ(str_field(r, "error"), "unknown service 'nope'");
+    json_decref(r);
+    r = control("{\"cmd\":\"frobnicate\"}");
+    ASSERT_TRUE(json_is_false(json_object_get(r, "ok")));
+    json_decref(r);
+    r = control("not json");
+    ASSERT_TRUE(json_is_false(json_object_get(r, "ok")));
+    json_decref(r);
+
+    r = control("{\"cmd\":\"stop\",\"service\":\"svc\"}");
+    json_decref(r);
+    st = wait_state("svc", "state", "stopped", 3 * SEC);
+    json_decref(st);
+    ASSERT_TRUE(pid_gone(pid2, 2 * SEC));
+    r = control("{\"cmd\":\"start\",\"service\":\"svc\"}");
+    ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    st = wait_state("svc", "state", "running", 3 * SEC);
+    ASSERT_EQ(int_field(service_of(st, "svc"), "restarts"), 2);
+    json_decref(st);
+    sup_down();
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_down_stops_in_reverse_order_and_leaves_nothing(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    pid_t pids[8], grandchild;
+    size_t n = 0;
+    json_t *st, *it;
+    size_t i;
+    char *script, *order_path, *order;
+
+    make_state_dir();
+    order_path = state_path("order");
+    /* Each writes its pid once its trap is set: a stop before that would kill it silently. */
+    script = xasprintf("trap 'echo db >> %s; exit 0' TERM; echo $$ > %s/db.pid; "
+                       "while :; do sleep 0.05; done",
+                       order_path, state_dir);
+    tb_add(s, "db", script);
+    free(script);
+    script = xasprintf("trap 'sleep 0.3; echo app >> %s; exit 0' TERM; echo $$ > %s/app.pid; "
+                       "while :; do sleep 0.05; done",
+                       order_path, state_dir);
+    svc = tb_add(s, "app", script);
+    tb_dep(svc, "db", STACK_DEP_STARTED);
+    free(script);
+    script = xasprintf("sleep 100 & echo $! > %s/grandchild; exec sleep 100", state_dir);
+    tb_add(s, "forker", script);
+    free(script);
+    tb_add(s, "crasher", "exit 1");
+    sup_start(s);
+
+    st = wait_state("app", "state", "running", 3 * SEC);
+    json_decref(st);
+    st = wait_state("forker", "state", "running", 3 * SEC);
+    json_array_foreach(json_object_get(st, "services"), i, it)
+    {
+        if (int_field(it, "pid") > 0)
+            pids[n++] = (pid_t)int_field(it, "pid");
+    }
+    json_decref(st);
+    grandchild = read_pid_file("grandchild", 3 * SEC);
+    pids[n++] = grandchild;
+    ASSERT_TRUE(read_pid_file("db.pid", 3 * SEC) > 0);
+    ASSERT_TRUE(read_pid_file("app.pid", 3 * SEC) > 0);
+    ASSERT_GE(n, 4);
+
+    sup_down();
+    for (size_t k = 0; k < n; k++)
+        ASSERT_TRUE(pid_gone(pids[k], 2 * SEC));
+    /* The dependent stopped (slowly) before its dependency was asked to. */
+    order = read_text(order_path);
+    ASSERT_STREQ(order, "app\ndb\n");
+    free(order);
+    free(order_path);
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_log_file_and_rotation(void)
+{
+    struct stack *s = tb_new();
+    char *log, *log1, *log2, *log3, *text;
+    struct stat st0, st1, st2;
+
+    make_state_dir();
+    s->log_max_bytes = 1000;
+    s->log_keep = 2;
+    /* 35 lines of 100 bytes: 3500 bytes = .log.2 (dropped first 1000 rotate out), .1, .log */
+    tb_add(s, "chatty",
+           "i=0; while [ $i -lt 35 ]; do "
+           "echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678"
+           "90123456789012345678; i=$((i+1)); done; exec sleep 100");
+    sup_start(s);
+    log = sv_log_path(state_dir, "chatty");
+    log1 = xasprintf("%s.1", log);
+    log2 = xasprintf("%s.2", log);
+    log3 = xasprintf("%s.3", log);
+    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(30 * MSEC)) {
+        if (stat(log, &st0) == 0 && st0.st_size == 500 && stat(log1, &st1) == 0)
+            break;
+        ASSERT_TRUE(now_usec() < end);
+    }
+    ASSERT_EQ(stat(log2, &st2), 0);
+    ASSERT_EQ(st1.st_size, 1000);
+    ASSERT_EQ(st2.st_size, 1000);
+    ASSERT_TRUE(stat(log3, &st2) < 0 && errno == ENOENT);
+    ASSERT_EQ(st0.st_mode & 0777, 0640);
+    text = read_text(log);
+    ASSERT_EQ(strlen(text), 500);
+    ASSERT_TRUE(str_endswith(text, "45678\n"));
+    free(text);
+    sup_down();
+    free(log);
+    free(log1);
+    free(log2);
+    free(log3);
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_second_supervisor_is_busy(void)
+{
+    struct stack *s = tb_new();
+    struct sv_options opts;
+    char *pidf, *text;
+
+    make_state_dir();
+    tb_add(s, "svc", "exec sleep 100");
+    sup_start(s);
+    opts = (struct sv_options){ .state_dir = state_dir, .ready_fd = -1 };
+    ASSERT_ERRNO(sv_run(s, &opts), -EBUSY);
+    /* The running supervisor is untouched: its pid file and socket still answer. */
+    pidf = state_path("supervisor.pid");
+    text = read_text(pidf);
+    ASSERT_EQ(strtol(text, NULL, 10), sup_pid);
+    free(text);
+    free(pidf);
+    json_decref(wait_state("svc", "state", "running", 3 * SEC));
+    sup_down();
+    /* With the supervisor gone, the client says so. */
+    {
+        char *resp = NULL;
+
+        ASSERT_ERRNO(sv_control_call(state_dir, "{\"cmd\":\"status\"}", SEC, &resp), -ENOENT);
+    }
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_exec_failure_is_reported_once(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    json_t *st;
+    char *log, *text, *first;
+
+    make_state_dir();
+    svc = tb_add(s, "ghost", "unused");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("/nonexistent/ghostd");
+    svc->restart = STACK_RESTART_NO;
+    sup_start(s);
+    st = wait_state("ghost", "state", "failed", 3 * SEC);
+    ASSERT_STREQ(str_field(service_of(st, "ghost"), "last_exit"), "exit status 127");
+    json_decref(st);
+    sup_down();
+    log = state_path("supervisor.log");
+    text = read_text(log);
+    first = strstr(text, "exec '/nonexistent/ghostd' failed: No such file or directory");
+    ASSERT_TRUE(first != NULL);
+    ASSERT_TRUE(strstr(first + 1, "exec '/nonexistent/ghostd' failed") == NULL);
+    free(text);
+    free(log);
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_preflight(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof sa;
+    struct err e = ERR_INIT;
+    char want[128];
+    int fd;
+
+    svc = tb_add(s, "redis1", "exec sleep 100");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("sh"); /* found on the default PATH */
+    ASSERT_OK(sv_preflight(s, &e));
+
+    /* A port somebody listens on. */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_TRUE(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    svc->ports = xcalloc(1, sizeof(uint16_t));
+    svc->ports[0] = ntohs(sa.sin_port);
+    svc->n_ports = 1;
+    ASSERT_ERRNO(sv_preflight(s, &e), -EADDRINUSE);
+    snprintf(want, sizeof want, "port %u of service 'redis1' is already in use",
+             (unsigned)svc->ports[0]);
+    ASSERT_STREQ(e.msg, want);
+    (void)close(fd);
+    ASSERT_OK(sv_preflight(s, &e)); /* free again once the listener is gone */
+
+    /* A missing binary names the Debian package to install. */
+    svc = tb_add(s, "pg1", "unused");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("/usr/bin/patroni-not-installed");
+    svc->package = xstrdup("patroni");
+    ASSERT_ERRNO(sv_preflight(s, &e), -ENOENT);
+    ASSERT_STREQ(e.msg, "service 'pg1': '/usr/bin/patroni-not-installed' not found (install the "
+                        "Debian package 'patroni')");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("no-such-command-anywhere");
+    free(svc->package);
+    svc->package = NULL;
+    ASSERT_ERRNO(sv_preflight(s, &e), -ENOENT);
+    ASSERT_STREQ(e.msg, "service 'pg1': 'no-such-command-anywhere' not found");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("/etc/passwd"); /* exists, not executable */
+    ASSERT_ERRNO(sv_preflight(s, &e), -ENOENT);
+    ASSERT_CONTAINS(e.msg, "is not an executable file");
+    free(svc->argv[0]);
+    svc->argv[0] = xstrdup("/bin/sh");
+
+    /* An unknown user. */
+    svc->user = xstrdup("no-such-user-ut");
+    ASSERT_ERRNO(sv_preflight(s, &e), -EINVAL);
+    ASSERT_STREQ(e.msg, "service 'pg1': user 'no-such-user-ut' does not exist");
+    free(svc->user);
+    svc->user = NULL;
+
+    /* The same port declared by two services. */
+    svc->ports = xcalloc(1, sizeof(uint16_t));
+    svc->ports[0] = s->services[0].ports[0];
+    svc->n_ports = 1;
+    ASSERT_ERRNO(sv_preflight(s, &e), -EINVAL);
+    ASSERT_CONTAINS(e.msg, "declared by both service 'redis1' and service 'pg1'");
+    tb_free(s);
+    cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_control_client_without_supervisor(void)
+{
+    char *resp = NULL;
+    char long_dir[200];
+
+    make_state_dir();
+    ASSERT_ERRNO(sv_control_call(state_dir, "{\"cmd\":\"status\"}", SEC, &resp), -ENOENT);
+    memset(long_dir, 'a', sizeof long_dir - 1);
+    long_dir[0] = '/';
+    long_dir[sizeof long_dir - 1] = '\0';
+    ASSERT_ERRNO(sv_control_call(long_dir, "{}", SEC, &resp), -ENAMETOOLONG);
+    ASSERT_TRUE(resp == NULL);
+    cleanup();
+}
+
+T_MAIN(T_CASE(test_crashing_service_is_restarted),
+       T_CASE(test_stop_escalates_to_sigkill_for_the_group),
+       T_CASE(test_service_healthy_dependency_waits),
+       T_CASE(test_completed_successfully_dependency), T_CASE(test_restart_stop_start_commands),
+       T_CASE(test_down_stops_in_reverse_order_and_leaves_nothing),
+       T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
+       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_preflight),
+       T_CASE(test_control_client_without_supervisor))
