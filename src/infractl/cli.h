@@ -21,9 +21,13 @@ struct cli_ctx {
     const char *state_dir;  /* --state-dir; absolute */
 };
 
+struct stack_secrets;
+
 /* Loads and resolves the stack file (creating secrets when create_secrets).  Prints the error
- * (file:line:col) itself.  Caller frees *ret with stack_free(). */
-int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret);
+ * (file:line:col) itself.  Caller frees *ret with stack_free() and, when ret_secrets is
+ * non-NULL, *ret_secrets with stack_secrets_free(). */
+int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret,
+                   struct stack_secrets **ret_secrets);
 /* Prints "usage: infractl VERB ARGS" for a bad option/argument and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when a supervisor answers on the state directory's control socket. */

@@ -49,7 +49,8 @@ static void print_lines(struct log_src *src, const char *data, size_t n, bool pr
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
-            (void)buf_append(&src->partial, p, (size_t)(end - p));
+            if (buf_append(&src->partial, p, (size_t)(end - p)) < 0)
+                buf_reset(&src->partial); /* a line over 1 MiB: drop its start */
             return;
         }
         if (prefix)

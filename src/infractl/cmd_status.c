@@ -90,7 +90,7 @@ int cmd_status(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (!cli_supervisor_running(ctx))
         return show_once(ctx, NULL, json, NULL, 0);
-    if (cli_load_stack(ctx, false, &s) < 0)
+    if (cli_load_stack(ctx, false, &s, NULL) < 0)
         return CLI_EXIT_FAILURE;
     if (!watch) {
         ret = show_once(ctx, s, json, argv + optind, argc - optind);

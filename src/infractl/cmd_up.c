@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/time.h"
+#include "stack/secrets.h"
 #include "stack/stack.h"
 #include "status.h"
 #include "supervise/supervise.h"
@@ -68,9 +69,11 @@ static int parse_args(int argc, char **argv, struct up_args *a)
 }
 
 /* Creates the state directory layout and every service's dirs and files. */
-static int prepare(const struct cli_ctx *ctx, const struct stack *s)
+static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stack_secrets *sec)
 {
-    struct stack_vars vars = { .state_dir = ctx->state_dir };
+    struct stack_vars vars = { .state_dir = ctx->state_dir,
+                               .secret = stack_secrets_lookup,
+                               .userdata = sec };
     struct err e = ERR_INIT;
     char path[4096], msg[600];
     int r;
@@ -81,9 +84,10 @@ static int prepare(const struct cli_ctx *ctx, const struct stack *s)
         return log_error_errno(r, "cannot create '%s'", path);
     for (size_t i = 0; i < s->n_services; i++) {
         r = stack_prepare_service(s, &s->services[i], &vars, &e);
-        if (r < 0)
-            return log_error_errno(r, "service '%s': %s", s->services[i].name,
-                                   err_format(&e, msg, sizeof msg));
+        if (r < 0) {
+            log_error("service '%s': %s", s->services[i].name, err_format(&e, msg, sizeof msg));
+            return r;
+        }
     }
     return 0;
 }
@@ -169,7 +173,8 @@ static int wait_healthy(const struct cli_ctx *ctx, const struct up_args *a)
             fprintf(stderr, "infractl: [%5.1fs] waiting for: %s\n",
                     (double)(now_usec() - start) / 1e6, buf_str(&pending));
             buf_reset(&last);
-            (void)buf_puts(&last, buf_str(&pending));
+            if (buf_puts(&last, buf_str(&pending)) < 0)
+                buf_reset(&last);
         }
         if (status_any_failed(&snap) || now_usec() >= deadline) {
             log_error("%s: not up: %s", status_any_failed(&snap) ? "failed" : "timed out",
@@ -193,6 +198,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
 {
     struct up_args a;
     struct stack *s = NULL;
+    struct stack_secrets *sec = NULL;
     struct err e = ERR_INIT;
     char msg[600];
     int pipefd[2] = { -1, -1 };
@@ -206,7 +212,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         log_error_errno(r, "cannot create state directory '%s'", ctx->state_dir);
         return CLI_EXIT_FAILURE;
     }
-    r = cli_load_stack(ctx, true, &s);
+    r = cli_load_stack(ctx, true, &s, &sec);
     if (r < 0)
         return CLI_EXIT_FAILURE;
 
@@ -222,7 +228,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
         goto out;
     }
-    if (prepare(ctx, s) < 0)
+    if (prepare(ctx, s, sec) < 0)
         goto out;
 
     if (!a.detach) {
@@ -274,6 +280,7 @@ wait:
 out:
     fd_close(pipefd[0]);
     fd_close(pipefd[1]);
+    stack_secrets_free(sec);
     stack_free(s);
     return ret;
 }

@@ -110,7 +110,8 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
-int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret)
+int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret,
+                   struct stack_secrets **ret_secrets)
 {
     struct stack *s = NULL;
     struct stack_secrets *sec = NULL;
@@ -143,6 +144,10 @@ int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack 
     }
     *ret = s;
     s = NULL;
+    if (ret_secrets) {
+        *ret_secrets = sec;
+        sec = NULL;
+    }
 out:
     stack_secrets_free(sec);
     stack_free(s);
@@ -263,7 +268,8 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if (help) {
-        char *hargv[] = { (char *)"help", argv[1], NULL };
+        char help_verb[] = "help";
+        char *hargv[] = { help_verb, argv[1], NULL };
         return cmd_help(2, hargv, &ctx);
     }
     if (!stack)

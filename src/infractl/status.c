@@ -160,9 +160,10 @@ int status_pending(const struct status_snapshot *snap, struct buf *out)
         const struct status_service *sv = &snap->services[i];
         if (status_service_up(sv))
             continue;
-        (void)buf_appendf(out, "%s%s (%s%s%s)", n ? ", " : "", sv->name,
-                          streq(sv->state, "running") ? sv->health : sv->state,
-                          sv->waiting_for ? " on " : "", sv->waiting_for ? sv->waiting_for : "");
+        if (buf_appendf(out, "%s%s (%s%s%s)", n ? ", " : "", sv->name,
+                        streq(sv->state, "running") ? sv->health : sv->state,
+                        sv->waiting_for ? " on " : "", sv->waiting_for ? sv->waiting_for : "") < 0)
+            break;
         n++;
     }
     return n;
@@ -225,9 +226,15 @@ struct role_job {
     struct probe *probe;
 };
 
+static bool job_is(const struct role_job *j, const char *kind)
+{
+    return j->svc && j->svc->kind && streq(j->svc->kind, kind);
+}
+
+/* The job's service is of this kind and its status probe answered. */
 static bool job_ok(const struct role_job *j, const char *kind)
 {
-    return j->probe && probe_result(j->probe) == 0 && streq(j->svc->kind, kind);
+    return job_is(j, kind) && j->probe && probe_result(j->probe) == 0;
 }
 
 /* Splits line into at most max fields at sep (in place); returns the count. */
@@ -339,8 +346,8 @@ static void haproxy_line(char *line, void *ud)
     if (streq(f[1], "FRONTEND") || streq(f[1], "BACKEND") || !streq(f[17], "UP"))
         return;
     b = streq(f[0], "pg_write") ? &acc->write : streq(f[0], "pg_read") ? &acc->read : NULL;
-    if (b)
-        (void)buf_appendf(b, "%s%s", b->len ? "," : "", f[1]);
+    if (b && buf_appendf(b, "%s%s", b->len ? "," : "", f[1]) < 0)
+        buf_reset(b);
 }
 
 static void interpret_haproxy(struct role_job *jobs, size_t n)
@@ -431,7 +438,7 @@ static void interpret_patroni(struct role_job *jobs, size_t n)
             continue;
         for (size_t i = 0; i < n; i++) {
             struct status_service *sv = jobs[i].sv;
-            if (!streq(jobs[i].svc->kind, "patroni") || !streq(sv->name, f[1]))
+            if (!job_is(&jobs[i], "patroni") || !streq(sv->name, f[1]))
                 continue;
             (void)snprintf(sv->role, sizeof sv->role, "%s",
                            streq(f[3], "sync") ? "sync replica" : "replica");
@@ -448,10 +455,8 @@ static const struct role_kind {
     const char *query;
     void (*interpret)(struct role_job *jobs, size_t n);
 } role_kinds[] = {
-    { "patroni", pg_role_query, interpret_patroni },
-    { "redis", NULL, interpret_redis },
-    { "sentinel", NULL, interpret_sentinel },
-    { "haproxy", NULL, interpret_haproxy },
+    { "patroni", pg_role_query, interpret_patroni }, { "redis", NULL, interpret_redis },
+    { "sentinel", NULL, interpret_sentinel },        { "haproxy", NULL, interpret_haproxy },
     { "pgbouncer", NULL, interpret_pgbouncer },
 };
 
@@ -527,7 +532,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
             "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
-        char pid[16] = "-", up[16] = "-", lag[48];
+        char pid[24] = "-", up[16] = "-", lag[48];
         const char *detail = sv->detail[0]       ? sv->detail
                              : sv->role_error[0] ? sv->role_error
                              : sv->waiting_for   ? sv->waiting_for
