@@ -27,19 +27,22 @@ enum probe_type {
 /* Every string is owned by the spec and freed by probe_spec_release(). */
 struct probe_spec {
     enum probe_type type;
-    char *host;          /* tcp/http/pg/redis; default "127.0.0.1" when NULL */
-    uint16_t port;       /* tcp/http/pg/redis */
-    char *path;          /* http: default "/" */
-    char *method;        /* http: default "GET" */
+    char *host;             /* tcp/http/pg/redis; default "127.0.0.1" when NULL */
+    uint16_t port;          /* tcp/http/pg/redis */
+    char *path;             /* http: default "/" */
+    char *method;           /* http: default "GET" */
     unsigned expect_status; /* http: 0 = any 2xx */
-    char *user;          /* pg user; redis ACL user (optional) */
-    char *password;      /* pg / redis AUTH; may be NULL */
-    char *dbname;        /* pg: default "postgres" */
-    char *query;         /* pg: default "SELECT 1" */
-    char **command;      /* redis: NULL-terminated argv, default { "PING" } */
-    char **argv;         /* exec: NULL-terminated argv (argv[0] absolute or on $PATH) */
+    char *user;             /* pg user; redis ACL user (optional) */
+    char *password;         /* pg / redis AUTH; may be NULL */
+    char *dbname;           /* pg: default "postgres" */
+    char *query;            /* pg: default "SELECT 1" */
+    char **command;         /* redis: NULL-terminated argv, default { "PING" } */
+    char **argv;            /* exec: NULL-terminated argv (argv[0] absolute or on $PATH) */
 };
-#define PROBE_SPEC_INIT { .type = PROBE_TCP }
+#define PROBE_SPEC_INIT   \
+    {                     \
+        .type = PROBE_TCP \
+    }
 
 /* Frees every string of the spec and resets it to PROBE_SPEC_INIT.  NULL-safe. */
 void probe_spec_release(struct probe_spec *spec);
@@ -80,7 +83,8 @@ bool probe_done(const struct probe *p);
  * match or a malformed response; redis -EPROTO for an error reply (message = the server's);
  * pg -EACCES when authentication failed, -EPROTO for other connect or query failures; exec
  * -EIO for a non-zero exit or a fatal signal, the spawn errno (-ENOENT ...) when it could not
- * start, -ECHILD when someone else reaped the child.  -EINPROGRESS while not done.  probe_message() is a one-line human reason
+ * start, -ECHILD when someone else reaped the child.  -EINPROGRESS while not done.  probe_message()
+ * is a one-line human reason
  * ("connect to 127.0.0.1:5433: Connection refused", "HTTP 503", "exit status 1"); borrowed. */
 int probe_result(const struct probe *p);
 const char *probe_message(const struct probe *p);
