@@ -120,6 +120,7 @@ void sv__sup_request(struct sv_sup *sup, struct sv_unit *u, enum sv_event ev)
 /* ===== Side effects for the state machine ===== */
 
 static void unit_drain_output(struct sv_sup *sup, struct sv_unit *u, bool to_eof);
+static void unit_log(struct sv_sup *sup, struct sv_unit *u, const void *p, size_t n);
 
 static int sup_spawn(struct sv_unit *u, void *userdata)
 {
@@ -138,6 +139,9 @@ static int sup_spawn(struct sv_unit *u, void *userdata)
     unit_drain_output(sup, u, false);
     u->out_fd = fd_close(u->out_fd);
     u->exec_fd = fd_close(u->exec_fd);
+    /* Create the log file now, so that `logs` finds it even before the first line. */
+    if (u->log_fd < 0)
+        unit_log(sup, u, "", 0);
     r = sv__spawn(&plan, &pid, &out_fd, &exec_fd);
     if (r < 0) {
         log_error_errno(r, "cannot start service '%s': fork() failed", u->svc->name);

@@ -533,6 +533,15 @@ static void test_restart_stop_start_commands(void)
     st = wait_state("svc", "state", "running", 3 * SEC);
     pid1 = (pid_t)int_field(service_of(st, "svc"), "pid");
     json_decref(st);
+    {
+        /* The log exists from the first start on, even for a silent service. */
+        char *log = sv_log_path(state_dir, "svc");
+        struct stat lst;
+
+        ASSERT_EQ(stat(log, &lst), 0);
+        ASSERT_EQ(lst.st_size, 0);
+        free(log);
+    }
 
     r = control("{\"cmd\":\"restart\",\"service\":\"svc\"}");
     ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
