@@ -120,6 +120,7 @@ void sv__sup_request(struct sv_sup *sup, struct sv_unit *u, enum sv_event ev)
 /* ===== Side effects for the state machine ===== */
 
 static void unit_drain_output(struct sv_sup *sup, struct sv_unit *u, bool to_eof);
+static void unit_log(struct sv_sup *sup, struct sv_unit *u, const void *p, size_t n);
 
 static int sup_spawn(struct sv_unit *u, void *userdata)
 {
@@ -138,6 +139,9 @@ static int sup_spawn(struct sv_unit *u, void *userdata)
     unit_drain_output(sup, u, false);
     u->out_fd = fd_close(u->out_fd);
     u->exec_fd = fd_close(u->exec_fd);
+    /* Create the log file now, so that `logs` finds it even before the first line. */
+    if (u->log_fd < 0)
+        unit_log(sup, u, "", 0);
     r = sv__spawn(&plan, &pid, &out_fd, &exec_fd);
     if (r < 0) {
         log_error_errno(r, "cannot start service '%s': fork() failed", u->svc->name);
@@ -577,6 +581,38 @@ static void dispatch_pollset(struct sv_sup *sup, struct pollset *ps, uint64_t no
     }
 }
 
+/* After the last main process is gone, orphans of the services may still be dying: SIGKILL
+ * every group and reap every child (bounded), so sv_run() never leaves a process or a zombie
+ * behind.  Probes are gone by now, so waitpid(-1) steals nothing. */
+static void final_reap(struct sv_sup *sup, int sig_fd)
+{
+    uint64_t deadline = now_usec() + 3 * USEC_PER_SEC;
+    struct signalfd_siginfo si;
+    int status;
+
+    for (;;) {
+        struct pollfd p = { .fd = sig_fd, .events = POLLIN };
+        uint64_t now;
+        pid_t pid;
+
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+            log_debug("reaped process %d at shutdown", (int)pid);
+        if (pid < 0)
+            return; /* ECHILD: nothing left */
+        for (size_t i = 0; i < sup->n_units; i++)
+            if (sup->units[i].pgid > 0)
+                (void)kill(-sup->units[i].pgid, SIGKILL);
+        now = now_usec();
+        if (now >= deadline) {
+            log_warning("some processes did not exit after SIGKILL, leaving them");
+            return;
+        }
+        (void)poll(&p, 1, (int)((deadline - now + 999) / 1000));
+        while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+            ;
+    }
+}
+
 static int run_loop(struct sv_sup *sup, int sig_fd)
 {
     struct pollset ps = { 0 };
@@ -714,6 +750,7 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
             if (sup.units[i].pid > 0)
                 sup_kill(&sup.units[i], SIGKILL, &sup);
     } else {
+        final_reap(&sup, sig_fd);
         log_notice("all services stopped");
     }
 

@@ -167,8 +167,8 @@ void sv__client_io(struct sv_sup *sup, struct sv_client *c, short revents)
                 size_t take = nl ? (size_t)(nl - p) + 1 : left;
 
                 if (buf_append(&c->in, p, take) < 0) {
-                    if (buf_append(&c->out, "{\"ok\":false,\"error\":\"request line too long\"}\n",
-                                   44) < 0)
+                    if (buf_puts(&c->out, "{\"ok\":false,\"error\":\"request line too long\"}\n") <
+                        0)
                         c->dead = true;
                     c->eof = true;
                     buf_reset(&c->in);

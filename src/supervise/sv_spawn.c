@@ -164,7 +164,8 @@ void sv__spawn_plan_release(struct sv_spawn_plan *plan)
     *plan = (struct sv_spawn_plan){ 0 };
 }
 
-/* Moves fd to 3 or above so dup2() onto 0/1/2 in the child never clobbers it. */
+/* Moves fd to 3 or above so dup3() onto 0/1/2 in the child never clobbers it (and never gets
+ * oldfd == newfd, which dup3() refuses). */
 static int fd_above_stdio(int fd)
 {
     int n;
@@ -192,7 +193,8 @@ static void NORETURN child_exec(const struct sv_spawn_plan *plan, int null_fd, i
     (void)sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
         goto fail;
-    if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+    /* Flags 0: these three are meant to survive execve(). */
+    if (dup3(null_fd, 0, 0) < 0 || dup3(out_fd, 1, 0) < 0 || dup3(out_fd, 2, 0) < 0)
         goto fail;
 
     rep.stage = SV_EXEC_STAGE_CREDS;

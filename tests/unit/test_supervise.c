@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -532,6 +533,15 @@ static void test_restart_stop_start_commands(void)
     st = wait_state("svc", "state", "running", 3 * SEC);
     pid1 = (pid_t)int_field(service_of(st, "svc"), "pid");
     json_decref(st);
+    {
+        /* The log exists from the first start on, even for a silent service. */
+        char *log = sv_log_path(state_dir, "svc");
+        struct stat lst;
+
+        ASSERT_EQ(stat(log, &lst), 0);
+        ASSERT_EQ(lst.st_size, 0);
+        free(log);
+    }
 
     r = control("{\"cmd\":\"restart\",\"service\":\"svc\"}");
     ASSERT_TRUE(json_is_true(json_object_get(r, "ok")));
@@ -692,6 +702,25 @@ static void test_second_supervisor_is_busy(void)
     free(text);
     free(pidf);
     json_decref(wait_state("svc", "state", "running", 3 * SEC));
+    {
+        char *sock = state_path("control.sock"), *big = xmalloc(6000), *resp = NULL;
+        struct stat sst;
+
+        ASSERT_EQ(stat(sock, &sst), 0);
+        ASSERT_TRUE(S_ISSOCK(sst.st_mode));
+        ASSERT_EQ(sst.st_mode & 0777, 0600);
+        /* Request lines are bounded: a huge one is refused, the supervisor carries on. */
+        memset(big, ' ', 5999);
+        big[0] = '{';
+        big[5997] = '}';
+        big[5998] = '\0';
+        ASSERT_OK(sv_control_call(state_dir, big, 2 * SEC, &resp));
+        ASSERT_STREQ(resp, "{\"ok\":false,\"error\":\"request line too long\"}");
+        free(resp);
+        free(big);
+        free(sock);
+    }
+    json_decref(wait_state("svc", "state", "running", 0));
     sup_down();
     /* With the supervisor gone, the client says so. */
     {
@@ -729,6 +758,90 @@ static void test_exec_failure_is_reported_once(void)
     free(log);
     tb_free(s);
     cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
+}
+
+static void test_environment_user_and_working_dir(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    const char *env[] = { "LANG=en_US.UTF-8", "EXTRA=1", NULL };
+    char *log, *text;
+    bool root = geteuid() == 0;
+
+    make_state_dir();
+    svc = tb_add(s, "envy",
+                 "echo \"uid=$(id -u) gid=$(id -g) cwd=$(pwd)\"; echo \"PATH=$PATH\"; "
+                 "echo \"LANG=$LANG EXTRA=$EXTRA HOME=$HOME USER=$USER\"; "
+                 "echo \"stdin=$(cat | wc -c)\"; exec sleep 100");
+    strv_free(svc->env);
+    svc->env = strv(env);
+    svc->working_dir = xstrdup("/tmp");
+    if (root)
+        svc->user = xstrdup("nobody"); /* privileges are dropped only by a root supervisor */
+    sup_start(s);
+    json_decref(wait_state("envy", "state", "running", 3 * SEC));
+    log = sv_log_path(state_dir, "envy");
+    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(30 * MSEC)) {
+        text = read_text(log);
+        if (strstr(text, "stdin="))
+            break;
+        free(text);
+        ASSERT_TRUE(now_usec() < end);
+    }
+    ASSERT_CONTAINS(text, "cwd=/tmp\n");
+    ASSERT_CONTAINS(text, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    ASSERT_CONTAINS(text, "LANG=en_US.UTF-8 EXTRA=1 HOME="); /* the service's env wins */
+    ASSERT_CONTAINS(text, "stdin=0\n");
+    if (root) {
+        ASSERT_CONTAINS(text, "uid=65534 gid=65534 ");
+        ASSERT_CONTAINS(text, "HOME=/nonexistent USER=nobody\n");
+    }
+    free(text);
+    free(log);
+    sup_down();
+    tb_free(s);
+    cleanup();
+}
+
+static void test_sigterm_stops_and_supervisor_death_kills_services(void)
+{
+    struct stack *s = tb_new();
+    json_t *st;
+    pid_t svc_pid, p;
+    int status = 0;
+
+    /* Orphans come to this process, not to a PID 1 that may never reap them. */
+    ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    make_state_dir();
+    tb_add(s, "svc", "exec sleep 100");
+    sup_start(s);
+    st = wait_state("svc", "state", "running", 3 * SEC);
+    svc_pid = (pid_t)int_field(service_of(st, "svc"), "pid");
+    json_decref(st);
+    ASSERT_EQ(kill(sup_pid, SIGTERM), 0);
+    ASSERT_EQ(sup_wait(5 * SEC, &status), sup_pid);
+    sup_pid = -1;
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_TRUE(pid_gone(svc_pid, 2 * SEC));
+
+    /* A supervisor killed outright: PR_SET_PDEATHSIG sends SIGTERM to its services. */
+    sup_start(s);
+    st = wait_state("svc", "state", "running", 3 * SEC);
+    svc_pid = (pid_t)int_field(service_of(st, "svc"), "pid");
+    json_decref(st);
+    ASSERT_EQ(kill(sup_pid, SIGKILL), 0);
+    ASSERT_EQ(sup_wait(5 * SEC, &status), sup_pid);
+    sup_pid = -1;
+    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(10 * MSEC)) {
+        p = waitpid(svc_pid, &status, WNOHANG);
+        if (p == svc_pid)
+            break;
+        ASSERT_TRUE(now_usec() < end);
+    }
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGTERM);
+    tb_free(s);
+    cleanup();
 }
 
 static void test_preflight(void)
@@ -822,5 +935,6 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_completed_successfully_dependency), T_CASE(test_restart_stop_start_commands),
        T_CASE(test_down_stops_in_reverse_order_and_leaves_nothing),
        T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
-       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_preflight),
+       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
+       T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
        T_CASE(test_control_client_without_supervisor))
