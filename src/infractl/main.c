@@ -36,7 +36,8 @@ static const struct cli_cmd commands[] = {
     { "down", cmd_down, "[--timeout S]", "Stop every service, reverse dependency order" },
     { "status", cmd_status, "[--json] [--watch] [SERVICE...]", "Show state, health and roles" },
     { "logs", cmd_logs, "[-f] [-n LINES] [SERVICE...]", "Show service logs" },
-    { "restart", cmd_restart, "SERVICE...", "Restart services" },
+    { "restart", cmd_restart, "[--no-wait] SERVICE...",
+      "Restart services and wait until they run" },
     { "help", cmd_help, "[COMMAND]", "Show help" },
     { "version", cmd_version, "", "Show the version" },
 };

@@ -51,7 +51,7 @@ ok "three Sentinels agree on the master" bash -c '
 token="it-$(date +%s%N)"
 pgb_port=$(port_of pgbouncer)
 app_psql() { PGPASSWORD=$(secret pg_app) psql -X -q -At -h 127.0.0.1 -p "$pgb_port" -U app -d ultrathink_experiments "$@"; }
-ok "write through PgBouncer" app_psql -c "CREATE TABLE IF NOT EXISTS it_rows (id text PRIMARY KEY, at timestamptz DEFAULT now())" -c "INSERT INTO it_rows (id) VALUES ('$token')"
+ok "write through PgBouncer" app_psql -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS it_rows (id text PRIMARY KEY, at timestamptz DEFAULT now())" -c "INSERT INTO it_rows (id) VALUES ('$token')"
 for rep in $(jqs '.services[] | select(.role == "sync replica" or .role == "replica") | select(.endpoint != null) | select(.detail == "streaming") | .name'); do
     port=$(port_of "$rep")
     on_replica() {
