@@ -310,22 +310,30 @@ int cfg_parse(const char *name, const char *text, size_t len, struct cfg_node **
     return 0;
 }
 
+int cfg_read_file(const char *path, struct buf *text, struct err *reterr)
+{
+    int r = file_read_all(path, text);
+
+    if (r == -ENOBUFS) {
+        err_set_file(reterr, path);
+        return err_set(reterr, -EINVAL, 0, 0, "file too large (more than %u bytes)",
+                       CFG_MAX_BYTES);
+    }
+    if (r < 0) {
+        err_set_file(reterr, path);
+        return err_set(reterr, r, 0, 0, "cannot read file: %s", strerror(-r));
+    }
+    return 0;
+}
+
 int cfg_load_file(const char *path, struct cfg_node **ret, struct err *reterr)
 {
     struct buf text = BUF_INIT(CFG_MAX_BYTES);
     int r;
 
-    r = file_read_all(path, &text);
-    if (r == -ENOBUFS) {
-        err_set_file(reterr, path);
-        r = err_set(reterr, -EINVAL, 0, 0, "file too large (more than %u bytes)", CFG_MAX_BYTES);
+    r = cfg_read_file(path, &text, reterr);
+    if (r < 0)
         goto out;
-    }
-    if (r < 0) {
-        err_set_file(reterr, path);
-        r = err_set(reterr, r, 0, 0, "cannot read file: %s", strerror(-r));
-        goto out;
-    }
     r = cfg_parse(path, text.data, text.len, ret, reterr);
 out:
     buf_release(&text);

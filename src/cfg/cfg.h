@@ -16,6 +16,7 @@
 
 #include "core/macro.h"
 
+struct buf;
 struct err;
 
 #define CFG_MAX_BYTES (1024u * 1024u) /* larger inputs are refused */
@@ -47,6 +48,9 @@ struct cfg_node {
  * anything rejected above; nothing is written to *ret on error. */
 int cfg_parse(const char *name, const char *text, size_t len, struct cfg_node **ret,
               struct err *reterr) WARN_UNUSED_RESULT;
+/* Reads a whole configuration file into *text (bounded by CFG_MAX_BYTES).  On error fills
+ * *reterr with the file name and a message ("file too large", "cannot read file: ..."). */
+int cfg_read_file(const char *path, struct buf *text, struct err *reterr) WARN_UNUSED_RESULT;
 /* Reads path (more than CFG_MAX_BYTES: -EINVAL "too large") and parses it.  I/O errors are
  * returned as -errno with *reterr naming the file and the failed call. */
 int cfg_load_file(const char *path, struct cfg_node **ret, struct err *reterr) WARN_UNUSED_RESULT;

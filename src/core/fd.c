@@ -73,7 +73,8 @@ int file_read_all(const char *path, struct buf *out)
     return r;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode)
+int file_write_atomic_opts(const char *path, const void *data, size_t n,
+                           const struct file_write_opts *o)
 {
     char tmp[PATH_MAX];
     int fd, r;
@@ -82,21 +83,28 @@ int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode)
         return -ENAMETOOLONG;
     /* O_EXCL|O_NOFOLLOW: never write through a file or symlink planted at the temp name. */
     (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     r = fd_write_all(fd, data, n);
+    if (r == 0 && o->chown)
+        r = ret_nerrno(fchown(fd, o->uid, o->gid));
     if (r == 0)
-        r = ret_nerrno(fchmod(fd, mode));
+        r = ret_nerrno(fchmod(fd, o->mode));
     if (r == 0)
         r = ret_nerrno(fsync(fd));
     if (close(fd) < 0 && r == 0)
         r = -errno;
     if (r == 0)
-        r = ret_nerrno(rename(tmp, path));
-    if (r < 0)
+        r = ret_nerrno(o->no_replace ? link(tmp, path) : rename(tmp, path));
+    if (r < 0 || o->no_replace)
         (void)unlink(tmp);
     return r;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode)
+{
+    return file_write_atomic_opts(path, data, n, &(struct file_write_opts){ .mode = mode });
 }
 
 int mkdir_p(const char *path, mode_t mode)

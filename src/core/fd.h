@@ -17,7 +17,22 @@ int fd_set_nonblock(int fd, bool on) WARN_UNUSED_RESULT;
 int fd_write_all(int fd, const void *p, size_t n) WARN_UNUSED_RESULT;
 /* Appends the whole file to out (bounded by out->max: -ENOBUFS).  0 or -errno. */
 int file_read_all(const char *path, struct buf *out) WARN_UNUSED_RESULT;
-/* Writes data atomically: temp file in the same dir, fsync, rename.  mode applies to the file. */
+/* How file_write_atomic_opts() writes. */
+struct file_write_opts {
+    mode_t mode; /* of the final file */
+    bool chown;  /* give the file to uid:gid before it appears at path */
+    uid_t uid;
+    gid_t gid;
+    bool no_replace; /* link() instead of rename(): -EEXIST when path already exists */
+};
+
+/* Writes data atomically: a temp file next to path created with O_EXCL|O_NOFOLLOW (the
+ * directory may be writable by a less trusted user), fchown/fchmod, fsync, then rename (or
+ * link for no_replace).  Readers see the old file or the whole new one, never a part.
+ * 0 or -errno. */
+int file_write_atomic_opts(const char *path, const void *data, size_t n,
+                           const struct file_write_opts *o) WARN_UNUSED_RESULT;
+/* file_write_atomic_opts() with just a mode. */
 int file_write_atomic(const char *path, const void *data, size_t n, mode_t mode) WARN_UNUSED_RESULT;
 /* mkdir -p with mode for created components. 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode) WARN_UNUSED_RESULT;

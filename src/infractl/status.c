@@ -171,15 +171,17 @@ int status_pending(const struct status_snapshot *snap, struct buf *out)
 
 /* ===== Role interpretation ===== */
 
-/* Finds "key:value" in Redis INFO text; copies value into out. */
-static bool info_get(const char *info, const char *key, char *out, size_t n)
+/* Finds "key<kv>value" among records separated by any of seps ("\r\n" for Redis INFO lines,
+ * "," for the fields of one INFO value); copies value into out (truncated to n-1). */
+static bool kv_find(const char *text, const char *seps, char kv, const char *key, char *out,
+                    size_t n)
 {
     size_t klen = strlen(key);
 
-    for (const char *p = info; p && *p;) {
-        const char *eol = strpbrk(p, "\r\n");
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == ':') {
+    for (const char *p = text; p && *p;) {
+        const char *end = strpbrk(p, seps);
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == kv) {
             size_t vlen = len - klen - 1;
             if (vlen >= n)
                 vlen = n - 1;
@@ -187,30 +189,19 @@ static bool info_get(const char *info, const char *key, char *out, size_t n)
             out[vlen] = '\0';
             return true;
         }
-        p = eol ? eol + strspn(eol, "\r\n") : NULL;
+        p = end ? end + strspn(end, seps) : NULL;
     }
     return false;
 }
 
-/* Finds field "name=value" inside a comma-separated INFO value. */
+static bool info_get(const char *info, const char *key, char *out, size_t n)
+{
+    return kv_find(info, "\r\n", ':', key, out, n);
+}
+
 static bool field_get(const char *list, const char *name, char *out, size_t n)
 {
-    size_t nlen = strlen(name);
-
-    for (const char *p = list; p && *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            size_t vlen = len - nlen - 1;
-            if (vlen >= n)
-                vlen = n - 1;
-            memcpy(out, p + nlen + 1, vlen);
-            out[vlen] = '\0';
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return false;
+    return kv_find(list, ",", '=', name, out, n);
 }
 
 static int64_t to_i64(const char *s)
@@ -533,13 +524,14 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
         char pid[24] = "-", up[16] = "-", lag[48];
-        const char *detail = sv->detail[0]       ? sv->detail
-                             : sv->role_error[0] ? sv->role_error
-                             : sv->waiting_for   ? sv->waiting_for
-                             : !streq(sv->health, "healthy") && sv->health_message
-                                     ? sv->health_message
-                             : sv->last_exit && !streq(sv->state, "running") ? sv->last_exit
-                                                                             : "";
+        const char *detail =
+                sv->detail[0]       ? sv->detail
+                : sv->role_error[0] ? sv->role_error
+                : sv->waiting_for   ? sv->waiting_for
+                : !streq(sv->health, "healthy") && sv->health_message && sv->health_message[0]
+                        ? sv->health_message
+                : sv->last_exit && !streq(sv->state, "running") ? sv->last_exit
+                                                                : "";
 
         if (sv->pid > 0) {
             (void)snprintf(pid, sizeof pid, "%ld", sv->pid);

@@ -94,36 +94,6 @@ static int ensure_dir(const char *path, const struct owner *o, bool leaf)
     }
 }
 
-/* Like file_write_atomic(), but the temp file is created with O_EXCL|O_NOFOLLOW (the directory
- * may be writable by the service user) and gets its owner before it is renamed into place. */
-static int write_atomic(const char *path, const void *data, size_t n, mode_t mode,
-                        const struct owner *o)
-{
-    char tmp[PATH_MAX];
-    int fd, r;
-
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp)
-        return -ENAMETOOLONG;
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    r = fd_write_all(fd, data, n);
-    if (r == 0 && o->chown)
-        r = ret_nerrno(fchown(fd, o->uid, o->gid));
-    if (r == 0)
-        r = ret_nerrno(fchmod(fd, mode));
-    if (r == 0)
-        r = ret_nerrno(fsync(fd));
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0)
-        r = ret_nerrno(rename(tmp, path));
-    if (r < 0)
-        (void)unlink(tmp);
-    return r;
-}
-
 static int render(const struct stack *s, const struct stack_service *svc,
                   const struct stack_file *f, const struct stack_vars *vars, const struct owner *o,
                   struct err *reterr)
@@ -166,7 +136,10 @@ static int render(const struct stack *s, const struct stack_service *svc,
             goto out;
         }
     }
-    r = write_atomic(f->path, buf_str(&out), out.len, (mode_t)f->mode, o);
+    r = file_write_atomic_opts(
+            f->path, buf_str(&out), out.len,
+            &(struct file_write_opts){
+                    .mode = (mode_t)f->mode, .chown = o->chown, .uid = o->uid, .gid = o->gid });
     if (r < 0) {
         err_set_file(reterr, f->path);
         r = err_set(reterr, r, 0, 0, "services.%s: cannot write rendered file: %s", svc->name,

@@ -80,32 +80,6 @@ static int generate(char out[STACK_SECRET_LEN + 1])
     return 0;
 }
 
-/* Writes value to path without replacing an existing file: temp file, fsync, link().
- * Returns 0, -EEXIST when someone else created path first, or -errno. */
-static int write_new(const char *path, const char *value)
-{
-    char tmp[4096];
-    int fd, r;
-
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp)
-        return -ENAMETOOLONG;
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    r = fd_write_all(fd, value, strlen(value));
-    if (r == 0)
-        r = ret_nerrno(fchmod(fd, 0600));
-    if (r == 0)
-        r = ret_nerrno(fsync(fd));
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0)
-        r = ret_nerrno(link(tmp, path));
-    (void)unlink(tmp);
-    return r;
-}
-
 static int read_secret(const char *path, char **ret)
 {
     struct buf b = BUF_INIT(SECRET_FILE_MAX);
@@ -164,7 +138,9 @@ int stack_secrets_ensure_err(const struct stack *s, const char *state_dir, bool 
 
             r = generate(value);
             if (r == 0)
-                r = write_new(path, value);
+                r = file_write_atomic_opts(
+                        path, value, strlen(value),
+                        &(struct file_write_opts){ .mode = 0600, .no_replace = true });
             explicit_bzero(value, sizeof value);
             if (r == 0 || r == -EEXIST) /* ours, or another `up` won the race: read it back */
                 r = read_secret(path, &ss->values[i]);

@@ -1229,17 +1229,9 @@ int stack_load(const char *path, struct stack **ret, struct err *reterr)
     struct buf text = BUF_INIT(CFG_MAX_BYTES);
     int r;
 
-    r = file_read_all(path, &text);
-    if (r == -ENOBUFS) {
-        err_set_file(reterr, path);
-        r = err_set(reterr, -EINVAL, 0, 0, "file too large (more than %u bytes)", CFG_MAX_BYTES);
+    r = cfg_read_file(path, &text, reterr);
+    if (r < 0)
         goto out;
-    }
-    if (r < 0) {
-        err_set_file(reterr, path);
-        r = err_set(reterr, r, 0, 0, "cannot read the stack file: %s", strerror(-r));
-        goto out;
-    }
     r = stack_parse(path, text.data ? text.data : "", text.len, ret, reterr);
 out:
     buf_release(&text);
