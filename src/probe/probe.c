@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "core/time.h"
 #include "probe_int.h"
 
@@ -44,31 +45,6 @@ int probe_type_from_string(const char *s, enum probe_type *ret)
             return 0;
         }
     return -EINVAL;
-}
-
-static char **strv_free(char **v)
-{
-    if (!v)
-        return NULL;
-    for (char **s = v; *s; s++)
-        free(*s);
-    free(v);
-    return NULL;
-}
-
-static char **strv_copy(char *const *v)
-{
-    size_t n = 0;
-    char **c;
-
-    if (!v)
-        return NULL;
-    while (v[n])
-        n++;
-    c = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        c[i] = xstrdup(v[i]);
-    return c;
 }
 
 static char *str_copy(const char *s)

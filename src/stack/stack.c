@@ -11,25 +11,16 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "stack_int.h"
-
-char **stack__strv_free(char **v)
-{
-    if (!v)
-        return NULL;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-    return NULL;
-}
 
 void stack__service_release(struct stack_service *svc)
 {
     free(svc->name);
     free(svc->kind);
     free(svc->package);
-    stack__strv_free(svc->argv);
-    stack__strv_free(svc->env);
+    strv_free(svc->argv);
+    strv_free(svc->env);
     free(svc->user);
     free(svc->working_dir);
     for (size_t i = 0; i < svc->n_deps; i++)
@@ -38,7 +29,7 @@ void stack__service_release(struct stack_service *svc)
     probe_spec_release(&svc->health.probe);
     probe_spec_release(&svc->status_probe);
     free(svc->ports);
-    stack__strv_free(svc->dirs);
+    strv_free(svc->dirs);
     for (size_t i = 0; i < svc->n_files; i++) {
         free(svc->files[i].template_path);
         free(svc->files[i].path);
@@ -54,7 +45,7 @@ struct stack *stack_free(struct stack *s)
     free(s->name);
     free(s->path);
     free(s->dir);
-    stack__strv_free(s->secrets);
+    strv_free(s->secrets);
     for (size_t i = 0; i < s->n_services; i++)
         stack__service_release(&s->services[i]);
     free(s->services);

@@ -20,8 +20,6 @@ int stack__expand(const struct stack *s, const struct stack_vars *vars, const ch
                   struct buf *out, struct err *reterr) WARN_UNUSED_RESULT;
 /* Frees everything a service owns (the struct itself is not freed). */
 void stack__service_release(struct stack_service *svc);
-/* Frees a NULL-terminated string vector; NULL-safe; returns NULL. */
-char **stack__strv_free(char **v);
 /* Start order into order[] (n_services entries); returns how many services could be placed
  * (less than n_services only when dependencies form a cycle; then placed[] tells which). */
 size_t stack__order(const struct stack *s, size_t *order, bool *placed);

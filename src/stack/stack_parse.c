@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/fd.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "stack.h"
 #include "stack_int.h"
 
@@ -257,7 +258,7 @@ static int get_strv(struct pctx *c, const struct cfg_node *n, const char *path, 
         path_sub(sub, path, NULL, i);
         r = get_str(c, n->items[i], sub, true, &v[i]);
         if (r < 0) {
-            stack__strv_free(v);
+            strv_free(v);
             return r;
         }
     }
@@ -562,7 +563,7 @@ static int parse_environment(struct pctx *c, const struct cfg_node *n, const cha
     *ret = env;
     return 0;
 fail:
-    stack__strv_free(env);
+    strv_free(env);
     return r;
 }
 
@@ -857,7 +858,7 @@ static int parse_service(struct pctx *c, const struct cfg_node *key, const struc
     }
     if ((v = cfg_map_get(m, "environment"))) {
         path_sub(sub, path, "environment", 0);
-        stack__strv_free(svc->env);
+        strv_free(svc->env);
         svc->env = NULL;
         r = parse_environment(c, v, sub, &svc->env);
         if (r < 0)

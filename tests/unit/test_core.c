@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/fd.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "t.h"
 
 static void test_buf_bounded(void)
@@ -112,6 +113,20 @@ static void test_err_format(void)
     ASSERT_STREQ(err_format(&e, out, sizeof out), "stack.yml:12:5: unknown field 'prot'");
 }
 
-T_MAIN(T_CASE(test_buf_bounded), T_CASE(test_parse_numbers), T_CASE(test_parse_duration),
-       T_CASE(test_parse_size_mode_bool), T_CASE(test_edit_distance), T_CASE(test_file_roundtrip),
-       T_CASE(test_err_format))
+static void test_strv(void)
+{
+    char a[] = "a", b[] = "bc";
+    char *v[] = { a, b, NULL };
+    char **c = strv_copy(v);
+
+    ASSERT_EQ(strv_length(c), 2);
+    ASSERT_STREQ(c[1], "bc");
+    ASSERT_TRUE(c[1] != v[1]);
+    ASSERT_TRUE(strv_free(c) == NULL);
+    ASSERT_EQ(strv_length(NULL), 0);
+    ASSERT_TRUE(strv_copy(NULL) == NULL);
+}
+
+T_MAIN(T_CASE(test_strv), T_CASE(test_buf_bounded), T_CASE(test_parse_numbers),
+       T_CASE(test_parse_duration), T_CASE(test_parse_size_mode_bool), T_CASE(test_edit_distance),
+       T_CASE(test_file_roundtrip), T_CASE(test_err_format))

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* strv.h - NULL-terminated string vectors (argv, env lists).  A strv owns its strings. */
+#pragma once
+
+#include <stddef.h>
+
+/* Frees every string and the vector.  NULL-safe; returns NULL. */
+char **strv_free(char **v);
+/* Deep copy (NULL for NULL); caller frees with strv_free().  Aborts on OOM. */
+char **strv_copy(char *const *v);
+/* Number of strings (0 for NULL). */
+size_t strv_length(char *const *v);
