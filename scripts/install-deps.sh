@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libyaml-dev libjansson-dev libhired
 stack_pkgs=(etcd-server etcd-client patroni postgresql-15 postgresql-client-15 python3-psycopg2
             haproxy pgbouncer redis-server redis-sentinel redis-tools)
 # Tests: sanitizer runtimes, curl for HTTP checks.
-test_pkgs=(clang libclang-rt-14-dev curl procps iproute2 jq)
+test_pkgs=(clang libclang-rt-14-dev curl procps iproute2 jq python3-yaml)
 
 want=("${build_pkgs[@]}" "${stack_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
