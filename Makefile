@@ -43,6 +43,7 @@ asan:
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit
 
 bench: deps build
+	@echo "== bench: local stack (infractl)"
 	tests/bench/bench_stack.sh $(INFRACTL)
 
 format:

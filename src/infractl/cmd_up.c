@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -65,6 +68,48 @@ static int parse_args(int argc, char **argv, struct up_args *a)
     if (a->wait && !a->detach)
         return cli_usage_error(usage, "--wait needs --detach (in the foreground, up runs "
                                       "until interrupted)");
+    return 0;
+}
+
+/* Can `user` reach (search) dir?  Asked of the kernel by a child that becomes the user, so
+ * groups and ACLs count as they will for the service. */
+static bool user_can_reach(const char *user, const char *dir)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[4096];
+    int status = 0;
+    pid_t pid;
+
+    if (getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &res) != 0 || !res)
+        return true; /* preflight names the missing user */
+    pid = fork();
+    if (pid < 0)
+        return true;
+    if (pid == 0) {
+        if (initgroups(user, pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
+            _exit(2);
+        _exit(access(dir, X_OK) == 0 ? 0 : 1);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Services run as several system users: each must reach the state directory. */
+static int check_state_dir(const struct cli_ctx *ctx, const struct stack *s)
+{
+    if (geteuid() != 0)
+        return 0; /* no user switching: everything runs as us */
+    for (size_t i = 0; i < s->n_services; i++) {
+        const char *user = s->services[i].user;
+        if (user && !user_can_reach(user, ctx->state_dir)) {
+            log_error("service '%s' runs as '%s', who cannot reach the state directory '%s' "
+                      "(it or a parent directory is not searchable by that user); choose another "
+                      "--state-dir or chmod o+x the parents; nothing was started",
+                      s->services[i].name, user, ctx->state_dir);
+            return -EACCES;
+        }
+    }
     return 0;
 }
 
@@ -207,10 +252,18 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
     r = parse_args(argc, argv, &a);
     if (r != 0)
         return r;
-    r = mkdir_p(ctx->state_dir, 0755);
-    if (r < 0) {
-        log_error_errno(r, "cannot create state directory '%s'", ctx->state_dir);
-        return CLI_EXIT_FAILURE;
+    {
+        struct stat st;
+        bool existed = stat(ctx->state_dir, &st) == 0;
+
+        r = mkdir_p(ctx->state_dir, 0755);
+        /* Whatever the umask, a state directory we create is searchable by the service users. */
+        if (r == 0 && !existed)
+            r = ret_nerrno(chmod(ctx->state_dir, 0755));
+        if (r < 0) {
+            log_error_errno(r, "cannot create state directory '%s'", ctx->state_dir);
+            return CLI_EXIT_FAILURE;
+        }
     }
     r = cli_load_stack(ctx, true, &s, &sec);
     if (r < 0)
@@ -223,6 +276,8 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         ret = CLI_EXIT_OK;
         goto wait;
     }
+    if (check_state_dir(ctx, s) < 0)
+        goto out;
     r = sv_preflight(s, &e);
     if (r < 0) {
         log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -174,6 +175,40 @@ static char *absolute_path(const char *p)
     return xasprintf("%s/%s", cwd, p);
 }
 
+/* True when every existing directory on the way to path can be traversed by anyone: the
+ * services run as several system users (postgres, redis, etcd, haproxy). */
+static bool path_traversable(const char *path)
+{
+    char p[PATH_MAX];
+    struct stat st;
+
+    if ((size_t)snprintf(p, sizeof p, "%s", path) >= sizeof p)
+        return false;
+    for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        if (stat(p[0] ? p : "/", &st) == 0 && !(st.st_mode & S_IXOTH))
+            return false;
+        if (!p[0])
+            break;
+    }
+    return true;
+}
+
+/* The repository's .infra/ when service users can reach it; otherwise (a checkout under
+ * /root, say) a directory under /var/tmp named after the checkout, so `make up` works
+ * wherever the repository was cloned. */
+static char *default_state_dir(void)
+{
+    const char *src = UT_SOURCE_DIR;
+    uint32_t h = 2166136261u; /* FNV-1a of the checkout path */
+
+    if (path_traversable(UT_SOURCE_DIR "/.infra"))
+        return xstrdup(UT_SOURCE_DIR "/.infra");
+    for (const char *c = src; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return xasprintf("/var/tmp/ultrathink-infra-%08x", h);
+}
+
 static void suggest(const char *verb)
 {
     const char *best = NULL;
@@ -275,7 +310,7 @@ int main(int argc, char **argv)
     }
     if (!stack)
         stack = stack_default = xstrdup(UT_SOURCE_DIR "/infrastructure/local/stack.yml");
-    state_abs = absolute_path(state ? state : UT_SOURCE_DIR "/.infra");
+    state_abs = state ? absolute_path(state) : default_state_dir();
     ctx.stack_path = stack;
     ctx.state_dir = state_abs;
 

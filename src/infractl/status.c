@@ -54,6 +54,7 @@ int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
     snap.supervisor_pid =
             (long)json_integer_value(json_object_get(json_object_get(root, "supervisor"), "pid"));
     snap.stack_name = json_strdup(json_object_get(root, "supervisor"), "stack");
+    snap.state_dir = json_strdup(json_object_get(root, "supervisor"), "state_dir");
     services = json_object_get(root, "services");
     snap.n_services = json_array_size(services);
     snap.services = xcalloc(snap.n_services ? snap.n_services : 1, sizeof *snap.services);
@@ -105,6 +106,7 @@ void status_snapshot_release(struct status_snapshot *snap)
         service_release(&snap->services[i]);
     free(snap->services);
     free(snap->stack_name);
+    free(snap->state_dir);
     *snap = (struct status_snapshot){ 0 };
 }
 
@@ -583,6 +585,7 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
     }
     (void)json_object_set_new(root, "running", json_true());
     (void)json_object_set_new(root, "stack", opt_string(snap->stack_name));
+    (void)json_object_set_new(root, "state_dir", opt_string(snap->state_dir));
     (void)json_object_set_new(root, "supervisor_pid", json_integer(snap->supervisor_pid));
     (void)json_object_set_new(root, "services_total", json_integer((json_int_t)snap->n_services));
     (void)json_object_set_new(root, "services_up", json_integer((json_int_t)up));

@@ -29,6 +29,7 @@ struct status_service {
 struct status_snapshot {
     long supervisor_pid;
     char *stack_name; /* owned */
+    char *state_dir;  /* owned */
     struct status_service *services;
     size_t n_services;
 };

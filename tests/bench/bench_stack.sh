@@ -6,6 +6,7 @@ set -euo pipefail
 INFRACTL=$(realpath "$1")
 RUNS=${STATUS_RUNS:-50}
 state=$(mktemp -d /tmp/ut-bench.XXXXXX)
+chmod 755 "$state" # services run as postgres, redis, etcd, haproxy
 restore=0
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 

@@ -6,7 +6,6 @@ set -uo pipefail
 INFRACTL=$1
 SRC=$2
 . "$(dirname "$0")/lib.sh"
-STATE=${INFRACTL_STATE_DIR:-$SRC/.infra}
 export PGCONNECT_TIMEOUT=5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -21,6 +20,9 @@ fi
 
 status_json() { "$INFRACTL" status --json >"$tmp/status.json" 2>"$tmp/status.err"; }
 jqs() { jq -r "$@" "$tmp/status.json"; }
+status_json
+STATE=$(jqs .state_dir)
+diag "state directory: $STATE"
 secret() { cat "$STATE/secrets/$1"; }
 port_of() { jqs --arg n "$1" '.services[] | select(.name == $n) | .endpoint' | cut -d: -f2; }
 
