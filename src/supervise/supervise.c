@@ -6,8 +6,10 @@
  * in sv_fsm.c; this file feeds it events and performs its side effects. */
 #include "supervise.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -581,13 +583,79 @@ static void dispatch_pollset(struct sv_sup *sup, struct pollset *ps, uint64_t no
     }
 }
 
+/* Sends sig to every process whose parent is us but which is in no service's group: what a
+ * service left behind in a session of its own and we inherited as subreaper (Patroni runs the
+ * postmaster with setsid(), so a Patroni killed by SIGKILL leaves PostgreSQL to us).
+ * Returns how many were signalled. */
+static unsigned signal_orphans(const struct sv_sup *sup, int sig)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    unsigned n = 0;
+    int64_t self = (int64_t)getpid();
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        char path[64], buf[512], ppid_str[24];
+        const char *close_paren, *tok;
+        int64_t pid, ppid;
+        size_t tl;
+        ssize_t len;
+        int fd;
+
+        if (parse_i64(de->d_name, &pid) < 0 || pid <= 1)
+            continue;
+        (void)snprintf(path, sizeof path, "/proc/%" PRId64 "/stat", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        len = read(fd, buf, sizeof buf - 1);
+        fd_close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+        close_paren = strrchr(buf, ')');
+        if (!close_paren)
+            continue;
+        tok = close_paren + 1 + strspn(close_paren + 1, " "); /* state */
+        tok += strcspn(tok, " ");
+        tok += strspn(tok, " "); /* ppid */
+        tl = strcspn(tok, " ");
+        if (tl == 0 || tl >= sizeof ppid_str)
+            continue;
+        memcpy(ppid_str, tok, tl);
+        ppid_str[tl] = '\0';
+        if (parse_i64(ppid_str, &ppid) < 0 || ppid != self)
+            continue;
+        {
+            pid_t pgid = getpgid((pid_t)pid);
+            bool in_group = false;
+            for (size_t i = 0; i < sup->n_units; i++)
+                in_group = in_group || (sup->units[i].pgid > 0 && sup->units[i].pgid == pgid);
+            if (in_group)
+                continue;
+        }
+        if (kill((pid_t)pid, sig) == 0) {
+            log_warning("process %" PRId64 " outlived its service, sending %s", pid,
+                        sig == SIGKILL ? "SIGKILL" : "SIGTERM");
+            n++;
+        }
+    }
+    (void)closedir(d);
+    return n;
+}
+
 /* After the last main process is gone, orphans of the services may still be dying: SIGKILL
- * every group and reap every child (bounded), so sv_run() never leaves a process or a zombie
- * behind.  Probes are gone by now, so waitpid(-1) steals nothing. */
+ * every group, SIGTERM then (after a second) SIGKILL what services left in sessions of their
+ * own, and reap every child (bounded), so sv_run() never leaves a process or a zombie behind.
+ * Probes are gone by now, so waitpid(-1) steals nothing. */
 static void final_reap(struct sv_sup *sup, int sig_fd)
 {
-    uint64_t deadline = now_usec() + 3 * USEC_PER_SEC;
+    uint64_t start = now_usec(), deadline = start + 5 * USEC_PER_SEC;
     struct signalfd_siginfo si;
+    bool termed = false, killed = false;
     int status;
 
     for (;;) {
@@ -603,11 +671,19 @@ static void final_reap(struct sv_sup *sup, int sig_fd)
             if (sup->units[i].pgid > 0)
                 (void)kill(-sup->units[i].pgid, SIGKILL);
         now = now_usec();
+        if (!termed) {
+            (void)signal_orphans(sup, SIGTERM);
+            termed = true;
+        } else if (!killed && now - start >= 2 * USEC_PER_SEC) {
+            (void)signal_orphans(sup, SIGKILL);
+            killed = true;
+        }
         if (now >= deadline) {
             log_warning("some processes did not exit after SIGKILL, leaving them");
             return;
         }
-        (void)poll(&p, 1, (int)((deadline - now + 999) / 1000));
+        /* Wake for the next SIGCHLD, or in time for the SIGKILL step. */
+        (void)poll(&p, 1, killed ? (int)((deadline - now + 999) / 1000) : 250);
         while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
             ;
     }

@@ -642,6 +642,36 @@ static void test_down_stops_in_reverse_order_and_leaves_nothing(void)
     cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
 }
 
+/* Patroni runs the postmaster in a session of its own: when the main process is gone, what
+ * it left outside its process group is inherited by the supervisor and stopped at the end. */
+static void test_child_in_own_session_is_stopped_at_down(void)
+{
+    struct stack *s = tb_new();
+    pid_t orphan, main_pid;
+    json_t *st;
+    char *script;
+
+    make_state_dir();
+    script = xasprintf("setsid sleep 100 & echo $! > %s/orphan; exec sleep 100", state_dir);
+    tb_add(s, "detacher", script);
+    free(script);
+    sup_start(s);
+    st = wait_state("detacher", "state", "running", 3 * SEC);
+    main_pid = (pid_t)int_field(service_of(st, "detacher"), "pid");
+    json_decref(st);
+    orphan = read_pid_file("orphan", 3 * SEC);
+    ASSERT_TRUE(orphan > 0 && orphan != main_pid);
+    for (int i = 0; i < 100 && getpgid(orphan) == getpgid(main_pid); i++)
+        sleep_usec(10 * MSEC); /* until setsid(1) has run */
+    ASSERT_NE(getpgid(orphan), getpgid(main_pid));
+
+    sup_down();
+    ASSERT_TRUE(pid_gone(main_pid, 2 * SEC));
+    ASSERT_TRUE(pid_gone(orphan, 2 * SEC));
+    tb_free(s);
+    cleanup();
+}
+
 static void test_log_file_and_rotation(void)
 {
     struct stack *s = tb_new();
@@ -934,7 +964,8 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_service_healthy_dependency_waits),
        T_CASE(test_completed_successfully_dependency), T_CASE(test_restart_stop_start_commands),
        T_CASE(test_down_stops_in_reverse_order_and_leaves_nothing),
-       T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
-       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
+       T_CASE(test_child_in_own_session_is_stopped_at_down), T_CASE(test_log_file_and_rotation),
+       T_CASE(test_second_supervisor_is_busy), T_CASE(test_exec_failure_is_reported_once),
+       T_CASE(test_environment_user_and_working_dir),
        T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
        T_CASE(test_control_client_without_supervisor))
