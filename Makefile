@@ -1,10 +1,11 @@
 # Two-command quick start: `make up` then `make test` (README.md).
+SHELL    := /bin/bash
 BUILD    ?= build
 JOBS     ?= $(shell nproc)
 INFRACTL := $(BUILD)/infractl
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up down status test unit asan bench format clean
+.PHONY: all deps build up down status test unit asan fuzz bench format clean
 
 all: build
 
@@ -42,6 +43,19 @@ asan:
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit
 
+# Each libFuzzer target for FUZZ_SECONDS, starting from (a copy of) its corpus.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DUT_LIBFUZZER=ON \
+		-DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(BUILD)-fuzz -j$(JOBS) --target $$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$$//')
+	@for t in tests/fuzz/fuzz_*.c; do n=$$(basename $$t .c); c=$$(mktemp -d); \
+		cp -r tests/fuzz/corpus/$$n/. $$c/ 2>/dev/null; \
+		echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
+		$(BUILD)-fuzz/tests/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$c 2>&1 | \
+			grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" ; \
+		rc=$${PIPESTATUS[0]}; rm -rf $$c; [ $$rc -eq 0 ] || exit $$rc; done
+
 bench: deps build
 	@echo "== bench: local stack (infractl)"
 	tests/bench/bench_stack.sh $(INFRACTL)
@@ -50,4 +64,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
