@@ -316,8 +316,7 @@ int cfg_read_file(const char *path, struct buf *text, struct err *reterr)
 
     if (r == -ENOBUFS) {
         err_set_file(reterr, path);
-        return err_set(reterr, -EINVAL, 0, 0, "file too large (more than %u bytes)",
-                       CFG_MAX_BYTES);
+        return err_set(reterr, -EINVAL, 0, 0, "file too large (more than %u bytes)", CFG_MAX_BYTES);
     }
     if (r < 0) {
         err_set_file(reterr, path);
