@@ -63,6 +63,13 @@ for rep in $(jqs '.services[] | select(.role == "sync replica" or .role == "repl
     ok "row is readable on replica $rep (port $port)" retry 10 on_replica
 done
 
+ok "PgBouncer refuses a wrong password (auth is not trust)" bash -c '
+    ! PGPASSWORD=wrong-password psql -X -q -At -h 127.0.0.1 -p "$1" -U app -d ultrathink_experiments -c "SELECT 1" 2>/dev/null' _ "$pgb_port"
+ok "PgBouncer allows 500 clients" test "$(PGPASSWORD=$(secret pg_superuser) psql -X -At -h 127.0.0.1 -p "$pgb_port" -U postgres -d pgbouncer -c "SHOW CONFIG" | awk -F'|' '$1 == "max_client_conn" {print $2}')" = 500
+ok "secrets are mode 0600 and not in any service log" bash -c '
+    for f in "$1"/secrets/*; do [[ $(stat -c %a "$f") == 600 ]] || exit 1; done
+    for f in "$1"/secrets/*; do ! grep -rqF -- "$(cat "$f")" "$1"/logs/ || exit 1; done' _ "$STATE"
+
 # ---- 3. a Redis key written to the master is on the replica
 rpw=$(secret redis)
 rcli() { REDISCLI_AUTH=$rpw redis-cli -h 127.0.0.1 "$@"; }
@@ -84,6 +91,19 @@ restarted() {
         $(svc_field "$victim" restarts) -gt $old_restarts ]]
 }
 ok "killed $victim (pid $old_pid) is restarted and its restart count increments" retry 15 restarted
+
+# ---- 4b. logs: the tail, and -f sees what a restarted service writes
+ok "logs shows the tail of a service log" bash -c '[[ $("$1" logs -n 3 etcd | wc -l) -eq 3 ]]' _ "$INFRACTL"
+"$INFRACTL" logs -f -n 0 "$victim" >"$tmp/follow.log" 2>&1 &
+follow_pid=$!
+sleep 0.5
+"$INFRACTL" restart "$victim" >/dev/null 2>&1
+follow_has_output() { [[ -s $tmp/follow.log ]]; }
+ok "logs -f follows new output of a restarted service" retry 10 follow_has_output
+kill "$follow_pid" 2>/dev/null
+wait "$follow_pid" 2>/dev/null
+timeout 2.5 "$INFRACTL" status --watch --interval 1s >"$tmp/watch.out" 2>&1
+ok "status --watch redraws the table" test "$(grep -c 'SERVICE .*STATE' "$tmp/watch.out")" -ge 2
 
 # ---- 5. infractl restart
 status_json
