@@ -56,9 +56,12 @@ fuzz:
 			grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" ; \
 		rc=$${PIPESTATUS[0]}; rm -rf $$c; [ $$rc -eq 0 ] || exit $$rc; done
 
+# Figures for the issue notes and docs; compare peers within one run (the machine is shared).
 bench: deps build
-	@echo "== bench: local stack (infractl)"
+	@echo "== bench: local stack (infractl): time to healthy, status latency"
 	tests/bench/bench_stack.sh $(INFRACTL)
+	@echo "== bench: flag evaluation in process (librollout vs unleash-client, GrowthBook)"
+	tests/bench/rollout/run.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
