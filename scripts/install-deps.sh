@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Build: compiler toolchain and the libraries we link.
-build_pkgs=(build-essential cmake pkg-config libyaml-dev libjansson-dev libhiredis-dev libpq-dev)
+build_pkgs=(build-essential cmake pkg-config libyaml-dev libjansson-dev libhiredis-dev libpq-dev
+            libcurl4-openssl-dev)
 # The local stack (infrastructure/local/stack.yml) runs these real engines.
 stack_pkgs=(etcd-server etcd-client patroni postgresql-15 postgresql-client-15 python3-psycopg2
             haproxy pgbouncer redis-server redis-sentinel redis-tools)
