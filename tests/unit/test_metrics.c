@@ -40,7 +40,7 @@ static struct metrics_registry *build_basic(void)
         metrics_histogram_observe(s, 0.05);
         metrics_histogram_observe(s, 3);
     }
-    metrics_gauge_set(metrics_series_get(odd, NULL), INFINITY);
+    metrics_gauge_set(metrics_series_get(odd, NULL), HUGE_VAL);
     return r;
 }
 
