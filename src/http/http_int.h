@@ -84,9 +84,7 @@ struct http_request {
     size_t reply_len;
     struct http__header headers[HTTP_MAX_HEADERS];
     unsigned n_headers;
-    const char *sse_channel; /* http_sse_open(): arena */
-    char *sse_initial;       /* malloc'd */
-    size_t sse_initial_len;
+    struct http_sse *sse; /* http_sse_open(): linked, not yet owned by an MHD response */
 
     /* error detail from http_error(); err_status overrides the errno mapping */
     unsigned err_status;
@@ -145,7 +143,8 @@ struct MHD_Response *http__build_response(struct http_request *req, int r);
 /* sse.c */
 int http__sse_init(struct http_server *s) WARN_UNUSED_RESULT;
 void http__sse_shutdown(struct http_server *s);
-/* Registers the stream http_sse_open() asked for and builds its response (NULL on OOM). */
+/* Builds the response of the stream http_sse_open() linked, which then owns it (NULL on OOM;
+ * the stream is freed). */
 struct MHD_Response *http__sse_response(struct http_request *req);
-/* Drops what http_sse_open() recorded (the handler failed after it). */
+/* Unlinks and frees the stream of a request that failed after http_sse_open(). */
 void http__sse_discard(struct http_request *req);

@@ -166,7 +166,7 @@ static void request_free(struct http_request *req)
         return;
     buf_release(&req->body);
     free(req->reply_body);
-    free(req->sse_initial);
+    http__sse_discard(req);
     /* the last chunk in the list is the inline one */
     for (c = req->arena; c && c->next; c = next) {
         next = c->next;

@@ -19,7 +19,7 @@
 #include "http_int.h"
 
 #define SSE_BLOCK_SIZE (32u * 1024)
-#define SSE_HEARTBEAT  ": keepalive\n\n"
+#define SSE_HEARTBEAT  ": ping\n\n"
 
 int http__sse_init(struct http_server *s)
 {
@@ -134,20 +134,59 @@ static void *sse_ticker(void *arg)
     return NULL;
 }
 
+static struct http_sse *sse_new(struct http_request *req, const char *channel, const char *initial,
+                                size_t n)
+{
+    struct http_server *s = req->srv;
+    struct http_sse *st = calloc(1, sizeof *st);
+
+    if (!st)
+        return NULL;
+    st->srv = s;
+    st->conn = req->conn;
+    st->last_usec = now_usec();
+    buf_init(&st->queue, s->cfg.sse_queue_max);
+    st->channel = strdup(channel);
+    if (!st->channel || (n && buf_append(&st->queue, initial, n) < 0)) {
+        buf_release(&st->queue);
+        free(st->channel);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
 int http_sse_open(struct http_request *req, const char *channel, const char *initial, size_t n)
 {
+    struct http_server *s = req->srv;
+    struct http_sse *st;
+
     if (req->reply != HTTP__REPLY_NONE || !channel)
         return -EINVAL;
-    req->sse_channel = http_strdup(req, channel);
-    if (!req->sse_channel)
+    st = sse_new(req, channel, initial, n);
+    if (!st)
         return -ENOMEM;
-    if (n > 0) {
-        req->sse_initial = malloc(n);
-        if (!req->sse_initial)
-            return -ENOMEM;
-        memcpy(req->sse_initial, initial, n);
-        req->sse_initial_len = n;
+    /* Linked now, not when MHD gets the response, so that a broadcast made right after this
+     * call (under a caller's lock that also covered building `initial`) is not lost. */
+    (void)pthread_mutex_lock(&s->sse_lock);
+    if (s->stopping) {
+        (void)pthread_mutex_unlock(&s->sse_lock);
+        buf_release(&st->queue);
+        free(st->channel);
+        free(st);
+        return -ESHUTDOWN;
     }
+    if (!s->ticker_started && s->cfg.sse_heartbeat_ms > 0) {
+        if (pthread_create(&s->ticker, NULL, sse_ticker, s) == 0)
+            s->ticker_started = true;
+    }
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    s->n_streams++;
+    (void)pthread_mutex_unlock(&s->sse_lock);
+    req->sse = st;
     req->reply = HTTP__REPLY_SSE;
     req->status = 200;
     return 0;
@@ -155,55 +194,18 @@ int http_sse_open(struct http_request *req, const char *channel, const char *ini
 
 void http__sse_discard(struct http_request *req)
 {
-    free(req->sse_initial);
-    req->sse_initial = NULL;
-    req->sse_initial_len = 0;
-    req->sse_channel = NULL;
+    if (req->sse) {
+        sse_free(req->sse);
+        req->sse = NULL;
+    }
 }
 
 struct MHD_Response *http__sse_response(struct http_request *req)
 {
-    struct http_server *s = req->srv;
-    struct MHD_Response *resp = NULL;
-    struct http_sse *st;
+    struct http_sse *st = req->sse;
+    struct MHD_Response *resp;
 
-    st = calloc(1, sizeof *st);
-    if (!st)
-        return NULL;
-    st->srv = s;
-    st->conn = req->conn;
-    st->last_usec = now_usec();
-    buf_init(&st->queue, s->cfg.sse_queue_max);
-    st->channel = strdup(req->sse_channel);
-    if (!st->channel || (req->sse_initial_len &&
-                         buf_append(&st->queue, req->sse_initial, req->sse_initial_len) < 0)) {
-        buf_release(&st->queue);
-        free(st->channel);
-        free(st);
-        return NULL;
-    }
-    http__sse_discard(req);
-
-    (void)pthread_mutex_lock(&s->sse_lock);
-    if (s->stopping) {
-        (void)pthread_mutex_unlock(&s->sse_lock);
-        buf_release(&st->queue);
-        free(st->channel);
-        free(st);
-        return NULL;
-    }
-    if (!s->ticker_started && s->cfg.sse_heartbeat_ms > 0) {
-        if (pthread_create(&s->ticker, NULL, sse_ticker, s) == 0)
-            s->ticker_started = true;
-    }
-    /* From here sse_free() owns st: it runs when MHD drops the response. */
-    st->next = s->streams;
-    if (s->streams)
-        s->streams->prev = st;
-    s->streams = st;
-    s->n_streams++;
-    (void)pthread_mutex_unlock(&s->sse_lock);
-
+    req->sse = NULL; /* from here sse_free() owns st: it runs when MHD drops the response */
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_reader, st,
                                              sse_free);
     if (!resp) {

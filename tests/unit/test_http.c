@@ -537,7 +537,7 @@ static void test_sse(void)
     ASSERT_TRUE(wait_for(fa, &a, "data: done", 1000));
 
     /* an idle stream gets heartbeats */
-    ASSERT_TRUE(wait_for(fa, &a, ": keepalive", 2000));
+    ASSERT_TRUE(wait_for(fa, &a, ": ping", 2000));
 
     /* a closed client goes away (found by the next heartbeat's write) */
     (void)close(fb);
