@@ -3,6 +3,7 @@
 # bad input, stage changes via OFREP and the SSE stream, audit history, kill -9 durability.
 set -uo pipefail
 ROLLOUTD=$1
+INFRACTL=${2-}
 here=$(dirname "$0")
 . "$here/lib.sh"
 . "$here/test_rolloutd_lib.sh"
@@ -230,6 +231,27 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $E" \
     -d '{"context":{}}' "http://$A/ofrep/v1/evaluate/flags/checkout")
 ok "the eval token survives the restart" test "$code" = 200
+
+# ===== infractl flags =====
+if [[ -n $INFRACTL ]]; then
+    I=("$INFRACTL" --state-dir "$tmp/none" flags --url "http://$A" --token-file "$tmp/a/admin.token")
+    ok "infractl flags create" "${I[@]}" create cli-flag --description "from the CLI"
+    ok "infractl flags stage canary 2.5%" "${I[@]}" stage cli-flag canary --percent 2.5
+    out=$("${I[@]}" --json get cli-flag)
+    ok "infractl flags --json get shows the stage" \
+        test "$(jq -r '.environments.production.stage + " " + (.environments.production.canary|tostring)' <<<"$out")" = "canary 2.5"
+    ok "infractl flags kill" "${I[@]}" kill cli-flag --env production
+    ok "infractl flags list names the flag" bash -c "$(printf '%q ' "${I[@]}") list | grep -q 'KILLED'"
+    out=$("${I[@]}" --json history cli-flag)
+    ok "infractl flags history: create,stage,kill" \
+        test "$(jq -r '[.history[].action] | join(",")' <<<"$out")" = "create,stage,kill"
+    "${I[@]}" stage cli-flag bogus 2>"$tmp/err"
+    ok "infractl flags stage with a bad stage exits 1 and names the field" \
+        bash -c "test $? -eq 1 && grep -q 'field stage' '$tmp/err'"
+    ok "infractl flags delete" "${I[@]}" delete cli-flag
+    ROLLOUTD_TOKEN=nope "$INFRACTL" --state-dir "$tmp/none" flags --url "http://$A" list 2>/dev/null
+    ok "infractl flags with a bad \$ROLLOUTD_TOKEN exits 1" test $? -eq 1
+fi
 
 # ===== SIGTERM =====
 kill -TERM "$RD_PID_A"
