@@ -161,8 +161,7 @@ out:
 
 /* ===== Conditions ===== */
 
-static int scalar_from_json(json_t *v, struct scalar *ret, struct jpath *p,
-                            struct err *reterr)
+static int scalar_from_json(json_t *v, struct scalar *ret, struct jpath *p, struct err *reterr)
 {
     *ret = (struct scalar){ 0 };
     switch (json_typeof(v)) {
@@ -702,8 +701,7 @@ static int variant_set(struct variant *va, const char *name, json_t *v)
     return 0;
 }
 
-static int parse_variants(json_t *obj, struct rollout_flag *f, struct jpath *p,
-                          struct err *reterr)
+static int parse_variants(json_t *obj, struct rollout_flag *f, struct jpath *p, struct err *reterr)
 {
     json_t *vars = json_object_get(obj, "variants"), *v;
     size_t old, n;
@@ -805,8 +803,7 @@ static int parse_role(json_t *obj, const char *field, const char *def, struct ro
     return r;
 }
 
-static int parse_rules(json_t *obj, struct rollout_flag *f, struct jpath *p,
-                       struct err *reterr)
+static int parse_rules(json_t *obj, struct rollout_flag *f, struct jpath *p, struct err *reterr)
 {
     static const char *const extra[] = { "variant", "exclude", NULL };
     json_t *rules = json_object_get(obj, "rules");
@@ -999,14 +996,15 @@ static int parse_envs(json_t *obj, bool strict, struct rollout_flag *f, struct j
         memcpy(e->name, name, strlen(name) + 1);
         f->n_envs++;
     }
-    qsort(f->envs, f->n_envs, sizeof *f->envs, env_cmp);
+    if (f->n_envs > 1)
+        qsort(f->envs, f->n_envs, sizeof *f->envs, env_cmp);
 out:
     rollout__path_pop(p, old);
     return r;
 }
 
-int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p,
-                            struct rollout_flag **ret, struct err *reterr)
+int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rollout_flag **ret,
+                            struct err *reterr)
 {
     static const char *const known[] = { "key",        "description", "version",      "type",
                                          "variants",   "control",     "candidate",    "salt",

@@ -104,7 +104,8 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
     }
     for (size_t i = 0; i < n_segments; i++)
         s->segments[s->n_segments++] = rollout_segment_ref(segments[i]);
-    qsort(s->segments, s->n_segments, sizeof *s->segments, segment_ptr_cmp);
+    if (s->n_segments > 1)
+        qsort(s->segments, s->n_segments, sizeof *s->segments, segment_ptr_cmp);
     for (size_t i = 1; i < s->n_segments; i++)
         if (strcmp(s->segments[i - 1]->key, s->segments[i]->key) == 0) {
             r = err_set(reterr, -EINVAL, 0, 0, "segment '%s': duplicate key", s->segments[i]->key);
@@ -121,7 +122,8 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
 
         sf->f = rollout_flag_ref(flags[i]);
     }
-    qsort(s->flags, s->n_flags, sizeof *s->flags, snap_flag_cmp);
+    if (s->n_flags > 1)
+        qsort(s->flags, s->n_flags, sizeof *s->flags, snap_flag_cmp);
 
     for (size_t i = 0; i < s->n_flags; i++) {
         struct snap_flag *sf = &s->flags[i];
