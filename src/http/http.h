@@ -69,7 +69,7 @@ struct http_config {
     {                                                                                           \
         .listen = "127.0.0.1:0", .routes = NULL, .n_routes = 0, .userdata = NULL, .threads = 1, \
         .max_connections = 1024, .per_ip_connections = 0, .timeout_sec = 60,                    \
-        .max_body = 1024 * 1024, .conn_memory = 64 * 1024, .arena_max = 4 * 1024 * 1024,        \
+        .max_body = 1024 * 1024, .conn_memory = 16 * 1024, .arena_max = 4 * 1024 * 1024,        \
         .max_depth = 32, .sse_heartbeat_ms = 15000, .sse_queue_max = 8 * 1024 * 1024,           \
         .metrics = NULL                                                                         \
     }
