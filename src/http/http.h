@@ -88,6 +88,8 @@ struct http_server *http_server_stop(struct http_server *s);
 /* ===== Requests (valid only during the handler call; strings are borrowed) ===== */
 
 const char *http_request_method(const struct http_request *req);
+/* The server handling the request (borrowed), e.g. for http_sse_count(). */
+struct http_server *http_request_server(const struct http_request *req);
 /* The path with "//" collapsed, not decoded, without the query string. */
 const char *http_request_path(const struct http_request *req);
 /* A {name} path parameter, percent-decoded; NULL when the route has none of that name. */

@@ -284,6 +284,11 @@ const char *http_request_method(const struct http_request *req)
     return req->method;
 }
 
+struct http_server *http_request_server(const struct http_request *req)
+{
+    return req->srv;
+}
+
 const char *http_request_path(const struct http_request *req)
 {
     return req->path;

@@ -313,7 +313,10 @@ int main(int argc, char **argv)
     cfg.threads = arg_threads;
     cfg.max_body = arg_max_body;
     cfg.metrics = rd.metrics;
+    /* Handlers publish through rd.http under rd.lock: hold it until rd.http is set. */
+    (void)pthread_mutex_lock(&rd.lock);
     r = http_server_start(&cfg, &rd.http);
+    (void)pthread_mutex_unlock(&rd.lock);
     if (r < 0) {
         log_error_errno(r, "cannot listen on '%s'", arg_listen);
         goto out;
@@ -337,7 +340,14 @@ int main(int argc, char **argv)
     ret = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
     atomic_store(&rd.ready, false);
-    rd.http = http_server_stop(rd.http);
+    /* Stopping waits for the handlers, which may take rd.lock: not held here. */
+    {
+        struct http_server *h = rd.http;
+        (void)pthread_mutex_lock(&rd.lock);
+        rd.http = NULL; /* no more broadcasts */
+        (void)pthread_mutex_unlock(&rd.lock);
+        (void)http_server_stop(h);
+    }
     rd.store = store_close(rd.store);
     rd_release(&rd);
     free_envs(&rd);

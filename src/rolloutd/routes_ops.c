@@ -64,7 +64,7 @@ int rd_h_metrics(struct http_request *req, void *userdata)
     struct rd *rd = userdata;
     struct metrics_series *s = metrics_series_get(rd->m_streams, NULL);
 
-    if (s && rd->http)
-        metrics_gauge_set(s, (double)http_sse_count(rd->http));
+    if (s)
+        metrics_gauge_set(s, (double)http_sse_count(http_request_server(req)));
     return http_reply_metrics(req, rd->metrics);
 }
