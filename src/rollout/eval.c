@@ -217,6 +217,8 @@ static bool cond_match(const struct cond *c, const struct rollout_segment *seg,
 
 static bool segment_match(const struct rollout_segment *seg, const struct rollout_ctx *ctx)
 {
+    if (!seg)
+        return false; /* cannot happen: snapshots resolve every segment test */
     for (size_t i = 0; i < seg->n_conds; i++)
         if (!cond_match(&seg->conds[i], NULL, ctx))
             return false;

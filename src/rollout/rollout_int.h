@@ -196,8 +196,8 @@ struct rollout_flag {
     struct mm3 salt_state; /* murmur3 state after hashing salt ":" */
 };
 
-int rollout__flag_from_json(void *obj, bool strict, struct jpath *p,
-                            struct rollout_flag **ret, struct err *reterr);
+int rollout__flag_from_json(void *obj, bool strict, struct jpath *p, struct rollout_flag **ret,
+                            struct err *reterr);
 const struct env_state *rollout__flag_env(const struct rollout_flag *f, const char *env);
 bool rollout__key_valid(const char *s, size_t max);
 bool rollout__env_name_valid(const char *s);

@@ -44,6 +44,11 @@ struct rx {
     uint8_t (*classes)[32];
     size_t n_classes;
     bool anchored; /* starts with ^ in every alternative: only try position 0 */
+    /* Fast paths: a pattern that is a plain literal (with optional ^ and $) is matched with
+     * memcmp/memmem; otherwise a literal run every match must contain prefilters the NFA. */
+    bool literal, lit_bol, lit_eol;
+    char *lit; /* the literal or the required run; NULL when none */
+    size_t lit_len;
 };
 
 /* ===== Parsing into an AST ===== */
@@ -538,6 +543,54 @@ static bool node_anchored(const struct parser *ps, int id)
     }
 }
 
+/* Flattens the top-level concatenation into nodes (in order); false when it has too many. */
+static bool flatten_cat(const struct parser *ps, int id, int *out, size_t *n, size_t max)
+{
+    const struct node *nd = &ps->nodes[id];
+
+    if (nd->type == N_CAT)
+        return flatten_cat(ps, nd->a, out, n, max) && flatten_cat(ps, nd->b, out, n, max);
+    if (*n >= max)
+        return false;
+    out[(*n)++] = id;
+    return true;
+}
+
+static int analyze_literals(const struct parser *ps, int root, struct rx *rx)
+{
+    int seq[RX_MAX_NODES];
+    size_t n = 0, first = 0, last, best_start = 0, best_len = 0;
+
+    if (!flatten_cat(ps, root, seq, &n, RX_MAX_NODES) || !n)
+        return 0;
+    rx->lit_bol = ps->nodes[seq[0]].type == N_BOL;
+    rx->lit_eol = n > 1 && ps->nodes[seq[n - 1]].type == N_EOL;
+    first = rx->lit_bol ? 1 : 0;
+    last = rx->lit_eol ? n - 1 : n;
+    /* Longest run of plain characters; the whole middle when everything is one. */
+    for (size_t i = first; i < last;) {
+        size_t j = i;
+
+        while (j < last && ps->nodes[seq[j]].type == N_CHAR)
+            j++;
+        if (j - i > best_len) {
+            best_start = i;
+            best_len = j - i;
+        }
+        i = j == i ? i + 1 : j;
+    }
+    if (!best_len)
+        return 0;
+    rx->literal = best_start == first && best_len == last - first;
+    rx->lit = malloc(best_len);
+    if (!rx->lit)
+        return -ENOMEM;
+    for (size_t i = 0; i < best_len; i++)
+        rx->lit[i] = (char)ps->nodes[seq[best_start + i]].c;
+    rx->lit_len = best_len;
+    return 0;
+}
+
 int rollout__rx_compile(const char *pattern, size_t len, struct rx **ret, char *msg, size_t n)
 {
     struct parser *ps = calloc(1, sizeof *ps);
@@ -590,6 +643,9 @@ int rollout__rx_compile(const char *pattern, size_t len, struct rx **ret, char *
     rx->n_classes = ps->n_classes;
     ps->classes = NULL;
     rx->anchored = node_anchored(ps, root);
+    r = analyze_literals(ps, root, rx);
+    if (r < 0)
+        goto out;
     *ret = rx;
     rx = NULL;
     r = 0;
@@ -605,6 +661,7 @@ out:
 struct rx *rollout__rx_free(struct rx *rx)
 {
     if (rx) {
+        free(rx->lit);
         free(rx->prog);
         free(rx->classes);
         free(rx);
@@ -685,6 +742,19 @@ bool rollout__rx_search(const struct rx *rx, const char *s, size_t len)
     struct thread_list *cur = &lists[0], *next = &lists[1];
     uint32_t gen = 1;
 
+    if (rx->literal) {
+        if (len < rx->lit_len)
+            return false;
+        if (rx->lit_bol && rx->lit_eol)
+            return len == rx->lit_len && memcmp(s, rx->lit, len) == 0;
+        if (rx->lit_bol)
+            return memcmp(s, rx->lit, rx->lit_len) == 0;
+        if (rx->lit_eol)
+            return memcmp(s + len - rx->lit_len, rx->lit, rx->lit_len) == 0;
+        return memmem(s, len, rx->lit, rx->lit_len) != NULL;
+    }
+    if (rx->lit && !memmem(s, len, rx->lit, rx->lit_len))
+        return false; /* every match contains this run */
     memset(marks, 0, rx->n_prog * sizeof marks[0]);
     cur->n = 0;
     if (add_thread(rx, cur, marks, gen, 0, 0, len))

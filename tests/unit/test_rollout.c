@@ -495,6 +495,19 @@ static void test_regex_engine(void)
     ASSERT_TRUE(rx("a|^b", "cb a"));
     ASSERT_TRUE(rx("(a|)$", "xyz"));
     ASSERT_TRUE(rx("^ü$", "ü")); /* bytes */
+    /* Literal fast paths and the required-run prefilter. */
+    ASSERT_TRUE(rx("example$", "a@example"));
+    ASSERT_FALSE(rx("example$", "a@example.org"));
+    ASSERT_FALSE(rx("example$", "ple"));
+    ASSERT_TRUE(rx("^user-", "user-1"));
+    ASSERT_FALSE(rx("^user-", "a user-1"));
+    ASSERT_TRUE(rx("corp", "a@corp.x"));
+    ASSERT_FALSE(rx("corp", "a@cor.p"));
+    ASSERT_TRUE(rx("^x\\d+yz", "x12yz"));
+    ASSERT_FALSE(rx("^x\\d+yz", "x12y"));
+    ASSERT_FALSE(rx("^x\\d+yz", "xyz"));
+    ASSERT_TRUE(rx("a$|b", "b--"));
+    ASSERT_TRUE(rx("$", ""));
     /* Catastrophic for backtracking engines; linear here. */
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
