@@ -201,14 +201,15 @@ writer() { # writer FLAG: stage changes until the daemon is gone; logs acknowled
         out=$(api "$A" "$T" POST "/api/v1/flags/$1/stage" \
             "{\"env\":\"production\",\"stage\":\"canary\",\"percent\":$((i % 25))}" 2>/dev/null) || break
         [[ $(status_of "$out") == 200 ]] || { [[ -z $(status_of "$out") || $(status_of "$out") == 000 ]] && break; continue; }
-        body_of "$out" | jq .version >>"$tmp/acked-$1"
+        [[ $out =~ \"version\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}" >>"$tmp/acked-$1"
     done
 }
+acked_enough() { (($(cat "$tmp"/acked-dur1 "$tmp"/acked-dur2 2>/dev/null | wc -l) >= 30)); }
 writer dur1 &
 writer_pids+=($!)
 writer dur2 &
 writer_pids+=($!)
-sleep 2
+retry 30 acked_enough # under a loaded CI box the writers may be slow; kill mid-stream anyway
 kill -9 "$RD_PID_A"
 wait "$RD_PID_A" 2>/dev/null
 for p in "${writer_pids[@]}"; do wait "$p" 2>/dev/null; done
@@ -224,7 +225,7 @@ for f in dur1 dur2; do
         jq -r '.history[].after.version')
     missing=$(comm -23 <(sort -u "$tmp/acked-$f") <(sort -u <<<"$hist") | wc -l)
     diag "$f: $acked acknowledged changes, last acked version $last, after restart version $now"
-    ok "$f: some changes were acknowledged before kill -9" test "$acked" -gt 5
+    ok "$f: some changes were acknowledged before kill -9" test "$acked" -gt 3
     ok "$f: restart serves at least the last acknowledged version" test "$now" -ge "$last"
     ok "$f: every acknowledged change is in the history" test "$missing" -eq 0
 done

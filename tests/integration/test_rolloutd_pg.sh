@@ -92,12 +92,13 @@ api "$A" "$T" POST /api/v1/flags '{"key":"dur"}' >/dev/null
         out=$(api "$A" "$T" POST /api/v1/flags/dur/stage \
             "{\"env\":\"production\",\"stage\":\"canary\",\"percent\":$((i % 25))}" 2>/dev/null) || break
         st=$(status_of "$out")
-        [[ $st == 200 ]] && body_of "$out" | jq .version >>"$tmp/acked"
+        [[ $st == 200 && $out =~ \"version\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}" >>"$tmp/acked"
         [[ $st == 000 || -z $st ]] && break
     done
 ) &
 writer_pid=$!
-sleep 1.5
+acked_enough() { (($(wc -l <"$tmp/acked" 2>/dev/null || echo 0) >= 15)); }
+retry 30 acked_enough
 kill -9 "$RD_PID_A"
 wait "$writer_pid" 2>/dev/null
 writer_pid=
