@@ -39,6 +39,8 @@ static const struct cli_cmd commands[] = {
     { "logs", cmd_logs, "[-f] [-n LINES] [SERVICE...]", "Show service logs" },
     { "restart", cmd_restart, "[--no-wait] SERVICE...",
       "Restart services and wait until they run" },
+    { "flags", cmd_flags, "create|get|list|stage|kill|history|delete ...",
+      "Manage rolloutd flags" },
     { "help", cmd_help, "[COMMAND]", "Show help" },
     { "version", cmd_version, "", "Show the version" },
 };

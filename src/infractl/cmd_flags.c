@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/* infractl flags create|get|list|stage|kill|history|delete: rolloutd's admin API over HTTP
+ * (libcurl).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
+ * http://127.0.0.1:8090; the token from --token-file, $ROLLOUTD_TOKEN or
+ * STATE/rolloutd/admin.token.  --json prints rolloutd's JSON unchanged. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/fd.h"
+#include "core/log.h"
+#include "core/str.h"
+
+static const char usage[] =
+        "flags [--url URL] [--token-file PATH] [--json] "
+        "create KEY [--description TEXT] [--from FLAG.json] | get KEY | list | "
+        "stage KEY STAGE [--env ENV] [--percent P] | kill KEY [--env ENV] [--off] | "
+        "history KEY [--limit N] | delete KEY";
+
+#define DEFAULT_URL "http://127.0.0.1:8090"
+#define MAX_REPLY   (64u << 20)
+
+struct flags_ctx {
+    char *url;   /* no trailing slash */
+    char *token; /* NULL = none */
+    bool json;
+};
+
+struct reply {
+    long status;
+    struct buf body;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+    struct reply *rep = userdata;
+
+    if (buf_append(&rep->body, p, size * n) < 0)
+        return 0;
+    return size * n;
+}
+
+/* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when rolloutd cannot
+ * be reached, CLI_EXIT_FAILURE otherwise. */
+static int call(const struct flags_ctx *fc, const char *method, const char *path, const char *body,
+                struct reply *rep)
+{
+    struct curl_slist *h = NULL;
+    char *url = xasprintf("%s%s", fc->url, path), *auth = NULL;
+    CURL *c = curl_easy_init();
+    CURLcode rc;
+    int r = CLI_EXIT_FAILURE;
+
+    rep->status = 0;
+    buf_init(&rep->body, MAX_REPLY);
+    if (!c)
+        goto out;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json");
+    if (fc->token) {
+        auth = xasprintf("Authorization: Bearer %s", fc->token);
+        h = curl_slist_append(h, auth);
+    }
+    (void)curl_easy_setopt(c, CURLOPT_URL, url);
+    (void)curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    (void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    (void)curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    (void)curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    (void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body)
+        (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        log_error("cannot reach rolloutd at %s: %s", fc->url, curl_easy_strerror(rc));
+        r = rc == CURLE_COULDNT_CONNECT ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
+        goto out;
+    }
+    (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    r = 0;
+out:
+    if (auth)
+        explicit_bzero(auth, strlen(auth));
+    free(auth);
+    free(url);
+    curl_slist_free_all(h);
+    if (c)
+        curl_easy_cleanup(c);
+    return r;
+}
+
+/* Prints rolloutd's JSON error ("HTTP 409 conflict: ... (field version)"); returns 1. */
+static int report_error(const struct reply *rep)
+{
+    json_t *j = json_loads(buf_str(&rep->body), 0, NULL);
+    json_t *e = json_object_get(j, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *field = json_string_value(json_object_get(e, "field"));
+
+    if (msg)
+        log_error("rolloutd: HTTP %ld %s: %s%s%s%s", rep->status, code ? code : "", msg,
+                  field ? " (field " : "", field ? field : "", field ? ")" : "");
+    else
+        log_error("rolloutd: HTTP %ld", rep->status);
+    json_decref(j);
+    return CLI_EXIT_FAILURE;
+}
+
+static char *path_escape(const char *s)
+{
+    struct buf b = BUF_INIT(0);
+
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.';
+        if ((plain ? buf_append(&b, p, 1) : buf_appendf(&b, "%%%02X", c)) < 0)
+            break;
+    }
+    return buf_detach(&b, NULL);
+}
+
+static void print_envs(json_t *flag)
+{
+    json_t *envs = json_object_get(flag, "environments"), *env;
+    const char *name;
+
+    if (!json_object_size(envs)) {
+        printf("  (no environments: off everywhere)\n");
+        return;
+    }
+    json_object_foreach(envs, name, env)
+    {
+        const char *stage = json_string_value(json_object_get(env, "stage"));
+        json_t *pct = stage ? json_object_get(env, stage) : NULL;
+
+        printf("  %-12s %-8s", name, stage ? stage : "?");
+        if (json_is_number(pct))
+            printf(" %g%%", json_number_value(pct));
+        if (json_is_true(json_object_get(env, "kill")))
+            printf("  KILLED");
+        printf("\n");
+    }
+}
+
+static void print_flag(json_t *flag)
+{
+    printf("%s  version %" JSON_INTEGER_FORMAT "  type %s\n",
+           json_string_value(json_object_get(flag, "key")),
+           json_integer_value(json_object_get(flag, "version")),
+           json_string_value(json_object_get(flag, "type")));
+    print_envs(flag);
+}
+
+/* Prints a successful reply: raw with --json, else through show(). */
+static int output(const struct flags_ctx *fc, const struct reply *rep, void (*show)(json_t *))
+{
+    json_t *j;
+
+    if (fc->json) {
+        printf("%s\n", buf_str(&rep->body));
+        return CLI_EXIT_OK;
+    }
+    j = json_loads(buf_str(&rep->body), 0, NULL);
+    if (!j) {
+        log_error("rolloutd sent invalid JSON");
+        return CLI_EXIT_FAILURE;
+    }
+    show(j);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static void show_list(json_t *j)
+{
+    json_t *flags = json_object_get(j, "flags"), *f;
+    size_t i;
+
+    if (!json_array_size(flags))
+        printf("no flags\n");
+    json_array_foreach(flags, i, f) print_flag(f);
+}
+
+static void show_history(json_t *j)
+{
+    json_t *h = json_object_get(j, "history"), *e;
+    size_t i;
+
+    json_array_foreach(h, i, e)
+    {
+        json_t *after = json_object_get(e, "after");
+        printf("%-27s rev %-5" JSON_INTEGER_FORMAT " %-16s %-8s",
+               json_string_value(json_object_get(e, "at")),
+               json_integer_value(json_object_get(e, "revision")),
+               json_string_value(json_object_get(e, "actor")),
+               json_string_value(json_object_get(e, "action")));
+        if (json_is_object(after))
+            printf(" -> version %" JSON_INTEGER_FORMAT,
+                   json_integer_value(json_object_get(after, "version")));
+        printf("\n");
+        if (json_is_object(after))
+            print_envs(after);
+    }
+}
+
+/* Runs method/path/body and prints; 404 and friends are errors. */
+static int simple(const struct flags_ctx *fc, const char *method, const char *path,
+                  const char *body, void (*show)(json_t *))
+{
+    struct reply rep;
+    int r = call(fc, method, path, body, &rep);
+
+    if (r == 0) {
+        if (rep.status >= 200 && rep.status < 300)
+            r = show ? output(fc, &rep, show) : CLI_EXIT_OK;
+        else
+            r = report_error(&rep);
+    }
+    buf_release(&rep.body);
+    return r;
+}
+
+static int do_create(const struct flags_ctx *fc, int argc, char **argv)
+{
+    static const struct option opts[] = { { "description", required_argument, NULL, 'd' },
+                                          { "from", required_argument, NULL, 'f' },
+                                          { NULL, 0, NULL, 0 } };
+    const char *desc = NULL, *file = NULL;
+    struct buf text = BUF_INIT(16u << 20);
+    char *body = NULL;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) >= 0) {
+        if (c == 'd')
+            desc = optarg;
+        else if (c == 'f')
+            file = optarg;
+        else
+            return cli_usage_error(usage, "flags create: bad option");
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(usage, "flags create needs KEY");
+    if (file) {
+        json_t *j;
+        r = file_read_all(file, &text);
+        if (r < 0) {
+            log_error("cannot read '%s': %s", file, strerror(-r));
+            return CLI_EXIT_FAILURE;
+        }
+        j = json_loads(buf_str(&text), 0, NULL);
+        if (!json_is_object(j) || (json_object_get(j, "key") &&
+                                   !streq(json_is_string(json_object_get(j, "key"))
+                                                  ? json_string_value(json_object_get(j, "key"))
+                                                  : "",
+                                          argv[optind]))) {
+            log_error("'%s' is not a flag JSON object with key '%s'", file, argv[optind]);
+            json_decref(j);
+            buf_release(&text);
+            return CLI_EXIT_FAILURE;
+        }
+        (void)json_object_set_new(j, "key", json_string(argv[optind]));
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    } else {
+        json_t *j = json_pack("{s:s}", "key", argv[optind]);
+        if (desc && j)
+            (void)json_object_set_new(j, "description", json_string(desc));
+        body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
+    buf_release(&text);
+    if (!body) {
+        log_error("invalid key or description (not UTF-8?)");
+        return CLI_EXIT_FAILURE;
+    }
+    r = simple(fc, "POST", "/api/v1/flags", body, print_flag);
+    free(body);
+    return r;
+}
+
+static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, bool kill)
+{
+    static const struct option opts[] = { { "env", required_argument, NULL, 'e' },
+                                          { "percent", required_argument, NULL, 'p' },
+                                          { "off", no_argument, NULL, 'o' },
+                                          { NULL, 0, NULL, 0 } };
+    const char *env = "production", *pct = NULL;
+    bool off = false;
+    json_t *j;
+    char *body, *key, *path;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "e:p:", opts, NULL)) >= 0) {
+        if (c == 'e')
+            env = optarg;
+        else if (c == 'p' && !kill)
+            pct = optarg;
+        else if (c == 'o' && kill)
+            off = true;
+        else
+            return cli_usage_error(usage, "flags %s: bad option", kill ? "kill" : "stage");
+    }
+    if (optind != argc - (kill ? 1 : 2))
+        return cli_usage_error(usage,
+                               kill ? "flags kill needs KEY" : "flags stage needs KEY STAGE");
+    j = json_pack("{s:s}", "env", env);
+    if (kill) {
+        (void)json_object_set_new(j, "kill", json_boolean(!off));
+    } else {
+        (void)json_object_set_new(j, "stage", json_string(argv[optind + 1]));
+        if (pct) {
+            /* Sent as a JSON number text so rolloutd checks the range and precision itself. */
+            json_t *n = json_loads(pct, JSON_DECODE_ANY, NULL);
+            if (!json_is_number(n)) {
+                json_decref(n);
+                json_decref(j);
+                return cli_usage_error(usage, "--percent must be a number, not '%s'", pct);
+            }
+            (void)json_object_set_new(j, "percent", n);
+        }
+    }
+    body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    key = path_escape(argv[optind]);
+    path = xasprintf("/api/v1/flags/%s/%s", key, kill ? "kill" : "stage");
+    r = body ? simple(fc, "POST", path, body, print_flag) : CLI_EXIT_FAILURE;
+    free(body);
+    free(key);
+    free(path);
+    return r;
+}
+
+static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const char *verb)
+{
+    static const struct option opts[] = { { "limit", required_argument, NULL, 'l' },
+                                          { NULL, 0, NULL, 0 } };
+    uint64_t limit = 100;
+    char *key, *path;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "l:", opts, NULL)) >= 0) {
+        if (c == 'l' && streq(verb, "history") && parse_uint_range(optarg, 1, 1000, &limit) >= 0)
+            continue;
+        return cli_usage_error(usage, "flags %s: bad option", verb);
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(usage, "flags %s needs KEY", verb);
+    key = path_escape(argv[optind]);
+    if (streq(verb, "get")) {
+        path = xasprintf("/api/v1/flags/%s", key);
+        r = simple(fc, "GET", path, NULL, print_flag);
+    } else if (streq(verb, "history")) {
+        path = xasprintf("/api/v1/flags/%s/history?limit=%" PRIu64, key, limit);
+        r = simple(fc, "GET", path, NULL, show_history);
+    } else {
+        path = xasprintf("/api/v1/flags/%s", key);
+        r = simple(fc, "DELETE", path, NULL, NULL);
+        if (r == CLI_EXIT_OK && !fc->json)
+            printf("deleted flag '%s'\n", argv[optind]);
+        else if (r == CLI_EXIT_OK)
+            printf("{\"deleted\":true}\n");
+    }
+    free(key);
+    free(path);
+    return r;
+}
+
+static char *read_first_line(const char *path)
+{
+    struct buf b = BUF_INIT(4096);
+    char *s;
+
+    if (file_read_all(path, &b) < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    s = buf_detach(&b, NULL);
+    s[strcspn(s, "\r\n")] = '\0';
+    if (!s[0]) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
+{
+    static const struct option opts[] = { { "url", required_argument, NULL, 'u' },
+                                          { "token-file", required_argument, NULL, 't' },
+                                          { "json", no_argument, NULL, 'j' },
+                                          { NULL, 0, NULL, 0 } };
+    struct flags_ctx fc = { 0 };
+    const char *url = getenv("ROLLOUTD_URL"), *token_file = NULL, *verb;
+    char *default_token = NULL;
+    int c, r;
+
+    /* '+': options up to the verb are ours; the verb parses its own. */
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0) {
+        if (c == 'u')
+            url = optarg;
+        else if (c == 't')
+            token_file = optarg;
+        else if (c == 'j')
+            fc.json = true;
+        else
+            return cli_usage_error(usage, "unknown option");
+    }
+    if (optind >= argc)
+        return cli_usage_error(usage, "flags needs a subcommand");
+    verb = argv[optind];
+    if (url) {
+        fc.url = xstrdup(url);
+    } else {
+        char *addr_file = xasprintf("%s/rolloutd/rolloutd.addr", ctx->state_dir);
+        char *addr = read_first_line(addr_file);
+        fc.url = addr ? xasprintf("http://%s", addr) : xstrdup(DEFAULT_URL);
+        free(addr);
+        free(addr_file);
+    }
+    while (fc.url[0] && fc.url[strlen(fc.url) - 1] == '/')
+        fc.url[strlen(fc.url) - 1] = '\0';
+    if (token_file) {
+        fc.token = read_first_line(token_file);
+        if (!fc.token) {
+            log_error("cannot read a token from '%s'", token_file);
+            free(fc.url);
+            return CLI_EXIT_FAILURE;
+        }
+    } else if (getenv("ROLLOUTD_TOKEN")) {
+        fc.token = xstrdup(getenv("ROLLOUTD_TOKEN"));
+    } else {
+        default_token = xasprintf("%s/rolloutd/admin.token", ctx->state_dir);
+        fc.token = read_first_line(default_token);
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_error("curl_global_init() failed");
+        r = CLI_EXIT_FAILURE;
+        goto out;
+    }
+    /* Each verb parses its options from its own argv (argv[0] = the verb). */
+    argc -= optind;
+    argv += optind;
+    optind = 0;
+    if (streq(verb, "create"))
+        r = do_create(&fc, argc, argv);
+    else if (streq(verb, "list")) {
+        r = argc == 1 ? simple(&fc, "GET", "/api/v1/flags", NULL, show_list)
+                      : cli_usage_error(usage, "flags list takes no arguments");
+    } else if (streq(verb, "stage"))
+        r = do_stage_or_kill(&fc, argc, argv, false);
+    else if (streq(verb, "kill"))
+        r = do_stage_or_kill(&fc, argc, argv, true);
+    else if (streq(verb, "get") || streq(verb, "history") || streq(verb, "delete"))
+        r = do_keyed(&fc, argc, argv, verb);
+    else
+        r = cli_usage_error(usage, "unknown flags subcommand '%s'", verb);
+    curl_global_cleanup();
+out:
+    if (fc.token)
+        explicit_bzero(fc.token, strlen(fc.token));
+    free(fc.token);
+    free(fc.url);
+    free(default_token);
+    return r;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* routes_ops.c - /healthz, /readyz, /metrics and rolloutd's route table. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "http/http.h"
+#include "metrics/metrics.h"
+#include "rolloutd.h"
+#include "store.h"
+
+const struct http_route rd_routes[] = {
+    /* operations */
+    { "GET", "/healthz", rd_h_healthz, NULL },
+    { "GET", "/readyz", rd_h_readyz, NULL },
+    { "GET", "/metrics", rd_h_metrics, NULL },
+    /* evaluation (OFREP) */
+    { "POST", "/ofrep/v1/evaluate/flags/{key}", rd_h_ofrep_flag, NULL },
+    { "POST", "/ofrep/v1/evaluate/flags", rd_h_ofrep_bulk, NULL },
+    /* librollout */
+    { "GET", "/v1/snapshot", rd_h_snapshot, NULL },
+    { "GET", "/v1/stream", rd_h_stream, NULL },
+    /* admin API */
+    { "GET", "/api/v1/flags", rd_h_flags_list, NULL },
+    { "POST", "/api/v1/flags", rd_h_flags_create, NULL },
+    { "GET", "/api/v1/flags/{key}", rd_h_flag_get, NULL },
+    { "PUT", "/api/v1/flags/{key}", rd_h_flag_update, NULL },
+    { "DELETE", "/api/v1/flags/{key}", rd_h_flag_delete, NULL },
+    { "POST", "/api/v1/flags/{key}/stage", rd_h_flag_stage, NULL },
+    { "POST", "/api/v1/flags/{key}/kill", rd_h_flag_kill, NULL },
+    { "GET", "/api/v1/flags/{key}/history", rd_h_flag_history, NULL },
+    { "GET", "/api/v1/segments", rd_h_segments_list, NULL },
+    { "POST", "/api/v1/segments", rd_h_segments_create, NULL },
+    { "GET", "/api/v1/segments/{key}", rd_h_segment_get, NULL },
+    { "PUT", "/api/v1/segments/{key}", rd_h_segment_update, NULL },
+    { "DELETE", "/api/v1/segments/{key}", rd_h_segment_delete, NULL },
+    { "GET", "/api/v1/tokens", rd_h_tokens_list, NULL },
+    { "POST", "/api/v1/tokens", rd_h_tokens_create, NULL },
+    { "DELETE", "/api/v1/tokens/{id}", rd_h_token_delete, NULL },
+    { "GET", "/api/v1/environments", rd_h_environments, NULL },
+};
+const size_t rd_n_routes = sizeof rd_routes / sizeof rd_routes[0];
+
+int rd_h_healthz(struct http_request *req, void *userdata)
+{
+    (void)userdata;
+    return http_reply_json_str(req, 200, "{\"status\":\"ok\"}");
+}
+
+int rd_h_readyz(struct http_request *req, void *userdata)
+{
+    struct rd *rd = userdata;
+    char body[160];
+
+    if (!atomic_load(&rd->ready))
+        return http_error(req, -EAGAIN, "not_ready", NULL, "loading the store");
+    (void)snprintf(body, sizeof body, "{\"status\":\"ready\",\"store\":\"%s\"}",
+                   store_backend(rd->store));
+    return http_reply_json_str(req, 200, body);
+}
+
+int rd_h_metrics(struct http_request *req, void *userdata)
+{
+    struct rd *rd = userdata;
+    struct metrics_series *s = metrics_series_get(rd->m_streams, NULL);
+
+    if (s)
+        metrics_gauge_set(s, (double)http_sse_count(http_request_server(req)));
+    return http_reply_metrics(req, rd->metrics);
+}

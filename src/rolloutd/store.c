@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c - backend selection from "sqlite:PATH" / "postgres:CONNINFO" and the shared parts. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/str.h"
+
+const char *store_kind_name(enum store_kind k)
+{
+    static const char *const names[_STORE_KIND_MAX] = {
+        [STORE_FLAG] = "flag",
+        [STORE_SEGMENT] = "segment",
+        [STORE_TOKEN] = "token",
+    };
+    return (unsigned)k < _STORE_KIND_MAX ? names[k] : NULL;
+}
+
+void store_data_release(struct store_data *d)
+{
+    if (!d)
+        return;
+    for (unsigned k = 0; k < _STORE_KIND_MAX; k++) {
+        for (size_t i = 0; i < d->n_rows[k]; i++) {
+            free(d->rows[k][i].key);
+            free(d->rows[k][i].json);
+        }
+        free(d->rows[k]);
+        d->rows[k] = NULL;
+        d->n_rows[k] = 0;
+    }
+    d->revision = 0;
+}
+
+void store_audit_free(struct store_audit *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].actor);
+        free(a[i].action);
+        free(a[i].before);
+        free(a[i].after);
+    }
+    free(a);
+}
+
+int store_open(const char *spec, const char *listen_conninfo, struct store **ret, struct err *e)
+{
+    struct store *s;
+    int r;
+
+    if (!spec)
+        return err_set(e, -EINVAL, 0, 0, "no store given");
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    if (str_startswith(spec, "sqlite:") && spec[7])
+        r = store__sqlite_open(spec + 7, s, e);
+    else if (str_startswith(spec, "postgres:"))
+        r = store__pg_open(spec + 9, listen_conninfo, s, e);
+    else if (str_startswith(spec, "postgresql:"))
+        r = store__pg_open(spec + 11, listen_conninfo, s, e);
+    else
+        r = err_set(e, -EINVAL, 0, 0,
+                    "invalid store '%s' (expected sqlite:PATH or postgres:CONNINFO)", spec);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+struct store *store_close(struct store *s)
+{
+    if (!s)
+        return NULL;
+    if (s->ops)
+        s->ops->close(s);
+    free(s);
+    return NULL;
+}
+
+const char *store_backend(const struct store *s)
+{
+    return s->ops->name;
+}
+
+int store_load(struct store *s, struct store_data *ret, struct err *e)
+{
+    return s->ops->load(s, ret, e);
+}
+
+int store_commit(struct store *s, const struct store_change *c, uint64_t *ret_revision,
+                 struct err *e)
+{
+    if (!c->key || (c->json && c->version == 0))
+        return -EINVAL;
+    return s->ops->commit(s, c, ret_revision, e);
+}
+
+int store_history(struct store *s, enum store_kind kind, const char *key, size_t limit,
+                  struct store_audit **ret, size_t *ret_n, struct err *e)
+{
+    return s->ops->history(s, kind, key, limit, ret, ret_n, e);
+}
+
+int store_revision(struct store *s, uint64_t *ret, struct err *e)
+{
+    return s->ops->revision(s, ret, e);
+}
+
+int store_notify_fd(struct store *s)
+{
+    return s->ops->notify_fd ? s->ops->notify_fd(s) : -1;
+}
+
+int store_notify_read(struct store *s, struct err *e)
+{
+    return s->ops->notify_read ? s->ops->notify_read(s, e) : 0;
+}
