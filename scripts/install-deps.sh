@@ -16,6 +16,11 @@ test_pkgs+=(wrk sqlite3)  # rolloutd: benchmark, on-disk checks (node+npm for OF
 
 want=("${build_pkgs[@]}" "${stack_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
+# The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node (e.g. an image's
+# nodesource build, which bundles npm) is already there.
+if [[ "${1:-}" == "--with-tests" ]] && ! command -v npm >/dev/null; then
+    want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
