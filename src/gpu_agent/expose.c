@@ -287,7 +287,7 @@ static void write_health(struct expo *e, const struct agent *a)
     if (a->n_gpus == 0)
         return;
     family(e, "gpu_healthy", "gauge",
-           "1 when no failure signal (fail-now or drain-later XID, GPU lost, reset required, "
+           "1 unless a failure (fail-now or drain-later XID, GPU lost, reset required, "
            "row remap failure) was seen since the last undrain.");
     for (size_t i = 0; i < a->n_gpus; i++)
         gpu_sample(e, "gpu_healthy", &a->gpus[i], NULL, NULL, NULL, NULL,
