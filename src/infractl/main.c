@@ -38,6 +38,7 @@ static const struct cli_cmd commands[] = {
     { "logs", cmd_logs, "[-f] [-n LINES] [SERVICE...]", "Show service logs" },
     { "restart", cmd_restart, "[--no-wait] SERVICE...",
       "Restart services and wait until they run" },
+    { "gpu", cmd_gpu, "status|drain|undrain [ARGS]", "GPU agents: health, drain, undrain" },
     { "help", cmd_help, "[COMMAND]", "Show help" },
     { "version", cmd_version, "", "Show the version" },
 };
