@@ -122,7 +122,9 @@ void health_load_drains(struct agent *a)
         for (size_t i = 0; i < a->n_gpus; i++) {
             struct agent_gpu *g = &a->gpus[i];
 
-            if (!streq(gpu_key(g, key, sizeof key), f[0]))
+            /* A GPU lost at startup had no UUID: its drain was saved under its index. */
+            (void)snprintf(key, sizeof key, "index-%u", g->index);
+            if (!streq(f[0], g->uuid) && !streq(f[0], g->pci_bus_id) && !streq(f[0], key))
                 continue;
             g->drained = true;
             g->healthy = false;
