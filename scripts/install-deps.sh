@@ -5,11 +5,14 @@ set -euo pipefail
 
 # Build: compiler toolchain and the libraries we link.
 build_pkgs=(build-essential cmake pkg-config libyaml-dev libjansson-dev libhiredis-dev libpq-dev)
+build_pkgs+=(libcurl4-openssl-dev) # infractl gpu (HTTP client)
 # The local stack (infrastructure/local/stack.yml) runs these real engines.
 stack_pkgs=(etcd-server etcd-client patroni postgresql-15 postgresql-client-15 python3-psycopg2
             haproxy pgbouncer redis-server redis-sentinel redis-tools)
 # Tests: sanitizer runtimes, curl for HTTP checks.
 test_pkgs=(clang libclang-rt-14-dev curl procps iproute2 jq)
+# gpu_agent failover test: real Celery workers with a Redis broker (/usr/bin/python3 -m celery).
+test_pkgs+=(python3-celery python3-redis)
 
 want=("${build_pkgs[@]}" "${stack_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
