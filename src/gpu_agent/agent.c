@@ -115,6 +115,11 @@ void agent_release(struct agent *a)
     free(a->api_token);
     a->api_token = NULL;
     a->discovered_fd = fd_close(a->discovered_fd);
+    if (a->metrics_cache) {
+        buf_release(a->metrics_cache);
+        free(a->metrics_cache);
+        a->metrics_cache = NULL;
+    }
     (void)pthread_cond_destroy(&a->cond);
     (void)pthread_mutex_destroy(&a->action_lock);
     (void)pthread_mutex_destroy(&a->lock);

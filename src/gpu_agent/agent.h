@@ -164,6 +164,13 @@ struct agent {
     _Atomic bool discovered;
     int discovered_fd; /* eventfd: becomes readable at discovery (main waits on it) */
 
+    /* Bumped (under lock) by every change the exposition shows, so a scrape can serve the
+     * text rendered for the same generation (expose_metrics_cached()). */
+    uint64_t gen;
+    struct buf *metrics_cache; /* owned; rendered for (cache_gen, cache_stalled) */
+    uint64_t cache_gen;
+    bool cache_stalled, cache_valid;
+
     /* collection (lock) */
     struct gpu_snapshot *snap;     /* latest complete collection, owned; NULL before the first */
     uint64_t collect_started_usec; /* monotonic start of the collection in progress, 0 if idle */
@@ -243,6 +250,11 @@ const char *worker_state_to_string(enum worker_state s);
 /* The Prometheus text exposition of everything the agent knows.  now_usec is
  * CLOCK_MONOTONIC (for the stall check).  -ENOBUFS when out->max is hit. */
 int expose_metrics(const struct agent *a, uint64_t now_usec, struct buf *out) WARN_UNUSED_RESULT;
+/* The same through a cache: re-rendered only when a->gen or the stall state changed since the
+ * last call, so scrapes between two collections cost a copy.  *ret (borrowed, valid while the
+ * lock is held) and *ret_len get the text.  -ENOBUFS, -ENOMEM. */
+int expose_metrics_cached(struct agent *a, uint64_t now_usec, const char **ret,
+                          size_t *ret_len) WARN_UNUSED_RESULT;
 /* The JSON status served at /api/v1/gpus (caller frees). */
 char *expose_status_json(const struct agent *a);
 

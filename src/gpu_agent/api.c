@@ -14,8 +14,6 @@
 #include "http/http.h"
 #include "metrics/metrics.h"
 
-#define METRICS_MAX (16u << 20)
-
 struct agent_gpu *agent_find_gpu(struct agent *a, const char *id)
 {
     uint64_t idx;
@@ -36,23 +34,19 @@ struct agent_gpu *agent_find_gpu(struct agent *a, const char *id)
 static int get_metrics(struct http_request *req, void *userdata)
 {
     struct agent *a = userdata;
-    struct buf out = BUF_INIT(METRICS_MAX);
-    size_t n;
+    const char *text = NULL;
+    size_t n = 0;
     int r;
 
+    /* Rendered once per state change; a scrape in between copies the text. */
     pthread_mutex_lock(&a->lock);
-    r = expose_metrics(a, now_usec(), &out);
+    r = expose_metrics_cached(a, now_usec(), &text, &n);
+    if (r >= 0)
+        r = http_reply(req, 200, METRICS_CONTENT_TYPE, text, n);
     pthread_mutex_unlock(&a->lock);
-    if (r < 0) {
-        buf_release(&out);
+    if (r < 0)
         return http_error(req, r, NULL, NULL, "cannot render the metrics");
-    }
-    if (out.len == 0 && buf_puts(&out, "") < 0) {
-        buf_release(&out);
-        return -ENOMEM;
-    }
-    n = out.len;
-    return http_reply_take(req, 200, METRICS_CONTENT_TYPE, buf_detach(&out, NULL), n);
+    return 0;
 }
 
 static int get_status(struct http_request *req, void *userdata)

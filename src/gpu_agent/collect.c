@@ -322,6 +322,7 @@ static void discover(struct agent *a, struct nvml *n)
     a->gpus = gpus;
     a->n_gpus = count;
     health_load_drains(a);
+    a->gen++;
     pthread_mutex_unlock(&a->lock);
     atomic_store(&a->discovered, true);
     if (a->discovered_fd >= 0) {
@@ -364,7 +365,10 @@ static bool nvml_bring_up(struct agent *a, bool *logged)
     pthread_mutex_unlock(&a->lock);
     log_notice("NVML is up: driver %s, NVML %s", a->driver_version, a->nvml_version);
     discover(a, n);
+    pthread_mutex_lock(&a->lock);
     atomic_store(&a->nvml_up, true);
+    a->gen++;
+    pthread_mutex_unlock(&a->lock);
     return true;
 }
 
@@ -409,6 +413,7 @@ void *collect_thread_main(void *userdata)
             a->snap = snap;
             a->collect_started_usec = 0;
             a->collections++;
+            a->gen++;
             pthread_mutex_unlock(&a->lock);
             gpu_snapshot_free(old);
             report_findings(a, snap); /* snap stays valid: only this thread replaces it */

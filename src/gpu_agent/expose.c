@@ -16,7 +16,8 @@
 #include "core/str.h"
 #include "metrics/metrics.h"
 
-#define STALL_MIN_USEC (5 * USEC_PER_SEC)
+#define STALL_MIN_USEC   (5 * USEC_PER_SEC)
+#define EXPOSE_MAX_BYTES (16u << 20)
 
 struct expo {
     struct buf *out;
@@ -426,15 +427,21 @@ static void write_identity(struct expo *e, const struct agent *a)
     }
 }
 
-int expose_metrics(const struct agent *a, uint64_t now_usec, struct buf *out)
+/* A collection running for 3 intervals (5 s at least) hangs in NVML. */
+static bool is_stalled(const struct agent *a, uint64_t now_usec)
 {
     uint64_t stall = 3 * a->cfg->collect_interval_usec;
-    struct expo e = { .out = out, .r = 0 };
-    bool stalled;
 
     if (stall < STALL_MIN_USEC)
         stall = STALL_MIN_USEC;
-    stalled = a->collect_started_usec > 0 && now_usec > a->collect_started_usec + stall;
+    return a->collect_started_usec > 0 && now_usec > a->collect_started_usec + stall;
+}
+
+int expose_metrics(const struct agent *a, uint64_t now_usec, struct buf *out)
+{
+    struct expo e = { .out = out, .r = 0 };
+    bool stalled = is_stalled(a, now_usec);
+
     write_exporter(&e, a, stalled);
     write_identity(&e, a);
     write_gm_families(&e, a, stalled);
@@ -443,6 +450,31 @@ int expose_metrics(const struct agent *a, uint64_t now_usec, struct buf *out)
     write_health(&e, a);
     write_workers(&e, a);
     return e.r;
+}
+
+int expose_metrics_cached(struct agent *a, uint64_t now_usec, const char **ret, size_t *ret_len)
+{
+    bool stalled = is_stalled(a, now_usec);
+    int r;
+
+    if (!a->metrics_cache) {
+        a->metrics_cache = xmalloc(sizeof *a->metrics_cache);
+        buf_init(a->metrics_cache, EXPOSE_MAX_BYTES);
+    }
+    if (!a->cache_valid || a->cache_gen != a->gen || a->cache_stalled != stalled) {
+        buf_reset(a->metrics_cache);
+        r = expose_metrics(a, now_usec, a->metrics_cache);
+        if (r < 0) {
+            a->cache_valid = false;
+            return r;
+        }
+        a->cache_valid = true;
+        a->cache_gen = a->gen;
+        a->cache_stalled = stalled;
+    }
+    *ret = buf_str(a->metrics_cache);
+    *ret_len = a->metrics_cache->len;
+    return 0;
 }
 
 /* ===== JSON status ===== */

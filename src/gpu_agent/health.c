@@ -162,6 +162,7 @@ static int drain(struct agent *a, struct agent_gpu *g, enum gpu_tier tier, const
     (void)snprintf(g->reason, sizeof g->reason, "%s", reason);
     if (!escalate)
         g->since_realtime_usec = now_realtime_usec();
+    a->gen++;
     drains_text(a, &text);
     pthread_mutex_unlock(&a->lock);
     drains_write(a, &text);
@@ -202,6 +203,7 @@ int health_undrain(struct agent *a, struct agent_gpu *g)
     g->tier = GPU_TIER_COUNT;
     g->reason[0] = '\0';
     g->since_realtime_usec = now_realtime_usec();
+    a->gen++;
     drains_text(a, &text);
     pthread_mutex_unlock(&a->lock);
     drains_write(a, &text);
@@ -230,6 +232,7 @@ void health_on_xid(struct agent *a, struct agent_gpu *g, uint64_t xid)
     if (x) {
         x->count++;
         x->last_realtime_usec = now_realtime_usec();
+        a->gen++;
     }
     pthread_mutex_unlock(&a->lock);
     if (!x)
@@ -386,6 +389,7 @@ void *health_thread_main(void *userdata)
             }
             pthread_mutex_lock(&a->lock);
             a->xid_unmatched++;
+            a->gen++;
             pthread_mutex_unlock(&a->lock);
             log_warning("XID %llu from a device the agent does not know",
                         (unsigned long long)ev.data);

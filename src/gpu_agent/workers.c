@@ -251,11 +251,20 @@ int workers_refresh(struct agent *a)
         struct agent_gpu *g = gpu_by_service(a, json_string_value(json_object_get(svc, "name")));
         const char *state = json_string_value(json_object_get(svc, "state"));
 
+        enum worker_state ws;
+        unsigned restarts;
+        int pid;
+
         if (!g || !state)
             continue;
-        g->worker = worker_state_from_string(state);
-        g->worker_pid = (int)json_integer_value(json_object_get(svc, "pid"));
-        g->worker_restarts = (unsigned)json_integer_value(json_object_get(svc, "restarts"));
+        ws = worker_state_from_string(state);
+        pid = (int)json_integer_value(json_object_get(svc, "pid"));
+        restarts = (unsigned)json_integer_value(json_object_get(svc, "restarts"));
+        if (ws != g->worker || pid != g->worker_pid || restarts != g->worker_restarts)
+            a->gen++;
+        g->worker = ws;
+        g->worker_pid = pid;
+        g->worker_restarts = restarts;
     }
     pthread_mutex_unlock(&a->lock);
     json_decref(status);

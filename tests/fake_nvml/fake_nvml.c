@@ -919,7 +919,7 @@ int nvmlEventSetWait_v2(void *set, struct fake_nvml_event_data *e, unsigned int 
         elapsed_ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (elapsed_ms >= (long)timeout_ms)
             return R_TIMEOUT;
-        sleep_ms(5);
+        sleep_ms(20); /* polls the state file: a real driver blocks in the kernel */
     }
 }
 

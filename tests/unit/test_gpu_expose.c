@@ -233,6 +233,34 @@ static void test_status_json(void)
     fixture_release(&f);
 }
 
-T_MAIN(T_CASE(test_golden), T_CASE(test_unsupported_and_lost_are_omitted),
+static void test_cache_follows_generation(void)
+{
+    struct fixture f;
+    const char *text = NULL;
+    size_t n = 0;
+
+    fixture_init(&f);
+    ASSERT_OK(expose_metrics_cached(&f.a, 1000, &text, &n));
+    ASSERT_CONTAINS(text, "gpu_temperature_celsius{gpu=\"1\",uuid=\"GPU-74c4c37d-bdf1-9a59-0eed-"
+                          "86aaaccc7271\"} 40\n");
+    ASSERT_EQ(n, strlen(text));
+    /* Same generation: the cached text, even though the state changed behind its back. */
+    f.samples[1].v[GM_TEMPERATURE] = 77;
+    ASSERT_OK(expose_metrics_cached(&f.a, 2000, &text, &n));
+    ASSERT_CONTAINS(text, "7271\"} 40\n");
+    /* A new generation re-renders; so does a collection turning stalled. */
+    f.a.gen++;
+    ASSERT_OK(expose_metrics_cached(&f.a, 3000, &text, &n));
+    ASSERT_CONTAINS(text, "7271\"} 77\n");
+    f.a.collect_started_usec = 3000;
+    ASSERT_OK(expose_metrics_cached(&f.a, 3000 + 6 * USEC_PER_SEC, &text, &n));
+    ASSERT_CONTAINS(text, "gpu_exporter_collect_stalled 1\n");
+    buf_release(f.a.metrics_cache);
+    free(f.a.metrics_cache);
+    fixture_release(&f);
+}
+
+T_MAIN(T_CASE(test_golden), T_CASE(test_cache_follows_generation),
+       T_CASE(test_unsupported_and_lost_are_omitted),
        T_CASE(test_stalled_collection_withholds_values), T_CASE(test_no_driver),
        T_CASE(test_status_json))
