@@ -248,8 +248,10 @@ int main(int argc, char **argv)
     if (r == 1) {
         bool any = false;
 
+        pthread_mutex_lock(&a.lock); /* discovery published the GPUs under it */
         for (size_t i = 0; i < a.n_gpus; i++)
             any = any || a.gpus[i].has_worker;
+        pthread_mutex_unlock(&a.lock);
         if (any)
             r = run_workers(&a);
         else

@@ -94,6 +94,16 @@ static bool st_loaded;
 static int init_count;
 static struct fake_dev devs[MAX_GPUS];
 
+/* The state lives as long as the library: freed when it is unloaded (dlclose), so leak
+ * checkers of the process that loaded it see nothing left behind. */
+__attribute__((destructor)) static void fake_fini(void)
+{
+    free(st.entries);
+    free(st.xids);
+    st.entries = NULL;
+    st.xids = NULL;
+}
+
 /* ===== State file ===== */
 
 static void trim(char *s)

@@ -12,6 +12,7 @@ tmp=$(mktemp -d /tmp/gpu-agent-test.XXXXXX)
 agent_pid=
 cleanup() {
     [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+    [[ -n ${GPU_TEST_KEEP:-} ]] && { echo "# kept $tmp"; return; }
     for f in "$tmp"/worker*.info; do # workers a failed test may have left behind
         [[ -f $f ]] && kill -KILL "$(awk '{ print $1 }' "$f")" 2>/dev/null
     done
@@ -64,6 +65,7 @@ EOF
 }
 
 start_agent() {
+    [[ -f $tmp/agent.log ]] && cat "$tmp/agent.log" >>"$tmp/all.log"
     : >"$tmp/agent.log"
     "$AGENT" --config.file "$tmp/agent.yml" --nvml.library "$FAKE" >>"$tmp/agent.log" 2>&1 &
     agent_pid=$!
@@ -223,5 +225,7 @@ ok "without a driver: gpu_exporter_nvml_up 0, gpu_count 0" \
     bash -c "curl -sf $url/metrics | grep -q '^gpu_exporter_nvml_up 0' && curl -sf $url/metrics | grep -q '^gpu_count 0'"
 ok "without a driver the agent says why in its log" grep -q "NVML is not available" "$tmp/agent.log"
 stop_agent
+cat "$tmp/agent.log" >>"$tmp/all.log"
+ok "no sanitizer report in any agent log" bash -c "! grep -E 'Sanitizer|runtime error' $tmp/all.log"
 
 t_done

@@ -146,4 +146,9 @@ ok "server2 ran tasks too" grep -q "@server2" <<<"$done_list"
 ok "server1 GPU 1 and server2's GPUs stay healthy" \
     bash -c "curl -sf $url1/metrics | grep -q '^gpu_healthy{gpu=\"1\".* 1$' && [[ \$(curl -sf $url2/metrics | grep -c '^gpu_healthy{.* 1$') -eq 2 ]]"
 
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+pids=()
+ok "no sanitizer report in the agents' logs" bash -c "! grep -E 'Sanitizer|runtime error' $tmp/server1.log $tmp/server2.log"
+
 t_done
