@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -87,19 +88,38 @@ int agent_start_threads(struct agent *a)
     return 0;
 }
 
+/* Joins t, giving up after the deadline (CLOCK_REALTIME, as pthread_timedjoin_np wants). */
+static bool join_by(pthread_t t, const struct timespec *deadline, const char *what)
+{
+    int r = pthread_timedjoin_np(t, NULL, deadline);
+
+    if (r == 0)
+        return true;
+    log_warning("the %s thread is stuck (in NVML?), exiting without it", what);
+    return false;
+}
+
 void agent_stop_threads(struct agent *a)
 {
+    struct timespec deadline;
+    bool ok = true;
+
     pthread_mutex_lock(&a->lock);
     a->stopping = true;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
+    /* A thread inside a hung NVML call never returns: wait a while, then leave it (and what it
+     * uses) alone rather than hang the shutdown until systemd's SIGKILL. */
+    (void)clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 3;
     if (a->workers_started)
-        (void)pthread_join(a->workers_thread, NULL);
+        ok = join_by(a->workers_thread, &deadline, "workers") && ok;
     if (a->health_started)
-        (void)pthread_join(a->health_thread, NULL);
+        ok = join_by(a->health_thread, &deadline, "health") && ok;
     if (a->collect_started)
-        (void)pthread_join(a->collect_thread, NULL);
+        ok = join_by(a->collect_thread, &deadline, "collect") && ok;
     a->workers_started = a->health_started = a->collect_started = false;
+    a->threads_stuck = a->threads_stuck || !ok;
 }
 
 void agent_release(struct agent *a)
@@ -107,6 +127,8 @@ void agent_release(struct agent *a)
     if (!a->cfg)
         return;
     agent_stop_threads(a);
+    if (a->threads_stuck)
+        return; /* a stuck thread may still use all of it; the process is about to exit */
     a->snap = gpu_snapshot_free(a->snap);
     a->nvml = nvml_close(a->nvml);
     free(a->gpus);

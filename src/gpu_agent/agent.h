@@ -184,13 +184,15 @@ struct agent {
 
     pthread_t collect_thread, health_thread, workers_thread;
     bool collect_started, health_started, workers_started;
+    bool threads_stuck; /* a thread did not stop (hung in NVML): its data is never freed */
 };
 
 /* ===== agent lifetime (main.c / tests) ===== */
 
 /* Initializes a (zeroed by the caller) for cfg (borrowed).  0 or -errno. */
 int agent_init(struct agent *a, const struct agent_config *cfg) WARN_UNUSED_RESULT;
-/* Stops and joins the threads, frees everything a owns.  Idempotent. */
+/* Stops and joins the threads, frees everything a owns.  Idempotent.  A thread that does not
+ * stop within 3 s (hung in NVML) is left running and nothing it may use is freed. */
 void agent_release(struct agent *a);
 /* Starts the collect, health and workers threads.  0 or -errno. */
 int agent_start_threads(struct agent *a) WARN_UNUSED_RESULT;

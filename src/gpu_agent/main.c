@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 {
     struct agent_config *cfg = NULL;
     struct http_server *http = NULL;
-    struct agent a = { 0 };
+    static struct agent a; /* static: what a stuck thread still uses stays reachable at exit */
     struct sigaction sa = { .sa_handler = SIG_IGN };
     sigset_t mask;
     int r, ret = EXIT_FAILURE;

@@ -225,6 +225,27 @@ ok "without a driver: gpu_exporter_nvml_up 0, gpu_count 0" \
     bash -c "curl -sf $url/metrics | grep -q '^gpu_exporter_nvml_up 0' && curl -sf $url/metrics | grep -q '^gpu_count 0'"
 ok "without a driver the agent says why in its log" grep -q "NVML is not available" "$tmp/agent.log"
 stop_agent
+
+# ===== 9. A hung NVML call neither blocks scrapes nor the shutdown =====
+write_config
+set_state
+start_agent
+retry 5 test -s "$tmp/worker1.info"
+set_state "gpu1.hang_ms 60000"
+sleep 1
+worst=$(for _ in $(seq 20); do curl -sf -o /dev/null -w '%{time_total}\n' "$url/metrics"; done | sort -n | tail -1)
+diag "slowest of 20 scrapes during a hung NVML call: ${worst}s"
+ok "scrapes during a hung NVML call stay fast (< 100 ms each)" awk -v w="$worst" 'BEGIN { exit !(w != "" && w < 0.1) }'
+
+t0=$(now_ms)
+kill "$agent_pid"
+wait "$agent_pid"
+rc=$?
+agent_pid=
+ok "SIGTERM during a hung NVML call: the agent exits 0 within 6 s" \
+    test "$rc" -eq 0 -a $(($(now_ms) - t0)) -lt 6000
+ok "... and says which thread it left behind" grep -q "thread is stuck" "$tmp/agent.log"
+ok "... after stopping the workers" bash -c "! kill -0 \$(awk '{ print \$1 }' $tmp/worker0.info) 2>/dev/null"
 cat "$tmp/agent.log" >>"$tmp/all.log"
 ok "no sanitizer report in any agent log" bash -c "! grep -E 'Sanitizer|runtime error' $tmp/all.log"
 
