@@ -13,6 +13,8 @@ stack_pkgs=(etcd-server etcd-client patroni postgresql-15 postgresql-client-15 p
 test_pkgs=(clang libclang-rt-14-dev curl procps iproute2 jq python3-yaml)
 build_pkgs+=(libmicrohttpd-dev libsqlite3-dev)  # rolloutd (src/http, store_sqlite.c)
 test_pkgs+=(wrk sqlite3)  # rolloutd: benchmark, on-disk checks (node+npm for OFREP are separate)
+# gpu_agent failover test: real Celery workers with a Redis broker (/usr/bin/python3 -m celery).
+test_pkgs+=(python3-celery python3-redis)
 
 want=("${build_pkgs[@]}" "${stack_pkgs[@]}")
 [[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")

@@ -39,3 +39,4 @@ int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_logs(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_restart(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent client */

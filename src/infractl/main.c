@@ -41,6 +41,7 @@ static const struct cli_cmd commands[] = {
       "Restart services and wait until they run" },
     { "flags", cmd_flags, "create|get|list|stage|kill|history|delete ...",
       "Manage rolloutd flags" },
+    { "gpu", cmd_gpu, "status|drain|undrain [ARGS]", "GPU agents: health, drain, undrain" },
     { "help", cmd_help, "[COMMAND]", "Show help" },
     { "version", cmd_version, "", "Show the version" },
 };

@@ -177,6 +177,14 @@ static void sup_kill(struct sv_unit *u, int sig, void *userdata)
                           (int)u->pgid);
 }
 
+static void sup_kill_main(struct sv_unit *u, int sig, void *userdata)
+{
+    (void)userdata;
+    if (u->pid > 0 && kill(u->pid, sig) < 0 && errno != ESRCH)
+        log_warning_errno(-errno, "kill() of service '%s' (pid %d) failed", u->svc->name,
+                          (int)u->pid);
+}
+
 /* ===== Service output and exec reports ===== */
 
 static void unit_log(struct sv_sup *sup, struct sv_unit *u, const void *p, size_t n)
@@ -725,6 +733,14 @@ static int run_loop(struct sv_sup *sup, int sig_fd)
     return r;
 }
 
+static bool is_held(const struct sv_options *opts, const char *name)
+{
+    for (const char *const *h = opts->held; h && *h; h++)
+        if (streq(*h, name))
+            return true;
+    return false;
+}
+
 int sv_run(const struct stack *stack, const struct sv_options *opts)
 {
     struct sv_sup sup = { .listen_fd = -1 };
@@ -809,7 +825,9 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
         ready_fd = fd_close(ready_fd);
     }
 
-    sup.ops = (struct sv_ops){ .spawn = sup_spawn, .kill = sup_kill, .userdata = &sup };
+    sup.ops = (struct sv_ops){
+        .spawn = sup_spawn, .kill = sup_kill, .kill_main = sup_kill_main, .userdata = &sup
+    };
     sup.n_units = stack->n_services;
     sup.units = xcalloc(sup.n_units, sizeof *sup.units);
     for (size_t i = 0; i < sup.n_units; i++)
@@ -817,7 +835,8 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
     log_notice("supervising stack '%s' (%zu services) in '%s', pid %d", stack->name, sup.n_units,
                opts->state_dir, (int)sup.pid);
     for (size_t i = 0; i < sup.n_units; i++)
-        sv_fsm_dispatch(&sup.units[i], SV_EVENT_START, 0, now_usec(), &sup.ops);
+        if (!is_held(opts, sup.units[i].svc->name))
+            sv_fsm_dispatch(&sup.units[i], SV_EVENT_START, 0, now_usec(), &sup.ops);
 
     r = run_loop(&sup, sig_fd);
     if (r < 0) {

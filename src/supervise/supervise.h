@@ -6,7 +6,10 @@
  * Ownership: every pointer argument is borrowed for the duration of the call; strings returned
  * through ret_ parameters or as char * are owned by the caller (free()).  sv_run() blocks
  * SIGCHLD/SIGTERM/SIGINT/SIGHUP in the calling thread, makes the process a child subreaper and
- * forks: call it from a single-threaded process.  The other functions are reentrant. */
+ * forks: call it from a single-threaded process, or from one whose other threads block those
+ * four signals too and never fork or wait for children (gpu_agent: HTTP, NVML threads); its
+ * children only make async-signal-safe calls between fork() and execve().  The other functions
+ * are reentrant. */
 #pragma once
 
 #include <stdint.h>
@@ -21,6 +24,8 @@ struct sv_options {
             *state_dir; /* absolute; holds control.sock, supervisor.pid, supervisor.lock, logs/ */
     int ready_fd;       /* -1 or an fd to write "\n" to (then close) once the lock is held and
                            the control socket listens; sv_run() closes it in every case */
+    const char *const *held; /* NULL, or NULL-terminated names of services that stay stopped
+                                until a `start` request (gpu_agent: drained GPUs' workers) */
 };
 
 /* Runs the stack (already resolved and prepared by the caller: no ${...} left) until a `down`

@@ -256,9 +256,49 @@ static json_t *status_json(const struct sv_sup *sup)
                      sup->shutting_down, "services", services);
 }
 
+/* "SIGTERM" -> SIGTERM for the signals a stop may use (stack_signal_to_string()'s list). */
+static int signal_from_name(const char *name)
+{
+    for (int sig = 1; sig < 32; sig++) {
+        const char *s = stack_signal_to_string(sig);
+
+        if (s && streq(s, name))
+            return sig;
+    }
+    return 0;
+}
+
+/* The optional overrides of a stop: "signal" (name), "grace_ms" (> 0), "main_only" (bool). */
+static json_t *parse_stop_request(json_t *req, struct sv_stop_request *ret)
+{
+    json_t *sig = json_object_get(req, "signal"), *grace = json_object_get(req, "grace_ms"),
+           *main_only = json_object_get(req, "main_only");
+    struct sv_stop_request q = { .set = sig || grace || main_only };
+
+    if (sig) {
+        q.sig = json_is_string(sig) ? signal_from_name(json_string_value(sig)) : 0;
+        if (q.sig == 0)
+            return json_error("%s", "\"signal\" must be a signal name such as \"SIGTERM\"");
+    }
+    if (grace) {
+        if (!json_is_integer(grace) || json_integer_value(grace) <= 0 ||
+            json_integer_value(grace) > (json_int_t)(UINT64_MAX / USEC_PER_MSEC))
+            return json_error("%s", "\"grace_ms\" must be a positive integer");
+        q.grace_usec = (uint64_t)json_integer_value(grace) * USEC_PER_MSEC;
+    }
+    if (main_only) {
+        if (!json_is_boolean(main_only))
+            return json_error("%s", "\"main_only\" must be true or false");
+        q.main_only = json_is_true(main_only);
+    }
+    *ret = q;
+    return NULL;
+}
+
 static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
 {
     const char *name = json_string_value(json_object_get(req, "service"));
+    struct sv_stop_request stop = { .set = false };
     struct sv_unit *u;
     enum sv_event ev;
 
@@ -268,6 +308,10 @@ static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
     if (!u)
         return json_error("unknown service '%s'", name);
     if (streq(cmd, "stop")) {
+        json_t *bad = parse_stop_request(req, &stop);
+
+        if (bad)
+            return bad;
         ev = SV_EVENT_STOP_REQUEST;
     } else {
         if (sup->shutting_down)
@@ -275,7 +319,9 @@ static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
         ev = streq(cmd, "start") ? SV_EVENT_START : SV_EVENT_RESTART_REQUEST;
     }
     log_info("control: %s service '%s'", cmd, name);
+    u->stop_req = stop;
     sv__sup_request(sup, u, ev);
+    u->stop_req = (struct sv_stop_request){ .set = false };
     return json_pack("{s:b, s:s}", "ok", 1, "state", sv_state_to_string(u->state));
 }
 

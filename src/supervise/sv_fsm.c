@@ -263,14 +263,40 @@ static void on_exited_running(struct sv_unit *u, int arg, uint64_t now, const st
     fail_run(u, now, ops, failed);
 }
 
+/* The stop signal, grace and target of a stop: the service's, or those of u->stop_req. */
+static void stop_params(const struct sv_unit *u, int *ret_sig, uint64_t *ret_grace,
+                        bool *ret_main_only)
+{
+    const struct sv_stop_request *q = &u->stop_req;
+
+    *ret_sig = q->set && q->sig > 0      ? q->sig
+               : u->svc->stop_signal > 0 ? u->svc->stop_signal
+                                         : SIGTERM;
+    *ret_grace = q->set && q->grace_usec > 0 ? q->grace_usec : u->svc->stop_grace_usec;
+    *ret_main_only = q->set && q->main_only;
+}
+
+static void signal_stop(struct sv_unit *u, int sig, bool main_only, const struct sv_ops *ops)
+{
+    log_info("stopping service '%s' (pid %d, signal %d%s)", u->svc->name, (int)u->pid, sig,
+             main_only ? ", main process only" : "");
+    if (main_only && ops->kill_main)
+        ops->kill_main(u, sig, ops->userdata);
+    else
+        ops->kill(u, sig, ops->userdata);
+}
+
 static void send_stop(struct sv_unit *u, uint64_t now, const struct sv_ops *ops)
 {
-    int sig = u->svc->stop_signal > 0 ? u->svc->stop_signal : SIGTERM;
+    uint64_t grace;
+    bool main_only;
+    int sig;
 
-    log_info("stopping service '%s' (pid %d, signal %d)", u->svc->name, (int)u->pid, sig);
-    ops->kill(u, sig, ops->userdata);
+    stop_params(u, &sig, &grace, &main_only);
+    signal_stop(u, sig, main_only, ops);
+    u->stop_grace_usec = grace;
     set_state(u, SV_STATE_STOPPING);
-    set_timer(u, now + u->svc->stop_grace_usec, SV_EVENT_STOP_TIMEOUT);
+    set_timer(u, now + grace, SV_EVENT_STOP_TIMEOUT);
 }
 
 static void on_stop_live(struct sv_unit *u, int arg, uint64_t now, const struct sv_ops *ops)
@@ -297,10 +323,22 @@ static void on_restart_stopping(struct sv_unit *u, int arg, uint64_t now, const 
 
 static void on_stop_stopping(struct sv_unit *u, int arg, uint64_t now, const struct sv_ops *ops)
 {
+    uint64_t grace;
+    bool main_only;
+    int sig;
+
     (void)arg;
-    (void)now;
-    (void)ops;
     u->restart_pending = false;
+    if (!u->stop_req.set)
+        return;
+    /* An explicit stop while one is in progress escalates it (a gentle drain overtaken by a
+     * hard failure): its signal is sent now and its grace applies when it ends sooner. */
+    stop_params(u, &sig, &grace, &main_only);
+    signal_stop(u, sig, main_only, ops);
+    if (now + grace < u->timer_usec) {
+        u->stop_grace_usec = grace;
+        set_timer(u, now + grace, SV_EVENT_STOP_TIMEOUT);
+    }
 }
 
 static void on_stop_timeout(struct sv_unit *u, int arg, uint64_t now, const struct sv_ops *ops)
@@ -310,7 +348,7 @@ static void on_stop_timeout(struct sv_unit *u, int arg, uint64_t now, const stru
     (void)arg;
     (void)now;
     log_warning("service '%s' did not stop within %s, sending SIGKILL to its process group",
-                u->svc->name, format_duration(what, sizeof what, u->svc->stop_grace_usec));
+                u->svc->name, format_duration(what, sizeof what, u->stop_grace_usec));
     clear_timer(u);
     ops->kill(u, SIGKILL, ops->userdata);
 }

@@ -55,6 +55,16 @@ enum sv_health {
 /* Minimum time between two starts of one service (s6 nextstart). */
 #define SV_MIN_RESTART_USEC ((uint64_t)1000000)
 
+/* A stop request that overrides the service's stop_signal / stop_grace_period once (the
+ * control protocol's "signal", "grace_ms" and "main_only"; gpu_agent's drains).  The control
+ * handler fills it in before dispatching SV_EVENT_STOP_REQUEST and clears it afterwards. */
+struct sv_stop_request {
+    bool set;
+    int sig;             /* 0 = the service's stop_signal */
+    uint64_t grace_usec; /* 0 = the service's stop_grace_period */
+    bool main_only;      /* signal the main process only, not its process group */
+};
+
 /* Runtime state of one service.  The FSM owns the fields above the "loop" marker; the event
  * loop owns the resources below it. */
 struct sv_unit {
@@ -78,7 +88,9 @@ struct sv_unit {
     enum sv_health health;
     unsigned health_fails;
     char health_msg[256];
-    unsigned bugs; /* unexpected (state, event) pairs seen; for tests */
+    unsigned bugs;                   /* unexpected (state, event) pairs seen; for tests */
+    struct sv_stop_request stop_req; /* override for the STOP_REQUEST being dispatched */
+    uint64_t stop_grace_usec;        /* grace of the stop in progress (for the log) */
 
     /* loop */
     int out_fd;  /* read end of the service's stdout+stderr pipe, -1 when closed */
@@ -98,6 +110,8 @@ struct sv_ops {
     int (*spawn)(struct sv_unit *u, void *userdata);
     /* Sends sig to u's process group (u->pgid); ignores a group that is already gone. */
     void (*kill)(struct sv_unit *u, int sig, void *userdata);
+    /* Sends sig to u's main process only (u->pid); NULL = use kill. */
+    void (*kill_main)(struct sv_unit *u, int sig, void *userdata);
     void *userdata;
 };
 
