@@ -43,9 +43,12 @@ int store__check_version(const struct store_change *c, bool exists, uint64_t cur
 int store__data_add(struct store_data *d, size_t cap[_STORE_KIND_MAX], const char *kind,
                     const char *key, uint64_t version, const char *json)
 {
-    int k = kind_from_name(kind);
     struct store_row *row;
+    int k;
 
+    if (!kind || !key || !json) /* the columns are NOT NULL: a backend's out-of-memory */
+        return -ENOMEM;
+    k = kind_from_name(kind);
     if (k < 0)
         return 0;
     if (d->n_rows[k] == cap[k]) {
