@@ -159,6 +159,25 @@ out:
     return r;
 }
 
+/* The required "key" member: 1..ROLLOUT_KEY_MAX bytes of A-Z a-z 0-9 . _ - (*ret is set, for the
+ * caller to free, even when the key is invalid). */
+static int get_key(json_t *obj, char **ret, struct jpath *p, struct err *reterr)
+{
+    size_t old;
+    int r;
+
+    if (!json_object_get(obj, "key"))
+        return rollout__field_err(reterr, -EINVAL, p, "'key' is required");
+    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, ret, p, reterr);
+    if (r < 0 || rollout__key_valid(*ret, ROLLOUT_KEY_MAX))
+        return r;
+    old = rollout__path_key(p, "key");
+    r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
+                           *ret);
+    rollout__path_pop(p, old);
+    return r;
+}
+
 /* ===== Conditions ===== */
 
 static int scalar_from_json(json_t *v, struct scalar *ret, struct jpath *p, struct err *reterr)
@@ -494,20 +513,9 @@ int rollout__segment_from_json(void *vobj, struct jpath *p, struct rollout_segme
     if (!s)
         return -ENOMEM;
     atomic_init(&s->refs, 1);
-    if (!json_object_get(obj, "key")) {
-        r = rollout__field_err(reterr, -EINVAL, p, "'key' is required");
-        goto fail;
-    }
-    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, &s->key, p, reterr);
+    r = get_key(obj, &s->key, p, reterr);
     if (r < 0)
         goto fail;
-    if (!rollout__key_valid(s->key, ROLLOUT_KEY_MAX)) {
-        old = rollout__path_key(p, "key");
-        r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
-                               s->key);
-        rollout__path_pop(p, old);
-        goto fail;
-    }
     r = get_string(obj, "description", 0, DESCRIPTION_MAX, &s->description, p, reterr);
     if (r < 0)
         goto fail;
@@ -1025,21 +1033,10 @@ int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rol
         return -ENOMEM;
     atomic_init(&f->refs, 1);
 
-    if (!json_object_get(obj, "key")) {
-        r = rollout__field_err(reterr, -EINVAL, p, "'key' is required");
-        goto fail;
-    }
-    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, &f->key, p, reterr);
+    r = get_key(obj, &f->key, p, reterr);
     if (r < 0)
         goto fail;
     f->key_len = strlen(f->key);
-    if (!rollout__key_valid(f->key, ROLLOUT_KEY_MAX)) {
-        old = rollout__path_key(p, "key");
-        r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
-                               f->key);
-        rollout__path_pop(p, old);
-        goto fail;
-    }
     r = get_string(obj, "description", 0, DESCRIPTION_MAX, &f->description, p, reterr);
     if (r < 0)
         goto fail;
