@@ -561,32 +561,32 @@ fail:
     return r;
 }
 
-static json_t *load_json(const char *json, size_t len, size_t max, struct err *reterr, int *ret_r)
+int rollout__json_load(const char *json, size_t len, size_t max, const char *what, void **ret_root,
+                       struct err *reterr)
 {
     json_error_t jerr;
     json_t *root;
 
-    if (len > max) {
-        *ret_r = err_set(reterr, -E2BIG, 0, 0, "document larger than %zu bytes", max);
-        return NULL;
-    }
+    if (len > max)
+        return err_set(reterr, -E2BIG, 0, 0, "%s larger than %zu bytes", what, max);
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        *ret_r = err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
-                         (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
-                         jerr.text);
-    return root;
+        return err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
+                       (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
+                       jerr.text);
+    *ret_root = root;
+    return 0;
 }
 
 int rollout_segment_parse(const char *json, size_t len, struct rollout_segment **ret_segment,
                           struct err *reterr)
 {
     struct jpath p;
-    json_t *root;
-    int r = 0;
+    void *root;
+    int r;
 
-    root = load_json(json, len, ROLLOUT_FLAG_JSON_MAX, reterr, &r);
-    if (!root)
+    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
+    if (r < 0)
         return r;
     rollout__path_init(&p, NULL);
     r = rollout__segment_from_json(root, &p, ret_segment, reterr);
@@ -1115,11 +1115,11 @@ int rollout_flag_parse(const char *json, size_t len, struct rollout_flag **ret_f
                        struct err *reterr)
 {
     struct jpath p;
-    json_t *root;
-    int r = 0;
+    void *root;
+    int r;
 
-    root = load_json(json, len, ROLLOUT_FLAG_JSON_MAX, reterr, &r);
-    if (!root)
+    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
+    if (r < 0)
         return r;
     rollout__path_init(&p, NULL);
     r = rollout__flag_from_json(root, true, &p, ret_flag, reterr);
