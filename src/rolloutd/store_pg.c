@@ -115,22 +115,30 @@ static void pgs_close(struct store *s)
     s->impl = NULL;
 }
 
-static int pgs_revision(struct store *s, uint64_t *ret, struct err *e)
+/* Runs sql, which returns the revision as its one row and column. */
+static int pg_exec_revision(PGconn *c, const char *sql, uint64_t *ret, struct err *e)
 {
-    struct pgs *p = s->impl;
     PGresult *res = NULL;
     int r;
 
-    r = pg_ensure(p->conn, e);
-    if (r < 0)
-        return r;
-    r = pg_exec(p->conn, "SELECT value FROM rolloutd_meta WHERE name = 'revision'", 0, NULL, &res,
-                e);
+    r = pg_exec(c, sql, 0, NULL, &res, e);
     if (r < 0)
         return r;
     r = PQntuples(res) == 1 ? parse_u64_col(res, 0, 0, ret) : -EIO;
     PQclear(res);
     return r < 0 ? err_set(e, -EIO, 0, 0, "postgres: no revision row") : 0;
+}
+
+static int pgs_revision(struct store *s, uint64_t *ret, struct err *e)
+{
+    struct pgs *p = s->impl;
+    int r;
+
+    r = pg_ensure(p->conn, e);
+    if (r < 0)
+        return r;
+    return pg_exec_revision(p->conn, "SELECT value FROM rolloutd_meta WHERE name = 'revision'", ret,
+                            e);
 }
 
 static int pgs_load(struct store *s, struct store_data *ret, struct err *e)
@@ -197,19 +205,12 @@ static int pgs_commit(struct store *s, const struct store_change *c, uint64_t *r
     r = pg_exec(p->conn, "BEGIN", 0, NULL, NULL, e);
     if (r < 0)
         return r;
-    r = pg_exec(p->conn,
-                "UPDATE rolloutd_meta SET value = value + 1 WHERE name = 'revision' "
-                "RETURNING value",
-                0, NULL, &res, e);
+    r = pg_exec_revision(p->conn,
+                         "UPDATE rolloutd_meta SET value = value + 1 WHERE name = 'revision' "
+                         "RETURNING value",
+                         &rev, e);
     if (r < 0)
         goto fail;
-    r = PQntuples(res) == 1 ? parse_u64_col(res, 0, 0, &rev) : -EIO;
-    PQclear(res);
-    res = NULL;
-    if (r < 0) {
-        r = err_set(e, -EIO, 0, 0, "postgres: no revision row");
-        goto fail;
-    }
     {
         const char *params[] = { kind, c->key };
         r = pg_exec(p->conn, "SELECT version FROM rolloutd_items WHERE kind = $1 AND key = $2", 2,
