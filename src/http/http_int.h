@@ -139,6 +139,9 @@ char *http__normalize_path(struct http_request *req, const char *url);
 
 /* reply.c */
 struct MHD_Response *http__build_response(struct http_request *req, int r);
+/* Adds the headers the handler set with http_set_header() to resp: 0, or -ENOMEM when MHD
+ * refuses one. */
+int http__add_headers(struct http_request *req, struct MHD_Response *resp) WARN_UNUSED_RESULT;
 
 /* sse.c */
 int http__sse_init(struct http_server *s) WARN_UNUSED_RESULT;

@@ -224,6 +224,14 @@ static int error_body(struct http_request *req, int r)
     return 0;
 }
 
+int http__add_headers(struct http_request *req, struct MHD_Response *resp)
+{
+    for (unsigned i = 0; i < req->n_headers; i++)
+        if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) != MHD_YES)
+            return -ENOMEM;
+    return 0;
+}
+
 struct MHD_Response *http__build_response(struct http_request *req, int r)
 {
     struct MHD_Response *resp;
@@ -251,9 +259,8 @@ struct MHD_Response *http__build_response(struct http_request *req, int r)
     if (req->content_type &&
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type) != MHD_YES)
         goto fail;
-    for (unsigned i = 0; i < req->n_headers; i++)
-        if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) != MHD_YES)
-            goto fail;
+    if (http__add_headers(req, resp) < 0)
+        goto fail;
     return resp;
 fail:
     MHD_destroy_response(resp);

@@ -215,11 +215,9 @@ struct MHD_Response *http__sse_response(struct http_request *req)
     if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") !=
                 MHD_YES ||
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES ||
-        MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES)
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES ||
+        http__add_headers(req, resp) < 0)
         goto fail;
-    for (unsigned i = 0; i < req->n_headers; i++)
-        if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) != MHD_YES)
-            goto fail;
     return resp;
 fail:
     MHD_destroy_response(resp); /* calls sse_free() */

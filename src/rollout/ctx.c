@@ -32,19 +32,14 @@ int rollout_ctx_parse(const char *json, size_t len, unsigned flags, struct rollo
     struct rollout_attr *attrs;
     struct packer pk = { 0 };
     json_t *root, *obj, *v;
-    json_error_t jerr;
     const char *name;
     size_t n = 0, size;
     const char *tk = NULL;
     int r = 0;
 
-    if (len > ROLLOUT_CTX_JSON_MAX)
-        return err_set(reterr, -E2BIG, 0, 0, "context larger than %u bytes", ROLLOUT_CTX_JSON_MAX);
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
-                       (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
-                       jerr.text);
+    r = rollout__json_load(json, len, ROLLOUT_CTX_JSON_MAX, "context", (void **)&root, reterr);
+    if (r < 0)
+        return r;
     obj = root;
     if (!json_is_object(root)) {
         r = err_set(reterr, -EINVAL, 0, 0, "%s must be a JSON object",

@@ -159,6 +159,25 @@ out:
     return r;
 }
 
+/* The required "key" member: 1..ROLLOUT_KEY_MAX bytes of A-Z a-z 0-9 . _ - (*ret is set, for the
+ * caller to free, even when the key is invalid). */
+static int get_key(json_t *obj, char **ret, struct jpath *p, struct err *reterr)
+{
+    size_t old;
+    int r;
+
+    if (!json_object_get(obj, "key"))
+        return rollout__field_err(reterr, -EINVAL, p, "'key' is required");
+    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, ret, p, reterr);
+    if (r < 0 || rollout__key_valid(*ret, ROLLOUT_KEY_MAX))
+        return r;
+    old = rollout__path_key(p, "key");
+    r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
+                           *ret);
+    rollout__path_pop(p, old);
+    return r;
+}
+
 /* ===== Conditions ===== */
 
 static int scalar_from_json(json_t *v, struct scalar *ret, struct jpath *p, struct err *reterr)
@@ -494,20 +513,9 @@ int rollout__segment_from_json(void *vobj, struct jpath *p, struct rollout_segme
     if (!s)
         return -ENOMEM;
     atomic_init(&s->refs, 1);
-    if (!json_object_get(obj, "key")) {
-        r = rollout__field_err(reterr, -EINVAL, p, "'key' is required");
-        goto fail;
-    }
-    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, &s->key, p, reterr);
+    r = get_key(obj, &s->key, p, reterr);
     if (r < 0)
         goto fail;
-    if (!rollout__key_valid(s->key, ROLLOUT_KEY_MAX)) {
-        old = rollout__path_key(p, "key");
-        r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
-                               s->key);
-        rollout__path_pop(p, old);
-        goto fail;
-    }
     r = get_string(obj, "description", 0, DESCRIPTION_MAX, &s->description, p, reterr);
     if (r < 0)
         goto fail;
@@ -553,32 +561,32 @@ fail:
     return r;
 }
 
-static json_t *load_json(const char *json, size_t len, size_t max, struct err *reterr, int *ret_r)
+int rollout__json_load(const char *json, size_t len, size_t max, const char *what, void **ret_root,
+                       struct err *reterr)
 {
     json_error_t jerr;
     json_t *root;
 
-    if (len > max) {
-        *ret_r = err_set(reterr, -E2BIG, 0, 0, "document larger than %zu bytes", max);
-        return NULL;
-    }
+    if (len > max)
+        return err_set(reterr, -E2BIG, 0, 0, "%s larger than %zu bytes", what, max);
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        *ret_r = err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
-                         (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
-                         jerr.text);
-    return root;
+        return err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
+                       (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
+                       jerr.text);
+    *ret_root = root;
+    return 0;
 }
 
 int rollout_segment_parse(const char *json, size_t len, struct rollout_segment **ret_segment,
                           struct err *reterr)
 {
     struct jpath p;
-    json_t *root;
-    int r = 0;
+    void *root;
+    int r;
 
-    root = load_json(json, len, ROLLOUT_FLAG_JSON_MAX, reterr, &r);
-    if (!root)
+    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
+    if (r < 0)
         return r;
     rollout__path_init(&p, NULL);
     r = rollout__segment_from_json(root, &p, ret_segment, reterr);
@@ -1025,21 +1033,10 @@ int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rol
         return -ENOMEM;
     atomic_init(&f->refs, 1);
 
-    if (!json_object_get(obj, "key")) {
-        r = rollout__field_err(reterr, -EINVAL, p, "'key' is required");
-        goto fail;
-    }
-    r = get_string(obj, "key", 1, ROLLOUT_KEY_MAX, &f->key, p, reterr);
+    r = get_key(obj, &f->key, p, reterr);
     if (r < 0)
         goto fail;
     f->key_len = strlen(f->key);
-    if (!rollout__key_valid(f->key, ROLLOUT_KEY_MAX)) {
-        old = rollout__path_key(p, "key");
-        r = rollout__field_err(reterr, -EINVAL, p, "invalid key '%s' (allowed: A-Z a-z 0-9 . _ -)",
-                               f->key);
-        rollout__path_pop(p, old);
-        goto fail;
-    }
     r = get_string(obj, "description", 0, DESCRIPTION_MAX, &f->description, p, reterr);
     if (r < 0)
         goto fail;
@@ -1118,11 +1115,11 @@ int rollout_flag_parse(const char *json, size_t len, struct rollout_flag **ret_f
                        struct err *reterr)
 {
     struct jpath p;
-    json_t *root;
-    int r = 0;
+    void *root;
+    int r;
 
-    root = load_json(json, len, ROLLOUT_FLAG_JSON_MAX, reterr, &r);
-    if (!root)
+    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
+    if (r < 0)
         return r;
     rollout__path_init(&p, NULL);
     r = rollout__flag_from_json(root, true, &p, ret_flag, reterr);

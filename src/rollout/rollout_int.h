@@ -61,6 +61,14 @@ int rollout__json_number(struct buf *out, double n);
 /* Percent in ROLLOUT_SCALE/100 units (thousandths of a percent) as a shortest decimal. */
 int rollout__json_percent(struct buf *out, uint32_t units);
 
+/* ===== JSON input (flag.c) ===== */
+
+/* Loads a document of at most max bytes (duplicate keys rejected) into *ret_root (a json_t *;
+ * json_decref it).  -E2BIG "<what> larger than <max> bytes", -EBADMSG "invalid JSON: ..." with
+ * line and column. */
+int rollout__json_load(const char *json, size_t len, size_t max, const char *what, void **ret_root,
+                       struct err *reterr);
+
 /* ===== error paths ===== */
 
 struct jpath {

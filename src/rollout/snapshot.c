@@ -268,19 +268,14 @@ int rollout_snapshot_parse(const char *json, size_t len, struct rollout_snapshot
     struct rollout_flag **flags = NULL;
     size_t n_segs = 0, n_flags = 0;
     json_t *root, *v, *jflags = NULL, *jsegs = NULL;
-    json_error_t jerr;
     uint64_t version = 0;
     struct jpath p;
     const char *env = NULL;
     int r = 0;
 
-    if (len > ROLLOUT_SNAPSHOT_MAX)
-        return err_set(reterr, -E2BIG, 0, 0, "snapshot larger than %u bytes", ROLLOUT_SNAPSHOT_MAX);
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(reterr, -EBADMSG, (unsigned)(jerr.line > 0 ? jerr.line : 0),
-                       (unsigned)(jerr.column > 0 ? jerr.column : 0), "invalid JSON: %s",
-                       jerr.text);
+    r = rollout__json_load(json, len, ROLLOUT_SNAPSHOT_MAX, "snapshot", (void **)&root, reterr);
+    if (r < 0)
+        return r;
     rollout__path_init(&p, NULL);
     if (!json_is_object(root)) {
         r = err_set(reterr, -EINVAL, 0, 0, "a snapshot must be a JSON object");

@@ -194,86 +194,6 @@ static int reply_current(struct rd *rd, struct http_request *req, enum rd_kind k
     return reply_item(req, status, it);
 }
 
-static int list_items(struct rd *rd, struct http_request *req, enum rd_kind kind, const char *name)
-{
-    struct auth_principal p;
-    struct buf b = BUF_INIT(0);
-    char *s;
-    size_t n;
-    int r;
-
-    r = auth_check(rd, req, &p);
-    if (r < 0)
-        return r;
-    (void)pthread_mutex_lock(&rd->lock);
-    r = buf_appendf(&b, "{\"revision\":%" PRIu64 ",\"%s\":[", rd->revision, name);
-    for (size_t i = 0; r >= 0 && i < rd->n_items[kind]; i++) {
-        if (i > 0)
-            r = buf_puts(&b, ",");
-        if (r >= 0)
-            r = buf_puts(&b, rd->items[kind][i].json);
-    }
-    (void)pthread_mutex_unlock(&rd->lock);
-    if (r >= 0)
-        r = buf_puts(&b, "]}");
-    if (r < 0) {
-        buf_release(&b);
-        return r;
-    }
-    s = buf_detach(&b, &n);
-    return http_reply_take(req, 200, "application/json", s, n);
-}
-
-static int get_item(struct rd *rd, struct http_request *req, enum rd_kind kind)
-{
-    struct auth_principal p;
-    struct rd_item *it;
-    int r;
-
-    r = auth_check(rd, req, &p);
-    if (r < 0)
-        return r;
-    (void)pthread_mutex_lock(&rd->lock);
-    it = rd_item_find(rd, kind, param_key(req));
-    if (it)
-        r = reply_item(req, 200, it);
-    else
-        r = http_error(req, -ENOENT, NULL, "key", "no %s '%s'",
-                       kind == RD_FLAGS ? "flag" : "segment", param_key(req));
-    (void)pthread_mutex_unlock(&rd->lock);
-    return r;
-}
-
-/* Serializes f (taking over the reference) and fills c for a commit. */
-static int flag_change(struct http_request *req, struct rollout_flag *f, uint64_t version,
-                       struct rd_change *c)
-{
-    struct rollout_flag *fv = rollout_flag_with_version(f, version);
-    struct buf b = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
-    int r;
-
-    rollout_flag_unref(f);
-    if (!fv)
-        return -ENOMEM;
-    r = rollout_flag_serialize(fv, NULL, &b);
-    if (r < 0) {
-        rollout_flag_unref(fv);
-        buf_release(&b);
-        return r;
-    }
-    c->kind = RD_FLAGS;
-    c->key = http_strdup(req, rollout_flag_key(fv));
-    c->json = http_strdup(req, buf_str(&b));
-    c->version = version;
-    c->flag = fv;
-    buf_release(&b);
-    if (!c->key || !c->json) {
-        c->flag = rollout_flag_unref(c->flag);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
 static int commit_error(struct http_request *req, int r, const struct err *e, const char *what,
                         const char *key)
 {
@@ -296,26 +216,189 @@ static int commit_error(struct http_request *req, int r, const struct err *e, co
     }
 }
 
-/* ===== Flags ===== */
+/* ===== Flags and segments =====
+ * The two kinds share their create/get/update/delete/list handlers; struct item_kind says what
+ * differs.  Between parse and commit the new object lives in struct rd_change (c->flag or
+ * c->segment), which rd_commit() takes over. */
 
-int rd_h_flags_list(struct http_request *req, void *userdata)
+struct item_kind {
+    enum rd_kind kind;
+    const char *noun;   /* "flag": in messages */
+    const char *plural; /* "flags": the list's member */
+    /* Parses body into c->flag or c->segment and points c->key at its key (borrowed from the
+     * object).  *ret_version: the body's "version", 0 when it has none. */
+    int (*parse)(const char *body, size_t n, struct rd_change *c, uint64_t *ret_version,
+                 struct err *e);
+    /* Serializes the parsed object as version: c->json, c->key (request memory), c->version. */
+    int (*encode)(struct http_request *req, struct rd_change *c, uint64_t version);
+    bool version_in_body;    /* updates may say "version" in the body instead of If-Match */
+    const char *in_use_code; /* deleting it may break a reference (the snapshot refuses):
+                              * 409 with this code; NULL when nothing refers to this kind */
+};
+
+/* Drops the parsed object of a change that did not reach rd_commit(). */
+static void change_drop(struct rd_change *c)
 {
-    return list_items(userdata, req, RD_FLAGS, "flags");
+    c->flag = rollout_flag_unref(c->flag);
+    c->segment = rollout_segment_unref(c->segment);
 }
 
-int rd_h_flag_get(struct http_request *req, void *userdata)
+static int change_fill(struct http_request *req, struct rd_change *c, const char *key,
+                       const char *json, uint64_t version)
 {
-    return get_item(userdata, req, RD_FLAGS);
+    c->key = http_strdup(req, key);
+    c->json = http_strdup(req, json);
+    c->version = version;
+    return c->key && c->json ? 0 : -ENOMEM;
 }
 
-int rd_h_flags_create(struct http_request *req, void *userdata)
+static int flag_parse(const char *body, size_t n, struct rd_change *c, uint64_t *ret_version,
+                      struct err *e)
 {
-    struct rd *rd = userdata;
+    int r = rollout_flag_parse(body, n, &c->flag, e);
+
+    if (r < 0)
+        return r;
+    c->key = rollout_flag_key(c->flag);
+    *ret_version = rollout_flag_version(c->flag);
+    return 0;
+}
+
+/* The flag's JSON carries its version, so the object is rebuilt with the new one first. */
+static int flag_encode(struct http_request *req, struct rd_change *c, uint64_t version)
+{
+    struct rollout_flag *fv = rollout_flag_with_version(c->flag, version);
+    struct buf b = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
+    int r;
+
+    rollout_flag_unref(c->flag);
+    c->flag = fv;
+    if (!fv)
+        return -ENOMEM;
+    r = rollout_flag_serialize(fv, NULL, &b);
+    if (r >= 0)
+        r = change_fill(req, c, rollout_flag_key(fv), buf_str(&b), version);
+    buf_release(&b);
+    return r;
+}
+
+static int segment_parse(const char *body, size_t n, struct rd_change *c, uint64_t *ret_version,
+                         struct err *e)
+{
+    int r = rollout_segment_parse(body, n, &c->segment, e);
+
+    if (r < 0)
+        return r;
+    c->key = rollout_segment_key(c->segment);
+    *ret_version = 0;
+    return 0;
+}
+
+static int segment_encode(struct http_request *req, struct rd_change *c, uint64_t version)
+{
+    struct buf b = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
+    int r = rollout_segment_serialize(c->segment, &b);
+
+    if (r >= 0)
+        r = change_fill(req, c, rollout_segment_key(c->segment), buf_str(&b), version);
+    buf_release(&b);
+    return r;
+}
+
+static const struct item_kind flag_kind = {
+    .kind = RD_FLAGS,
+    .noun = "flag",
+    .plural = "flags",
+    .parse = flag_parse,
+    .encode = flag_encode,
+    .version_in_body = true,
+};
+
+static const struct item_kind segment_kind = {
+    .kind = RD_SEGMENTS,
+    .noun = "segment",
+    .plural = "segments",
+    .parse = segment_parse,
+    .encode = segment_encode,
+    .in_use_code = "segment_in_use",
+};
+
+static int item_list(struct rd *rd, struct http_request *req, const struct item_kind *k)
+{
     struct auth_principal p;
-    struct rd_change c = { 0 };
-    struct rollout_flag *f = NULL;
+    struct buf b = BUF_INIT(0);
+    char *s;
+    size_t n;
+    int r;
+
+    r = auth_check(rd, req, &p);
+    if (r < 0)
+        return r;
+    (void)pthread_mutex_lock(&rd->lock);
+    r = buf_appendf(&b, "{\"revision\":%" PRIu64 ",\"%s\":[", rd->revision, k->plural);
+    for (size_t i = 0; r >= 0 && i < rd->n_items[k->kind]; i++) {
+        if (i > 0)
+            r = buf_puts(&b, ",");
+        if (r >= 0)
+            r = buf_puts(&b, rd->items[k->kind][i].json);
+    }
+    (void)pthread_mutex_unlock(&rd->lock);
+    if (r >= 0)
+        r = buf_puts(&b, "]}");
+    if (r < 0) {
+        buf_release(&b);
+        return r;
+    }
+    s = buf_detach(&b, &n);
+    return http_reply_take(req, 200, "application/json", s, n);
+}
+
+static int item_get(struct rd *rd, struct http_request *req, const struct item_kind *k)
+{
+    struct auth_principal p;
+    struct rd_item *it;
+    int r;
+
+    r = auth_check(rd, req, &p);
+    if (r < 0)
+        return r;
+    (void)pthread_mutex_lock(&rd->lock);
+    it = rd_item_find(rd, k->kind, param_key(req));
+    if (it)
+        r = reply_item(req, 200, it);
+    else
+        r = http_error(req, -ENOENT, NULL, "key", "no %s '%s'", k->noun, param_key(req));
+    (void)pthread_mutex_unlock(&rd->lock);
+    return r;
+}
+
+/* An update names the item in the URL and needs the version it replaces. */
+static int update_check(struct http_request *req, const struct item_kind *k, const char *body_key,
+                        uint64_t body_version, uint64_t *ret_expect)
+{
+    int r;
+
+    if (!streq(body_key, param_key(req)))
+        return http_error(req, -EINVAL, NULL, "key", "field 'key': '%s' does not match the URL",
+                          body_key);
+    r = expected_version(req, body_version, ret_expect);
+    if (r < 0 || *ret_expect)
+        return r;
+    if (k->version_in_body)
+        return http_error(req, -EINVAL, "version_required", "version",
+                          "field 'version': required for updates (or send If-Match)");
+    return http_error(req, -EINVAL, "version_required", "If-Match",
+                      "%s updates need If-Match: \"<version>\"", k->noun);
+}
+
+static int item_write(struct rd *rd, struct http_request *req, const struct item_kind *k,
+                      bool create)
+{
+    struct auth_principal p;
+    struct rd_change c = { .kind = k->kind, .action = create ? "create" : "update" };
     struct err e = ERR_INIT;
     const char *body;
+    uint64_t body_version, expect = 0;
     size_t n;
     int r;
 
@@ -325,81 +408,35 @@ int rd_h_flags_create(struct http_request *req, void *userdata)
     r = body_check(req, &body, &n);
     if (r < 0)
         return r;
-    r = rollout_flag_parse(body, n, &f, &e);
+    r = k->parse(body, n, &c, &body_version, &e);
     if (r < 0)
         return rd_error_from_err(req, r, &e);
-    r = flag_change(req, f, 1, &c);
-    if (r < 0)
-        return r;
-    c.expect_version = 0;
-    c.actor = p.name;
-    c.action = "create";
-    (void)pthread_mutex_lock(&rd->lock);
-    r = rd_commit(rd, &c, &e);
-    if (r < 0)
-        r = commit_error(req, r, &e, "flag", c.key);
-    else
-        r = reply_current(rd, req, RD_FLAGS, c.key, 201);
-    (void)pthread_mutex_unlock(&rd->lock);
-    return r;
-}
-
-int rd_h_flag_update(struct http_request *req, void *userdata)
-{
-    struct rd *rd = userdata;
-    struct auth_principal p;
-    struct rd_change c = { 0 };
-    struct rollout_flag *f = NULL;
-    struct err e = ERR_INIT;
-    const char *body, *key = param_key(req);
-    uint64_t expect;
-    size_t n;
-    int r;
-
-    r = authorize_admin(rd, req, &p);
-    if (r < 0)
-        return r;
-    r = body_check(req, &body, &n);
-    if (r < 0)
-        return r;
-    r = rollout_flag_parse(body, n, &f, &e);
-    if (r < 0)
-        return rd_error_from_err(req, r, &e);
-    if (!streq(rollout_flag_key(f), key)) {
-        r = http_error(req, -EINVAL, NULL, "key", "field 'key': '%s' does not match the URL",
-                       rollout_flag_key(f));
-        rollout_flag_unref(f);
-        return r;
+    if (!create) {
+        r = update_check(req, k, c.key, body_version, &expect);
+        if (r < 0)
+            goto out;
     }
-    r = expected_version(req, rollout_flag_version(f), &expect);
-    if (r >= 0 && expect == 0)
-        r = http_error(req, -EINVAL, "version_required", "version",
-                       "field 'version': required for updates (or send If-Match)");
-    if (r < 0) {
-        rollout_flag_unref(f);
-        return r;
-    }
-    r = flag_change(req, f, expect + 1, &c);
+    r = k->encode(req, &c, expect + 1);
     if (r < 0)
-        return r;
+        goto out;
     c.expect_version = expect;
     c.actor = p.name;
-    c.action = "update";
     (void)pthread_mutex_lock(&rd->lock);
     r = rd_commit(rd, &c, &e);
     if (r < 0)
-        r = commit_error(req, r, &e, "flag", key);
+        r = commit_error(req, r, &e, k->noun, c.key);
     else
-        r = reply_current(rd, req, RD_FLAGS, key, 200);
+        r = reply_current(rd, req, k->kind, c.key, create ? 201 : 200);
     (void)pthread_mutex_unlock(&rd->lock);
+out:
+    change_drop(&c);
     return r;
 }
 
-int rd_h_flag_delete(struct http_request *req, void *userdata)
+static int item_delete(struct rd *rd, struct http_request *req, const struct item_kind *k)
 {
-    struct rd *rd = userdata;
     struct auth_principal p;
-    struct rd_change c = { 0 };
+    struct rd_change c;
     struct err e = ERR_INIT;
     const char *key = param_key(req);
     struct rd_item *it;
@@ -413,25 +450,79 @@ int rd_h_flag_delete(struct http_request *req, void *userdata)
     if (r < 0)
         return r;
     (void)pthread_mutex_lock(&rd->lock);
-    it = rd_item_find(rd, RD_FLAGS, key);
+    it = rd_item_find(rd, k->kind, key);
     if (!it) {
-        r = http_error(req, -ENOENT, NULL, "key", "no flag '%s'", key);
+        r = http_error(req, -ENOENT, NULL, "key", "no %s '%s'", k->noun, key);
         goto out;
     }
-    c = (struct rd_change){ .kind = RD_FLAGS,
+    c = (struct rd_change){ .kind = k->kind,
                             .key = key,
                             .expect_version = expect ? expect : it->version,
                             .actor = p.name,
                             .action = "delete" };
     r = rd_commit(rd, &c, &e);
-    if (r < 0)
-        r = commit_error(req, r, &e, "flag", key);
+    if (r == -EINVAL && k->in_use_code) /* still named: the snapshot would not build */
+        r = http_error(req, -EEXIST, k->in_use_code, "key", "%s", e.msg);
+    else if (r < 0)
+        r = commit_error(req, r, &e, k->noun, key);
     else
         r = http_reply_empty(req, 204);
 out:
     (void)pthread_mutex_unlock(&rd->lock);
     return r;
 }
+
+int rd_h_flags_list(struct http_request *req, void *userdata)
+{
+    return item_list(userdata, req, &flag_kind);
+}
+
+int rd_h_flag_get(struct http_request *req, void *userdata)
+{
+    return item_get(userdata, req, &flag_kind);
+}
+
+int rd_h_flags_create(struct http_request *req, void *userdata)
+{
+    return item_write(userdata, req, &flag_kind, true);
+}
+
+int rd_h_flag_update(struct http_request *req, void *userdata)
+{
+    return item_write(userdata, req, &flag_kind, false);
+}
+
+int rd_h_flag_delete(struct http_request *req, void *userdata)
+{
+    return item_delete(userdata, req, &flag_kind);
+}
+
+int rd_h_segments_list(struct http_request *req, void *userdata)
+{
+    return item_list(userdata, req, &segment_kind);
+}
+
+int rd_h_segment_get(struct http_request *req, void *userdata)
+{
+    return item_get(userdata, req, &segment_kind);
+}
+
+int rd_h_segments_create(struct http_request *req, void *userdata)
+{
+    return item_write(userdata, req, &segment_kind, true);
+}
+
+int rd_h_segment_update(struct http_request *req, void *userdata)
+{
+    return item_write(userdata, req, &segment_kind, false);
+}
+
+int rd_h_segment_delete(struct http_request *req, void *userdata)
+{
+    return item_delete(userdata, req, &segment_kind);
+}
+
+/* ===== Flags: stage, kill, history ===== */
 
 /* Shared by stage and kill: edits environments.<env> of the stored flag JSON with edit(), then
  * runs the result through the engine's strict parser and commits. */
@@ -477,8 +568,7 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
                       const struct env_edit *ed, uint64_t body_version, const char *action)
 {
     const char *key = param_key(req);
-    struct rd_change c = { 0 };
-    struct rollout_flag *f = NULL;
+    struct rd_change c = { .kind = RD_FLAGS, .actor = p->name, .action = action };
     struct err e = ERR_INIT;
     struct rd_item *it;
     json_t *j = NULL;
@@ -521,17 +611,15 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
         r = -ENOMEM;
         goto out;
     }
-    r = rollout_flag_parse(text, strlen(text), &f, &e);
+    r = rollout_flag_parse(text, strlen(text), &c.flag, &e);
     if (r < 0) {
         r = rd_error_from_err(req, r, &e);
         goto out;
     }
-    r = flag_change(req, f, expect + 1, &c);
+    r = flag_encode(req, &c, expect + 1);
     if (r < 0)
         goto out;
     c.expect_version = expect;
-    c.actor = p->name;
-    c.action = action;
     r = rd_commit(rd, &c, &e);
     if (r < 0)
         r = commit_error(req, r, &e, "flag", key);
@@ -539,6 +627,7 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
         r = reply_current(rd, req, RD_FLAGS, key, 200);
 out:
     (void)pthread_mutex_unlock(&rd->lock);
+    change_drop(&c);
     free(text);
     json_decref(j);
     return r;
@@ -672,130 +761,6 @@ int rd_h_flag_history(struct http_request *req, void *userdata)
         return -ENOMEM;
     r = http_reply_json(req, 200, out);
     json_decref(out);
-    return r;
-}
-
-/* ===== Segments ===== */
-
-int rd_h_segments_list(struct http_request *req, void *userdata)
-{
-    return list_items(userdata, req, RD_SEGMENTS, "segments");
-}
-
-int rd_h_segment_get(struct http_request *req, void *userdata)
-{
-    return get_item(userdata, req, RD_SEGMENTS);
-}
-
-static int segment_write(struct http_request *req, void *userdata, bool create)
-{
-    struct rd *rd = userdata;
-    struct auth_principal p;
-    struct rd_change c = { 0 };
-    struct rollout_segment *sg = NULL;
-    struct buf b = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
-    struct err e = ERR_INIT;
-    const char *body;
-    uint64_t expect = 0;
-    size_t n;
-    int r;
-
-    r = authorize_admin(rd, req, &p);
-    if (r < 0)
-        return r;
-    r = body_check(req, &body, &n);
-    if (r < 0)
-        return r;
-    r = rollout_segment_parse(body, n, &sg, &e);
-    if (r < 0)
-        return rd_error_from_err(req, r, &e);
-    if (!create) {
-        r = expected_version(req, 0, &expect);
-        if (r >= 0 && !expect)
-            r = http_error(req, -EINVAL, "version_required", "If-Match",
-                           "segment updates need If-Match: \"<version>\"");
-        if (r >= 0 && !streq(rollout_segment_key(sg), param_key(req)))
-            r = http_error(req, -EINVAL, NULL, "key", "field 'key': does not match the URL");
-        if (r < 0)
-            goto out;
-    }
-    r = rollout_segment_serialize(sg, &b);
-    if (r < 0)
-        goto out;
-    c = (struct rd_change){ .kind = RD_SEGMENTS,
-                            .key = http_strdup(req, rollout_segment_key(sg)),
-                            .expect_version = expect,
-                            .version = expect + 1,
-                            .json = http_strdup(req, buf_str(&b)),
-                            .segment = sg,
-                            .actor = p.name,
-                            .action = create ? "create" : "update" };
-    sg = NULL;
-    if (!c.key || !c.json) {
-        c.segment = rollout_segment_unref(c.segment);
-        r = -ENOMEM;
-        goto out;
-    }
-    (void)pthread_mutex_lock(&rd->lock);
-    r = rd_commit(rd, &c, &e);
-    if (r < 0)
-        r = commit_error(req, r, &e, "segment", c.key);
-    else
-        r = reply_current(rd, req, RD_SEGMENTS, c.key, create ? 201 : 200);
-    (void)pthread_mutex_unlock(&rd->lock);
-out:
-    rollout_segment_unref(sg);
-    buf_release(&b);
-    return r;
-}
-
-int rd_h_segments_create(struct http_request *req, void *userdata)
-{
-    return segment_write(req, userdata, true);
-}
-
-int rd_h_segment_update(struct http_request *req, void *userdata)
-{
-    return segment_write(req, userdata, false);
-}
-
-int rd_h_segment_delete(struct http_request *req, void *userdata)
-{
-    struct rd *rd = userdata;
-    struct auth_principal p;
-    struct rd_change c;
-    struct err e = ERR_INIT;
-    const char *key = param_key(req);
-    struct rd_item *it;
-    uint64_t expect;
-    int r;
-
-    r = authorize_admin(rd, req, &p);
-    if (r < 0)
-        return r;
-    r = expected_version(req, 0, &expect);
-    if (r < 0)
-        return r;
-    (void)pthread_mutex_lock(&rd->lock);
-    it = rd_item_find(rd, RD_SEGMENTS, key);
-    if (!it) {
-        r = http_error(req, -ENOENT, NULL, "key", "no segment '%s'", key);
-        goto out;
-    }
-    c = (struct rd_change){ .kind = RD_SEGMENTS,
-                            .key = key,
-                            .expect_version = expect ? expect : it->version,
-                            .actor = p.name,
-                            .action = "delete" };
-    r = rd_commit(rd, &c, &e);
-    if (r == -EINVAL) /* a flag still names it: the snapshot would not build */
-        r = http_error(req, -EEXIST, "segment_in_use", "key", "%s", e.msg);
-    else if (r < 0)
-        r = commit_error(req, r, &e, "segment", key);
-    else
-        r = http_reply_empty(req, 204);
-out:
-    (void)pthread_mutex_unlock(&rd->lock);
     return r;
 }
 

@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,51 @@ const char *store_kind_name(enum store_kind k)
         [STORE_TOKEN] = "token",
     };
     return (unsigned)k < _STORE_KIND_MAX ? names[k] : NULL;
+}
+
+static int kind_from_name(const char *name)
+{
+    for (unsigned k = 0; k < _STORE_KIND_MAX; k++)
+        if (strcmp(store_kind_name(k), name) == 0)
+            return (int)k;
+    return -EINVAL;
+}
+
+int store__check_version(const struct store_change *c, bool exists, uint64_t cur, struct err *e)
+{
+    if (exists && c->expect_version == 0)
+        return -EEXIST;
+    if (!exists && c->expect_version != 0)
+        return -ENOENT;
+    if (exists && cur != c->expect_version)
+        return err_set(e, -ESTALE, 0, 0, "version %" PRIu64 " is stale, current is %" PRIu64,
+                       c->expect_version, cur);
+    return 0;
+}
+
+int store__data_add(struct store_data *d, size_t cap[_STORE_KIND_MAX], const char *kind,
+                    const char *key, uint64_t version, const char *json)
+{
+    struct store_row *row;
+    int k;
+
+    if (!kind || !key || !json) /* the columns are NOT NULL: a backend's out-of-memory */
+        return -ENOMEM;
+    k = kind_from_name(kind);
+    if (k < 0)
+        return 0;
+    if (d->n_rows[k] == cap[k]) {
+        size_t nc = cap[k] ? cap[k] * 2 : 16;
+        struct store_row *p = realloc(d->rows[k], nc * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        d->rows[k] = p;
+        cap[k] = nc;
+    }
+    row = &d->rows[k][d->n_rows[k]];
+    *row = (struct store_row){ .key = strdup(key), .version = version, .json = strdup(json) };
+    d->n_rows[k]++;
+    return row->key && row->json ? 0 : -ENOMEM;
 }
 
 void store_data_release(struct store_data *d)

@@ -108,6 +108,18 @@ struct store {
     void *impl;
 };
 
+/* Shared by the backends (store.c). */
+/* The version check of store_commit(), given whether the row exists and its version: 0,
+ * -EEXIST, -ENOENT or -ESTALE (with e). */
+int store__check_version(const struct store_change *c, bool exists, uint64_t cur,
+                         struct err *e) WARN_UNUSED_RESULT;
+/* Appends a copy of one loaded row to d.  Rows of a kind this rolloutd does not know (a newer
+ * one's) are skipped.  cap: the rows allocated per kind, zeroed by the caller before the first
+ * row.  0 or -ENOMEM (also for a NULL argument; d keeps what it had and
+ * store_data_release() frees it). */
+int store__data_add(struct store_data *d, size_t cap[_STORE_KIND_MAX], const char *kind,
+                    const char *key, uint64_t version, const char *json) WARN_UNUSED_RESULT;
+
 int store__sqlite_open(const char *path, struct store *s, struct err *e);
 int store__pg_open(const char *conninfo, const char *listen_conninfo, struct store *s,
                    struct err *e);

@@ -115,17 +115,13 @@ static void pgs_close(struct store *s)
     s->impl = NULL;
 }
 
-static int pgs_revision(struct store *s, uint64_t *ret, struct err *e)
+/* Runs sql, which returns the revision as its one row and column. */
+static int pg_exec_revision(PGconn *c, const char *sql, uint64_t *ret, struct err *e)
 {
-    struct pgs *p = s->impl;
     PGresult *res = NULL;
     int r;
 
-    r = pg_ensure(p->conn, e);
-    if (r < 0)
-        return r;
-    r = pg_exec(p->conn, "SELECT value FROM rolloutd_meta WHERE name = 'revision'", 0, NULL, &res,
-                e);
+    r = pg_exec(c, sql, 0, NULL, &res, e);
     if (r < 0)
         return r;
     r = PQntuples(res) == 1 ? parse_u64_col(res, 0, 0, ret) : -EIO;
@@ -133,18 +129,23 @@ static int pgs_revision(struct store *s, uint64_t *ret, struct err *e)
     return r < 0 ? err_set(e, -EIO, 0, 0, "postgres: no revision row") : 0;
 }
 
-static int kind_from_name(const char *name)
+static int pgs_revision(struct store *s, uint64_t *ret, struct err *e)
 {
-    for (unsigned k = 0; k < _STORE_KIND_MAX; k++)
-        if (strcmp(store_kind_name(k), name) == 0)
-            return (int)k;
-    return -EINVAL;
+    struct pgs *p = s->impl;
+    int r;
+
+    r = pg_ensure(p->conn, e);
+    if (r < 0)
+        return r;
+    return pg_exec_revision(p->conn, "SELECT value FROM rolloutd_meta WHERE name = 'revision'", ret,
+                            e);
 }
 
 static int pgs_load(struct store *s, struct store_data *ret, struct err *e)
 {
     struct pgs *p = s->impl;
     struct store_data d = { 0 };
+    size_t cap[_STORE_KIND_MAX] = { 0 };
     PGresult *res = NULL;
     int r, n;
 
@@ -160,17 +161,9 @@ static int pgs_load(struct store *s, struct store_data *ret, struct err *e)
     if (r < 0)
         return r;
     n = PQntuples(res);
-    for (int k = 0; k < _STORE_KIND_MAX; k++) {
-        d.rows[k] = calloc((size_t)n + 1, sizeof *d.rows[k]);
-        if (!d.rows[k]) {
-            r = -ENOMEM;
-            goto out;
-        }
-    }
     for (int i = 0; i < n; i++) {
         const char *kind = PQgetvalue(res, i, 0);
-        struct store_row *row;
-        int k;
+        uint64_t version;
 
         if (!kind[0]) {
             r = parse_u64_col(res, i, 4, &d.revision);
@@ -178,17 +171,13 @@ static int pgs_load(struct store *s, struct store_data *ret, struct err *e)
                 goto out;
             continue;
         }
-        k = kind_from_name(kind);
-        if (k < 0)
-            continue;
-        row = &d.rows[k][d.n_rows[k]++];
-        row->key = col_dup(res, i, 1);
-        row->json = col_dup(res, i, 3);
-        r = parse_u64_col(res, i, 2, &row->version);
-        if (r < 0 || !row->key || !row->json) {
-            r = r < 0 ? err_set(e, -EIO, 0, 0, "postgres: bad version in row") : -ENOMEM;
+        if (parse_u64_col(res, i, 2, &version) < 0) {
+            r = err_set(e, -EIO, 0, 0, "postgres: bad version in row");
             goto out;
         }
+        r = store__data_add(&d, cap, kind, PQgetvalue(res, i, 1), version, PQgetvalue(res, i, 3));
+        if (r < 0)
+            goto out;
     }
     *ret = d;
     d = (struct store_data){ 0 };
@@ -216,19 +205,12 @@ static int pgs_commit(struct store *s, const struct store_change *c, uint64_t *r
     r = pg_exec(p->conn, "BEGIN", 0, NULL, NULL, e);
     if (r < 0)
         return r;
-    r = pg_exec(p->conn,
-                "UPDATE rolloutd_meta SET value = value + 1 WHERE name = 'revision' "
-                "RETURNING value",
-                0, NULL, &res, e);
+    r = pg_exec_revision(p->conn,
+                         "UPDATE rolloutd_meta SET value = value + 1 WHERE name = 'revision' "
+                         "RETURNING value",
+                         &rev, e);
     if (r < 0)
         goto fail;
-    r = PQntuples(res) == 1 ? parse_u64_col(res, 0, 0, &rev) : -EIO;
-    PQclear(res);
-    res = NULL;
-    if (r < 0) {
-        r = err_set(e, -EIO, 0, 0, "postgres: no revision row");
-        goto fail;
-    }
     {
         const char *params[] = { kind, c->key };
         r = pg_exec(p->conn, "SELECT version FROM rolloutd_items WHERE kind = $1 AND key = $2", 2,
@@ -236,18 +218,10 @@ static int pgs_commit(struct store *s, const struct store_change *c, uint64_t *r
     }
     if (r < 0)
         goto fail;
-    exists = PQntuples(res) == 1;
-    if (exists && parse_u64_col(res, 0, 0, &cur) < 0)
-        exists = false;
+    exists = PQntuples(res) == 1 && parse_u64_col(res, 0, 0, &cur) >= 0;
     PQclear(res);
     res = NULL;
-    if (exists && c->expect_version == 0)
-        r = -EEXIST;
-    else if (!exists && c->expect_version != 0)
-        r = -ENOENT;
-    else if (exists && cur != c->expect_version)
-        r = err_set(e, -ESTALE, 0, 0, "version %" PRIu64 " is stale, current is %" PRIu64,
-                    c->expect_version, cur);
+    r = store__check_version(c, exists, cur, e);
     if (r < 0)
         goto fail;
 

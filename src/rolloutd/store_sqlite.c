@@ -121,14 +121,6 @@ static char *col_dup(sqlite3_stmt *st, int col)
     return t ? strdup((const char *)t) : NULL;
 }
 
-static int kind_from_name(const char *name)
-{
-    for (unsigned k = 0; k < _STORE_KIND_MAX; k++)
-        if (strcmp(store_kind_name(k), name) == 0)
-            return (int)k;
-    return -EINVAL;
-}
-
 static int sq_load(struct store *s, struct store_data *ret, struct err *e)
 {
     struct sq *q = s->impl;
@@ -145,30 +137,12 @@ static int sq_load(struct store *s, struct store_data *ret, struct err *e)
         goto out;
     st = stmt(q, STMT_LOAD);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int k = kind_from_name((const char *)sqlite3_column_text(st, 0));
-        struct store_row *row;
-
-        if (k < 0)
-            continue; /* a newer rolloutd's kind: not ours to interpret */
-        if (d.n_rows[k] == cap[k]) {
-            size_t nc = cap[k] ? cap[k] * 2 : 16;
-            struct store_row *p = realloc(d.rows[k], nc * sizeof *p);
-            if (!p) {
-                r = -ENOMEM;
-                goto out;
-            }
-            d.rows[k] = p;
-            cap[k] = nc;
-        }
-        row = &d.rows[k][d.n_rows[k]];
-        row->key = col_dup(st, 1);
-        row->version = (uint64_t)sqlite3_column_int64(st, 2);
-        row->json = col_dup(st, 3);
-        d.n_rows[k]++;
-        if (!row->key || !row->json) {
-            r = -ENOMEM;
+        r = store__data_add(&d, cap, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1),
+                            (uint64_t)sqlite3_column_int64(st, 2),
+                            (const char *)sqlite3_column_text(st, 3));
+        if (r < 0)
             goto out;
-        }
     }
     (void)sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -191,7 +165,7 @@ static int sq_commit(struct store *s, const struct store_change *c, uint64_t *re
     struct sq *q = s->impl;
     const char *kind = store_kind_name(c->kind);
     sqlite3_stmt *st;
-    uint64_t rev = 0;
+    uint64_t rev = 0, cur = 0;
     bool exists = false;
     int rc, r;
 
@@ -203,19 +177,14 @@ static int sq_commit(struct store *s, const struct store_change *c, uint64_t *re
     (void)sqlite3_bind_text(st, 2, c->key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        uint64_t cur = (uint64_t)sqlite3_column_int64(st, 0);
         exists = true;
-        if (c->expect_version == 0)
-            r = -EEXIST;
-        else if (cur != c->expect_version)
-            r = err_set(e, -ESTALE, 0, 0, "version %llu is stale, current is %llu",
-                        (unsigned long long)c->expect_version, (unsigned long long)cur);
+        cur = (uint64_t)sqlite3_column_int64(st, 0);
     } else if (rc != SQLITE_DONE) {
         r = sq_fail(q, e, "reading the version");
     }
     (void)sqlite3_reset(st);
-    if (r >= 0 && !exists && c->expect_version != 0)
-        r = -ENOENT;
+    if (r >= 0)
+        r = store__check_version(c, exists, cur, e);
     if (r < 0)
         goto fail;
 

@@ -82,6 +82,45 @@ ok "delete: 204" test "$(status_of "$out")" = 204
 out=$(api "$A" "$T" GET /api/v1/flags/doomed)
 ok "deleted flag: 404" expect_error "$out" 404 not_found key
 
+# ===== Segments: the same handlers as flags, If-Match only, in-use deletes refused =====
+seg='{"key":"beta","conditions":[{"attribute":"beta","op":"eq","value":true}]}'
+out=$(api "$A" "$T" POST /api/v1/segments "$seg")
+ok "segment create: 201" test "$(status_of "$out")" = 201
+out=$(api "$A" "$T" POST /api/v1/segments "$seg")
+ok "segment create again: 409" expect_error "$out" 409 already_exists key
+out=$(curl -s -i -H "Authorization: Bearer $T" "http://$A/api/v1/segments/beta")
+ok "segment get returns ETag \"1\"" grep -q 'ETag: "1"' <<<"$out"
+out=$(api "$A" "$T" GET /api/v1/segments)
+ok "segment list has it" test "$(body_of "$out" | jq -r '.segments[0].key')" = beta
+out=$(api "$A" "$T" GET /api/v1/segments/nope)
+ok "unknown segment: 404" expect_error "$out" 404 not_found key
+useg='{"key":"beta","description":"v2","conditions":[{"attribute":"beta","op":"eq","value":true}]}'
+out=$(api "$A" "$T" PUT /api/v1/segments/beta "$useg")
+ok "segment update without If-Match: 400 naming If-Match" \
+    expect_error "$out" 400 version_required If-Match
+out=$(api "$A" "$T" PUT /api/v1/segments/other "$useg" -H 'If-Match: "1"')
+ok "segment update with a key that differs from the URL: 400" \
+    expect_error "$out" 400 invalid_argument key
+out=$(curl -s -i -X PUT -H "Authorization: Bearer $T" -H 'Content-Type: application/json' \
+    -H 'If-Match: "1"' --data-binary "$useg" "http://$A/api/v1/segments/beta")
+ok "segment update with If-Match \"1\": 200, ETag \"2\"" \
+    bash -c "grep -q '^HTTP/1.1 200' <<<'$out' && grep -q 'ETag: \"2\"' <<<'$out'"
+out=$(api "$A" "$T" PUT /api/v1/segments/beta "$useg" -H 'If-Match: "1"')
+ok "stale segment update: 409" expect_error "$out" 409 conflict version
+api "$A" "$T" POST /api/v1/flags \
+    '{"key":"beta-only","rules":[{"op":"in_segment","segment":"beta","variant":"candidate"}]}' >/dev/null
+out=$(api "$A" "$T" DELETE /api/v1/segments/beta)
+ok "deleting a segment a flag names: 409 segment_in_use" \
+    expect_error "$out" 409 segment_in_use key
+out=$(api "$A" "$T" DELETE /api/v1/flags/beta-only)
+ok "delete the flag that named it: 204" test "$(status_of "$out")" = 204
+out=$(api "$A" "$T" DELETE /api/v1/segments/beta "" -H 'If-Match: "1"')
+ok "segment delete with a stale If-Match: 409" expect_error "$out" 409 conflict version
+out=$(api "$A" "$T" DELETE /api/v1/segments/beta)
+ok "segment delete: 204" test "$(status_of "$out")" = 204
+out=$(api "$A" "$T" DELETE /api/v1/segments/beta)
+ok "segment delete again: 404" expect_error "$out" 404 not_found key
+
 # ===== Bad input: 400 naming the field, never a crash =====
 out=$(api "$A" "$T" POST /api/v1/flags '{"key":')
 ok "malformed JSON: 400" expect_error "$out" 400 invalid_json
