@@ -62,6 +62,8 @@ bench: deps build
 	tests/bench/bench_stack.sh $(INFRACTL)
 	@echo "== bench: flag evaluation in process (librollout vs unleash-client, GrowthBook)"
 	tests/bench/rollout/run.sh $(BUILD)
+	@echo "== bench: gpu_agent scrape latency and RSS (fake NVML) vs nvidia-smi"
+	tests/bench/gpu/bench.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

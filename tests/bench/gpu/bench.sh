@@ -2,7 +2,7 @@
 # gpu_agent's cost: scrape latency (p50/p99 over keep-alive connections, one client and four at
 # once), RSS, and CPU per second of background collection, against the fake NVML with 2 and 8
 # GPUs; compared with what an nvidia-smi-based exporter pays per scrape on a real H200
-# (/work/shared/fixtures/gpu/nvidia-smi-timing.txt).
+# (../shared/fixtures/gpu/nvidia-smi-timing.txt).
 # No GPU machine is needed (nor used): the fake answers in microseconds, so these numbers are
 # the agent's own overhead.  On real hardware NVML reads take 7-30 us per GPU once warm
 # (fixtures/gpu/probe.txt); the background collection absorbs them, scrapes never wait on NVML.
@@ -16,7 +16,7 @@ REQUESTS=${2:-5000}
 AGENT=$BUILD/gpu_agent
 FAKE=$BUILD/tests/fake_nvml/libnvidia-ml.so.1
 PY=/usr/bin/python3
-FIXTURES=/work/shared/fixtures/gpu
+FIXTURES=${UT_SHARED_DIR:-$SRC/../shared}/fixtures/gpu # shared/ sits beside the checkout
 [[ -x $AGENT && -f $FAKE ]] || { echo "build first: cmake --build $BUILD" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/gpu-bench.XXXXXX)
