@@ -217,6 +217,8 @@ struct role_job {
     const struct stack_service *svc;
     struct probe_spec spec;
     struct probe *probe;
+    struct probe_spec cluster_spec; /* patroni: GET /cluster on the REST port */
+    struct probe *cluster;
 };
 
 static bool job_is(const struct role_job *j, const char *kind)
@@ -414,6 +416,10 @@ static void interpret_patroni(struct role_job *jobs, size_t n)
     }
     if (!leader_rows)
         return;
+    for (size_t i = 0; i < n; i++)
+        if (job_is(&jobs[i], "patroni") && streq(jobs[i].sv->state, "running") &&
+            !streq(jobs[i].sv->role, "leader"))
+            (void)snprintf(jobs[i].sv->detail, sizeof jobs[i].sv->detail, "not streaming");
     /* Rows: in_recovery \t application_name \t state \t sync_state \t lag_bytes \t lag_s */
     for (const char *p = leader_rows; p && *p;) {
         char line[512], *f[6] = { 0 };
@@ -461,12 +467,67 @@ static const struct role_kind *role_kind_find(const char *kind)
     return NULL;
 }
 
+/* Patroni's view of the cluster (GET /cluster) from the first member that answers: sets each
+ * member's role and returns the leader's name (borrowed from jobs), or NULL. */
+static const char *patroni_leader(struct role_job *jobs, size_t n)
+{
+    const char *leader = NULL;
+
+    for (size_t i = 0; i < n && !leader; i++) {
+        json_t *root, *members, *m;
+        size_t k;
+
+        if (!jobs[i].cluster || probe_result(jobs[i].cluster) < 0)
+            continue;
+        root = json_loads(probe_detail(jobs[i].cluster), 0, NULL);
+        members = json_object_get(root, "members");
+        json_array_foreach(members, k, m)
+        {
+            const char *name = json_string_value(json_object_get(m, "name"));
+            const char *role = json_string_value(json_object_get(m, "role"));
+
+            for (size_t j = 0; name && role && j < n; j++) {
+                struct status_service *sv = jobs[j].sv;
+                if (!job_is(&jobs[j], "patroni") || !streq(sv->name, name))
+                    continue;
+                (void)snprintf(sv->role, sizeof sv->role, "%s",
+                               streq(role, "leader")         ? "leader"
+                               : streq(role, "sync_standby") ? "sync replica"
+                                                             : "replica");
+                if (streq(role, "leader"))
+                    leader = sv->name;
+            }
+        }
+        json_decref(root);
+    }
+    return leader;
+}
+
+static void start_job(struct role_job *j, const struct role_kind *kind, struct probe **probes,
+                      unsigned *np)
+{
+    probe_spec_copy(&j->spec, &j->svc->status_probe);
+    if (kind->query) {
+        free(j->spec.query);
+        j->spec.query = xstrdup(kind->query);
+    }
+    j->probe = probe_start(&j->spec, ROLE_TIMEOUT_USEC);
+    if (j->probe)
+        probes[(*np)++] = j->probe;
+}
+
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
 {
     struct role_job *jobs = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *jobs);
-    struct probe **probes = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *probes);
+    struct probe **probes = xcalloc(2 * snap->n_services + 1, sizeof *probes);
+    const char *leader;
     unsigned np = 0;
 
+    /* Phase 1, all at once: every status probe except PostgreSQL's, and Patroni's /cluster
+     * (cheap HTTP) to learn the leader.  Phase 2: one PostgreSQL connection, to the leader,
+     * whose pg_stat_replication has every replica's state and lag; connections cost tens of
+     * milliseconds each (backend start, SCRAM), so the replicas are not asked themselves
+     * unless no member's REST API answered. */
     for (size_t i = 0; i < snap->n_services; i++) {
         struct status_service *sv = &snap->services[i];
         const struct stack_service *svc = stack_find(s, sv->name);
@@ -481,16 +542,33 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         kind = role_kind_find(svc->kind);
         if (!kind || !svc->has_status_probe || !streq(sv->state, "running"))
             continue;
-        probe_spec_copy(&jobs[i].spec, &svc->status_probe);
-        if (kind->query) {
-            free(jobs[i].spec.query);
-            jobs[i].spec.query = xstrdup(kind->query);
+        if (!streq(kind->kind, "patroni")) {
+            start_job(&jobs[i], kind, probes, &np);
+            continue;
         }
-        jobs[i].probe = probe_start(&jobs[i].spec, ROLE_TIMEOUT_USEC);
-        if (jobs[i].probe)
-            probes[np++] = jobs[i].probe;
+        if (svc->health.present && svc->health.probe.type == PROBE_HTTP) {
+            probe_spec_copy(&jobs[i].cluster_spec, &svc->health.probe);
+            free(jobs[i].cluster_spec.path);
+            jobs[i].cluster_spec.path = xstrdup("/cluster");
+            jobs[i].cluster_spec.expect_status = 200;
+            jobs[i].cluster = probe_start(&jobs[i].cluster_spec, ROLE_TIMEOUT_USEC);
+            if (jobs[i].cluster)
+                probes[np++] = jobs[i].cluster;
+        }
     }
     probe_run_all(probes, np);
+    leader = patroni_leader(jobs, snap->n_services);
+    np = 0;
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct role_kind *kind = jobs[i].svc ? role_kind_find(jobs[i].svc->kind) : NULL;
+
+        if (!kind || !streq(kind->kind, "patroni") || !jobs[i].svc->has_status_probe ||
+            !streq(jobs[i].sv->state, "running") || (leader && !streq(jobs[i].sv->name, leader)))
+            continue;
+        start_job(&jobs[i], kind, probes, &np);
+    }
+    probe_run_all(probes, np);
+
     for (size_t i = 0; i < snap->n_services; i++)
         if (jobs[i].probe && probe_result(jobs[i].probe) < 0)
             (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error, "%s",
@@ -499,7 +577,9 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         role_kinds[k].interpret(jobs, snap->n_services);
     for (size_t i = 0; i < snap->n_services; i++) {
         probe_free(jobs[i].probe);
+        probe_free(jobs[i].cluster);
         probe_spec_release(&jobs[i].spec);
+        probe_spec_release(&jobs[i].cluster_spec);
     }
     free(probes);
     free(jobs);
