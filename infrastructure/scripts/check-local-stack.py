@@ -73,7 +73,8 @@ def main():
                 continue
             with open(tpl, encoding="utf-8") as fh:
                 text = fh.read()
-            refs(text, f"{name}: {f['template']}", secrets, used)
+            if f.get("expand", True):
+                refs(text, f"{name}: {f['template']}", secrets, used)
             rendered[f["template"]] = text
             texts.append(text)
             dirs = svc.get("dirs") or []

@@ -71,9 +71,9 @@ static int parse_args(int argc, char **argv, struct up_args *a)
     return 0;
 }
 
-/* Can `user` reach (search) dir?  Asked of the kernel by a child that becomes the user, so
- * groups and ACLs count as they will for the service. */
-static bool user_can_reach(const char *user, const char *dir)
+/* Can `user` access path with amode (access(2) modes)?  Asked of the kernel by a child that
+ * becomes the user, so groups and ACLs count as they will for the service. */
+static bool user_can_access(const char *user, const char *path, int amode)
 {
     struct passwd pw, *res = NULL;
     char pwbuf[4096];
@@ -88,26 +88,42 @@ static bool user_can_reach(const char *user, const char *dir)
     if (pid == 0) {
         if (initgroups(user, pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 || setuid(pw.pw_uid) < 0)
             _exit(2);
-        _exit(access(dir, X_OK) == 0 ? 0 : 1);
+        _exit(access(path, amode) == 0 ? 0 : 1);
     }
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-/* Services run as several system users: each must reach the state directory. */
-static int check_state_dir(const struct cli_ctx *ctx, const struct stack *s)
+/* Services run as several system users: each must reach the state directory and read the
+ * files its command names (a checkout under /root is out of their reach). */
+static int check_user_access(const struct cli_ctx *ctx, const struct stack *s)
 {
     if (geteuid() != 0)
         return 0; /* no user switching: everything runs as us */
     for (size_t i = 0; i < s->n_services; i++) {
-        const char *user = s->services[i].user;
-        if (user && !user_can_reach(user, ctx->state_dir)) {
+        const struct stack_service *svc = &s->services[i];
+        struct stat st;
+
+        if (!svc->user)
+            continue;
+        if (!user_can_access(svc->user, ctx->state_dir, X_OK)) {
             log_error("service '%s' runs as '%s', who cannot reach the state directory '%s' "
                       "(it or a parent directory is not searchable by that user); choose another "
                       "--state-dir or chmod o+x the parents; nothing was started",
-                      s->services[i].name, user, ctx->state_dir);
+                      svc->name, svc->user, ctx->state_dir);
             return -EACCES;
+        }
+        for (char **a = svc->argv; *a; a++) {
+            if ((*a)[0] != '/' || stat(*a, &st) < 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (!user_can_access(svc->user, *a, R_OK)) {
+                log_error("service '%s' runs as '%s', who cannot read '%s'; copy it into the "
+                          "state directory (stack file `files:` with `expand: false`) or make it "
+                          "readable; nothing was started",
+                          svc->name, svc->user, *a);
+                return -EACCES;
+            }
         }
     }
     return 0;
@@ -276,7 +292,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         ret = CLI_EXIT_OK;
         goto wait;
     }
-    if (check_state_dir(ctx, s) < 0)
+    if (check_user_access(ctx, s) < 0)
         goto out;
     r = sv_preflight(s, &e);
     if (r < 0) {

@@ -118,7 +118,9 @@ static int render(const struct stack *s, const struct stack_service *svc,
         r = err_set(reterr, -EINVAL, 0, 0, "services.%s: template contains a NUL byte", svc->name);
         goto out;
     }
-    r = stack_expand(s, vars, buf_str(&tmpl), &out, &e);
+    /* Files copied as they are (scripts, SQL) keep their own ${...} syntax. */
+    r = f->expand ? stack_expand(s, vars, buf_str(&tmpl), &out, &e)
+                  : buf_append(&out, tmpl.data ? tmpl.data : "", tmpl.len);
     if (r < 0) {
         err_set_file(reterr, f->template_path);
         r = err_set(reterr, r, e.line, e.col, "services.%s: %s", svc->name, e.msg);

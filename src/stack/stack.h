@@ -49,6 +49,7 @@ struct stack_file {
     char *path;          /* output path */
     unsigned mode;       /* default 0644 */
     bool overwrite;      /* default true; false = write only when missing */
+    bool expand;         /* default true; false = copy the file as it is (scripts, SQL) */
 };
 
 struct stack_service {

@@ -570,7 +570,7 @@ fail:
 static int parse_files(struct pctx *c, const struct cfg_node *n, const char *path,
                        struct stack_service *svc)
 {
-    static const char *const keys[] = { "template", "path", "mode", "overwrite", NULL };
+    static const char *const keys[] = { "template", "path", "mode", "overwrite", "expand", NULL };
     int r = expect(c, n, path, CFG_NODE_SEQ);
 
     if (r < 0)
@@ -584,6 +584,7 @@ static int parse_files(struct pctx *c, const struct cfg_node *n, const char *pat
         svc->n_files = i + 1;
         f->mode = 0644;
         f->overwrite = true;
+        f->expand = true;
         path_sub(base, path, NULL, i);
         r = expect(c, m, base, CFG_NODE_MAP);
         if (r < 0)
@@ -621,6 +622,12 @@ static int parse_files(struct pctx *c, const struct cfg_node *n, const char *pat
         if ((v = cfg_map_get(m, "overwrite"))) {
             path_sub(sub, base, "overwrite", 0);
             r = get_bool(c, v, sub, &f->overwrite);
+            if (r < 0)
+                return r;
+        }
+        if ((v = cfg_map_get(m, "expand"))) {
+            path_sub(sub, base, "expand", 0);
+            r = get_bool(c, v, sub, &f->expand);
             if (r < 0)
                 return r;
         }

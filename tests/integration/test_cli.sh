@@ -84,6 +84,29 @@ ok "missing binary exits 1" test "$rc" -eq 1
 ok "missing binary names the package" grep -q "ghost-server'" <<<"$out"
 ok "missing binary starts nothing" nothing_started
 
+# 4b. As root, a service user must be able to reach the state directory and read its command.
+if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1; then
+    open_state=$(mktemp -d)
+    chmod 755 "$open_state"
+    printf 'exec sleep 3600.1234\n' >"$tmp/job.sh" # $tmp is 0700: nobody cannot read it
+    cat >"$tmp/user.yml" <<YML
+name: t
+services:
+  job:
+    user: nobody
+    command: [/bin/sh, "$tmp/job.sh"]
+YML
+    out=$("$INFRACTL" -f "$tmp/user.yml" --state-dir "$open_state/s" up --detach 2>&1)
+    rc=$?
+    diag "$out"
+    ok "unreadable command file exits 1" test "$rc" -eq 1
+    ok "unreadable command file names user and file" grep -q "runs as 'nobody', who cannot read '$tmp/job.sh'" <<<"$out"
+    ok "unreadable command file starts nothing" test ! -e "$open_state/s/supervisor.pid"
+    out=$("$INFRACTL" -f "$tmp/user.yml" --state-dir "$tmp/state2" up --detach 2>&1)
+    ok "unreachable state directory names user and directory" grep -q "runs as 'nobody', who cannot reach the state directory '$tmp/state2'" <<<"$out"
+    rm -rf "$open_state"
+fi
+
 # 5. Unknown subcommand: suggestion and usage exit code.
 out=$("$INFRACTL" stauts 2>&1)
 rc=$?

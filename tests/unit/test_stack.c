@@ -641,6 +641,10 @@ static void test_prepare(void)
                      "      - template: app.tmpl\n"
                      "        path: \"${state_dir}/a/keep.conf\"\n"
                      "        overwrite: false\n"
+                     "      - template: bad.tmpl\n"
+                     "        path: \"${state_dir}/a/copy.sh\"\n"
+                     "        mode: \"0755\"\n"
+                     "        expand: false\n"
                      "  b:\n"
                      "    command: [/bin/true]\n"
                      "    files: [{template: bad.tmpl, path: \"${state_dir}/b.conf\"}]\n"
@@ -713,6 +717,15 @@ static void test_prepare(void)
         ASSERT_STREQ(v, want);
         free(v);
         free(want);
+        free(p);
+
+        /* expand: false copies the file as it is, its own ${...} included */
+        p = xasprintf("%s/a/copy.sh", state);
+        v = read_text(p);
+        ASSERT_STREQ(v, "ok\nx = ${nope}\n");
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0755);
+        free(v);
         free(p);
 
         p = xasprintf("%s/a/keep.conf", state);
