@@ -5,7 +5,7 @@ JOBS     ?= $(shell nproc)
 INFRACTL := $(BUILD)/infractl
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up down status test unit asan fuzz bench format clean
+.PHONY: all deps build up down status test unit asan tsan fuzz bench format clean
 
 all: build
 
@@ -43,6 +43,16 @@ asan:
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit
 
+# Tests of threaded code (metrics atomics, MHD threads, snapshot swaps, gpu_agent collector)
+# under ThreadSanitizer.
+TSAN_TESTS ?= metrics|http|rollout|gpu
+tsan:
+	@cmake -S . -B $(BUILD)-tsan -DCMAKE_C_COMPILER=clang -DUT_TSAN=ON \
+		-DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(BUILD)-tsan -j$(JOBS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -L unit -R '$(TSAN_TESTS)'
+
 # Each libFuzzer target for FUZZ_SECONDS, starting from (a copy of) its corpus.
 FUZZ_SECONDS ?= 30
 fuzz:
@@ -69,4 +79,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
