@@ -23,7 +23,7 @@
 
 static const char usage[] =
         "flags [--url URL] [--token-file PATH] [--json] "
-        "create KEY [--description TEXT] [--from FLAG.json] | get KEY | list | "
+        "create KEY [--description TEXT] [--variants A,B|N=V,...] [--from FLAG.json] | get KEY | list | "
         "stage KEY STAGE [--env ENV] [--percent P] | kill KEY [--env ENV] [--off] | "
         "history KEY [--limit N] | delete KEY";
 
@@ -233,12 +233,74 @@ static int simple(const struct flags_ctx *fc, const char *method, const char *pa
     return r;
 }
 
+/* --variants A,B[,C...] or NAME=VALUE,...: the first is control, the second the candidate.
+ * Two bare names make a boolean flag (false, true); more bare names a string flag whose
+ * values are the names; NAME=VALUE takes VALUE as JSON when it parses (42, true, {"k":1}),
+ * else as a string.  NULL on a malformed list (message logged). */
+static json_t *variants_from_arg(const char *arg, json_t *flag)
+{
+    json_t *variants = json_object();
+    char *copy = xstrdup(arg), *rest, *item;
+    size_t n = 0, bare = 0;
+    char *names[2] = { NULL, NULL };
+
+    rest = copy;
+    for (item = strsep(&rest, ","); item; item = strsep(&rest, ","), n++) {
+        char *eq = strchr(item, '=');
+        json_t *v;
+
+        if (eq)
+            *eq = '\0';
+        if (!item[0] || json_object_get(variants, item)) {
+            log_error("--variants: empty or repeated variant name in '%s'", arg);
+            goto fail;
+        }
+        if (eq) {
+            v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+            if (!v)
+                v = json_string(eq + 1);
+        } else {
+            v = json_string(item);
+            bare++;
+        }
+        if (!v || json_object_set_new(variants, item, v) < 0)
+            goto fail;
+        if (n < 2)
+            names[n] = xstrdup(item);
+    }
+    if (n == 0) {
+        log_error("--variants: no variant in '%s'", arg);
+        goto fail;
+    }
+    if (bare != 0 && bare != n) {
+        log_error("--variants: give either names only or NAME=VALUE for every variant");
+        goto fail;
+    }
+    if (bare == 2) { /* control,candidate: a boolean flag */
+        (void)json_object_set_new(variants, names[0], json_false());
+        (void)json_object_set_new(variants, names[1], json_true());
+    }
+    (void)json_object_set_new(flag, "control", json_string(names[0]));
+    (void)json_object_set_new(flag, "candidate", json_string(names[n > 1 ? 1 : 0]));
+    free(names[0]);
+    free(names[1]);
+    free(copy);
+    return variants;
+fail:
+    free(names[0]);
+    free(names[1]);
+    free(copy);
+    json_decref(variants);
+    return NULL;
+}
+
 static int do_create(const struct flags_ctx *fc, int argc, char **argv)
 {
     static const struct option opts[] = { { "description", required_argument, NULL, 'd' },
                                           { "from", required_argument, NULL, 'f' },
+                                          { "variants", required_argument, NULL, 'v' },
                                           { NULL, 0, NULL, 0 } };
-    const char *desc = NULL, *file = NULL;
+    const char *desc = NULL, *file = NULL, *variants = NULL;
     struct buf text = BUF_INIT(16u << 20);
     char *body = NULL;
     int c, r;
@@ -248,11 +310,15 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
             desc = optarg;
         else if (c == 'f')
             file = optarg;
+        else if (c == 'v')
+            variants = optarg;
         else
             return cli_usage_error(usage, "flags create: bad option");
     }
     if (optind != argc - 1)
         return cli_usage_error(usage, "flags create needs KEY");
+    if (file && variants)
+        return cli_usage_error(usage, "flags create: --variants and --from exclude each other");
     if (file) {
         json_t *j;
         r = file_read_all(file, &text);
@@ -278,6 +344,14 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
         json_t *j = json_pack("{s:s}", "key", argv[optind]);
         if (desc && j)
             (void)json_object_set_new(j, "description", json_string(desc));
+        if (variants && j) {
+            json_t *v = variants_from_arg(variants, j);
+            if (!v) {
+                json_decref(j);
+                return CLI_EXIT_USAGE;
+            }
+            (void)json_object_set_new(j, "variants", v);
+        }
         body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
     }
@@ -398,26 +472,43 @@ static char *read_first_line(const char *path)
 
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
 {
-    static const struct option opts[] = { { "url", required_argument, NULL, 'u' },
-                                          { "token-file", required_argument, NULL, 't' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct flags_ctx fc = { 0 };
     const char *url = getenv("ROLLOUTD_URL"), *token_file = NULL, *verb;
     char *default_token = NULL;
-    int c, r;
+    int r;
 
-    /* '+': options up to the verb are ours; the verb parses its own. */
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0) {
-        if (c == 'u')
-            url = optarg;
-        else if (c == 't')
-            token_file = optarg;
-        else if (c == 'j')
-            fc.json = true;
-        else
-            return cli_usage_error(usage, "unknown option");
+    /* --url, --token-file and --json may stand anywhere (as `flags list --json`); they are
+     * taken out of argv here, and the verb parses the rest. */
+    {
+        int out = 1;
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i], **dst = NULL;
+
+            if (streq(a, "--json")) {
+                fc.json = true;
+                continue;
+            }
+            if (streq(a, "--url") || streq(a, "--token-file")) {
+                dst = streq(a, "--url") ? &url : &token_file;
+                if (i + 1 >= argc)
+                    return cli_usage_error(usage, "%s needs a value", a);
+                *dst = argv[++i];
+                continue;
+            }
+            if (str_startswith(a, "--url=")) {
+                url = a + 6;
+                continue;
+            }
+            if (str_startswith(a, "--token-file=")) {
+                token_file = a + 13;
+                continue;
+            }
+            argv[out++] = argv[i];
+        }
+        argv[out] = NULL;
+        argc = out;
     }
+    optind = 1;
     if (optind >= argc)
         return cli_usage_error(usage, "flags needs a subcommand");
     verb = argv[optind];

@@ -254,7 +254,7 @@ static int parse_global(int *argc, char **argv, const char **stack, const char *
             dst = state;
         else if (str_startswith(a, "--state-dir="))
             dst = state, val = a + 12;
-        else if ((streq(a, "-h") || streq(a, "--help")) && out == 1) {
+        else if (streq(a, "-h") || streq(a, "--help")) {
             *help = true;
             continue;
         }

@@ -289,6 +289,14 @@ if [[ -n $INFRACTL ]]; then
     ok "infractl flags stage with a bad stage exits 1 and names the field" \
         bash -c "test $? -eq 1 && grep -q 'field stage' '$tmp/err'"
     ok "infractl flags delete" "${I[@]}" delete cli-flag
+    out=$("${I[@]}" create model.v2 --description "v2" --variants control,candidate --json)
+    ok "flags create --variants control,candidate: a boolean flag" \
+        test "$(jq -c '[.type, .variants, .control, .candidate]' <<<"$out")" = '["boolean",{"control":false,"candidate":true},"control","candidate"]'
+    out=$("${I[@]}" create model.v3 --variants 'old="gpt-4",new="gpt-5"' --json)
+    ok "flags create --variants NAME=VALUE: values as given" \
+        test "$(jq -c '[.type, .variants.new]' <<<"$out")" = '["string","gpt-5"]'
+    "${I[@]}" create model.v4 --variants 'a,,b' 2>/dev/null
+    ok "flags create --variants with an empty name: usage error" test $? -eq 2
     ROLLOUTD_TOKEN=nope "$INFRACTL" --state-dir "$tmp/none" flags --url "http://$A" list 2>/dev/null
     ok "infractl flags with a bad \$ROLLOUTD_TOKEN exits 1" test $? -eq 1
 fi
