@@ -5,7 +5,7 @@ JOBS     ?= $(shell nproc)
 INFRACTL := $(BUILD)/infractl
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up down status test unit asan fuzz bench format clean
+.PHONY: all deps build up down status test unit asan fuzz bench format clean install
 
 all: build
 
@@ -62,6 +62,14 @@ bench: deps build
 	tests/bench/bench_stack.sh $(INFRACTL)
 	@echo "== bench: flag evaluation in process (librollout vs unleash-client, GrowthBook)"
 	tests/bench/rollout/run.sh $(BUILD)
+	@echo "== bench: rolloutd OFREP on loopback (wrk; needs the wrk package)"
+	bash tests/integration/test_rolloutd_bench.sh $(BUILD)/rolloutd 10
+
+# librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
+# librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX) --component rollout
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
