@@ -5,7 +5,7 @@ JOBS     ?= $(shell nproc)
 INFRACTL := $(BUILD)/infractl
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up down status test unit asan tsan fuzz bench format clean
+.PHONY: all deps build up down status test unit asan tsan fuzz bench format clean install
 
 all: build
 
@@ -74,6 +74,14 @@ bench: deps build
 	tests/bench/rollout/run.sh $(BUILD)
 	@echo "== bench: gpu_agent scrape latency and RSS (fake NVML) vs nvidia-smi"
 	tests/bench/gpu/bench.sh $(BUILD)
+	@echo "== bench: rolloutd OFREP on loopback (wrk; needs the wrk package)"
+	bash tests/integration/test_rolloutd_bench.sh $(BUILD)/rolloutd 10
+
+# librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
+# librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX) --component rollout
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* librollout is built with -fvisibility=hidden: what this header declares is its interface. */
+#pragma GCC visibility push(default)
+
 struct buf;
 struct err;
 struct metrics_family;
@@ -405,3 +408,5 @@ double rollout_client_number(struct rollout_client *c, const char *key,
 const char *rollout_client_variant(struct rollout_client *c, const char *key,
                                    const struct rollout_ctx *ctx, char *buf, size_t n,
                                    const char *def, bool *ret_shadow);
+
+#pragma GCC visibility pop

@@ -372,15 +372,25 @@ int rollout_ofrep_write_result(const char *key, const struct rollout_result *res
         r = buf_puts(out, ",\"value\":");
         if (r >= 0)
             r = rollout_value_write_json(res->value, out);
+        /* Plain appends, no printf: this is written once per OFREP evaluation. */
         if (r >= 0)
-            r = buf_appendf(out,
-                            ",\"reason\":\"%s\",\"variant\":", rollout_reason_name(res->reason));
+            r = buf_puts(out, ",\"reason\":\"");
+        if (r >= 0)
+            r = buf_puts(out, rollout_reason_name(res->reason));
+        if (r >= 0)
+            r = buf_puts(out, "\",\"variant\":");
         if (r >= 0)
             r = rollout__json_string(out, res->variant, strlen(res->variant));
         if (r >= 0)
-            r = buf_appendf(out, ",\"metadata\":{\"version\":%llu,\"stage\":\"%s\",\"shadow\":%s",
-                            (unsigned long long)res->flag_version, rollout_stage_name(res->stage),
-                            res->shadow ? "true" : "false");
+            r = buf_puts(out, ",\"metadata\":{\"version\":");
+        if (r >= 0)
+            r = rollout__json_u64(out, res->flag_version);
+        if (r >= 0)
+            r = buf_puts(out, ",\"stage\":\"");
+        if (r >= 0)
+            r = buf_puts(out, rollout_stage_name(res->stage));
+        if (r >= 0)
+            r = buf_puts(out, res->shadow ? "\",\"shadow\":true" : "\",\"shadow\":false");
         if (r >= 0 && res->shadow) {
             r = buf_puts(out, ",\"shadowVariant\":");
             if (r >= 0)

@@ -69,6 +69,17 @@ int rollout__json_string(struct buf *out, const char *s, size_t len)
     return r;
 }
 
+int rollout__json_u64(struct buf *out, uint64_t v)
+{
+    char tmp[20], *p = tmp + sizeof tmp;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 int rollout__json_number(struct buf *out, double n)
 {
     char tmp[40];

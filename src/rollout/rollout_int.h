@@ -58,6 +58,8 @@ int rollout__semver_cmp(const struct semver *a, const struct semver *b);
 
 int rollout__json_string(struct buf *out, const char *s, size_t len);
 int rollout__json_number(struct buf *out, double n);
+/* An unsigned integer in decimal. */
+int rollout__json_u64(struct buf *out, uint64_t v);
 /* Percent in ROLLOUT_SCALE/100 units (thousandths of a percent) as a shortest decimal. */
 int rollout__json_percent(struct buf *out, uint32_t units);
 
@@ -68,6 +70,12 @@ int rollout__json_percent(struct buf *out, uint32_t units);
  * line and column. */
 int rollout__json_load(const char *json, size_t len, size_t max, const char *what, void **ret_root,
                        struct err *reterr);
+
+/* The general (jansson) evaluation-context parser behind rollout_ctx_parse(), which tries a
+ * fast one-pass parser first (ctx.c); the same contract.  Exposed for the differential fuzz
+ * target. */
+int rollout__ctx_parse_json(const char *json, size_t len, unsigned flags,
+                            struct rollout_ctx *ret_ctx, struct err *reterr);
 
 /* ===== error paths ===== */
 

@@ -175,6 +175,7 @@ int rd_h_token_delete(struct http_request *req, void *userdata);
 int rd_h_environments(struct http_request *req, void *userdata);
 int rd_h_ofrep_flag(struct http_request *req, void *userdata);
 int rd_h_ofrep_bulk(struct http_request *req, void *userdata);
+int rd_h_ofrep_configuration(struct http_request *req, void *userdata);
 int rd_h_snapshot(struct http_request *req, void *userdata);
 int rd_h_stream(struct http_request *req, void *userdata);
 int rd_h_healthz(struct http_request *req, void *userdata);

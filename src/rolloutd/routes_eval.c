@@ -187,6 +187,38 @@ out:
     return r;
 }
 
+/* GET /ofrep/v1/configuration (OFREP extension): what a provider may rely on.  Polling: the
+ * bulk endpoint answers If-None-Match with 304, so client providers may poll it; the interval
+ * floor keeps a fleet of browsers from polling faster than once a second.  Flag types: all of
+ * OFREP's ("number" flags serve both int and float).  No "caching": results change with every
+ * rollout step.  The document is fixed for the daemon's life, so is its ETag. */
+#define OFREP_CONFIGURATION                                                                     \
+    "{\"name\":\"rolloutd\",\"capabilities\":{\"cacheInvalidation\":{\"polling\":{\"enabled\":" \
+    "true,\"minPollingIntervalMs\":1000}},\"flagEvaluation\":{\"supportedTypes\":[\"boolean\"," \
+    "\"string\",\"int\",\"float\",\"object\"]}}}"
+
+int rd_h_ofrep_configuration(struct http_request *req, void *userdata)
+{
+    static const char body[] = OFREP_CONFIGURATION;
+    struct rd *rd = userdata;
+    struct auth_principal p;
+    const char *inm;
+    char etag[24];
+    int r;
+
+    r = auth_check(rd, req, &p);
+    if (r < 0)
+        return r;
+    (void)snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", fnv1a64(body, sizeof body - 1));
+    r = http_set_header(req, "ETag", etag);
+    if (r < 0)
+        return r;
+    inm = http_request_header(req, "If-None-Match");
+    if (inm && streq(inm, etag))
+        return http_reply_empty(req, 304);
+    return http_reply(req, 200, CT_JSON, body, sizeof body - 1);
+}
+
 /* GET /v1/snapshot and /v1/stream take ?env=E (required by docs/flags.md 5.1). */
 static int snapshot_env(struct rd *rd, struct http_request *req, const char **ret_env)
 {

@@ -17,6 +17,7 @@ const struct http_route rd_routes[] = {
     /* evaluation (OFREP) */
     { "POST", "/ofrep/v1/evaluate/flags/{key}", rd_h_ofrep_flag, NULL },
     { "POST", "/ofrep/v1/evaluate/flags", rd_h_ofrep_bulk, NULL },
+    { "GET", "/ofrep/v1/configuration", rd_h_ofrep_configuration, NULL },
     /* librollout */
     { "GET", "/v1/snapshot", rd_h_snapshot, NULL },
     { "GET", "/v1/stream", rd_h_stream, NULL },

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_flag_ctx.c - fuzz target: the evaluation-context parser (plain and OFREP body), then
- * evaluation of a flag using every operator against the parsed context. */
+ * evaluation of a flag using every operator against the parsed context.  Differential: the
+ * parser's fast path must give exactly what the general (jansson) parser gives. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "rollout.h"
+#include "rollout/rollout_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,8 +50,41 @@ static struct rollout_snapshot *snapshot(void)
     return s;
 }
 
+static bool ctx_equal(const struct rollout_ctx *a, const struct rollout_ctx *b)
+{
+    if ((a->targeting_key == NULL) != (b->targeting_key == NULL) ||
+        (a->targeting_key && strcmp(a->targeting_key, b->targeting_key) != 0) ||
+        a->n_attrs != b->n_attrs)
+        return false;
+    for (size_t i = 0; i < a->n_attrs; i++) {
+        const struct rollout_attr *x = &a->attrs[i], *y = &b->attrs[i];
+
+        if (strcmp(x->name, y->name) != 0 || x->type != y->type || x->b != y->b ||
+            memcmp(&x->n, &y->n, sizeof x->n) != 0 || (x->s == NULL) != (y->s == NULL) ||
+            (x->s && strcmp(x->s, y->s) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* rollout_ctx_parse() (fast path first) against the general parser alone. */
+static void differential(const uint8_t *data, size_t size, unsigned flags)
+{
+    struct rollout_ctx a = ROLLOUT_CTX_INIT, b = ROLLOUT_CTX_INIT;
+    struct err ea = ERR_INIT, eb = ERR_INIT;
+    int ra = rollout_ctx_parse((const char *)data, size, flags, &a, &ea);
+    int rb = rollout__ctx_parse_json((const char *)data, size, flags, &b, &eb);
+
+    if (ra != rb || (ra == 0 && !ctx_equal(&a, &b)) || (ra < 0 && strcmp(ea.msg, eb.msg) != 0))
+        abort();
+    rollout_ctx_release(&a);
+    rollout_ctx_release(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    differential(data, size, 0);
+    differential(data, size, ROLLOUT_CTX_OFREP_BODY);
     for (unsigned mode = 0; mode < 2; mode++) {
         struct rollout_ctx ctx = ROLLOUT_CTX_INIT;
         struct rollout_result res;

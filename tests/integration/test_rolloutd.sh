@@ -184,6 +184,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer 
     -H "If-None-Match: $etag" -d '{"context":{"targetingKey":"u"}}' "http://$A/ofrep/v1/evaluate/flags")
 ok "OFREP bulk with If-None-Match: 304" test "$code" = 304
 
+out=$(curl -s -i -H "Authorization: Bearer $E" "http://$A/ofrep/v1/configuration")
+etag=$(grep -i '^etag:' <<<"$out" | cut -d' ' -f2 | tr -d '\r')
+body=$(sed '1,/^\r$/d' <<<"$out")
+ok "OFREP configuration: name, polling, supported types, ETag" bash -c "test -n '$etag' &&
+    jq -e '.name == \"rolloutd\" and .capabilities.cacheInvalidation.polling.enabled == true and
+           .capabilities.cacheInvalidation.polling.minPollingIntervalMs >= 1000 and
+           (.capabilities.flagEvaluation.supportedTypes | index(\"boolean\") != null)' <<<'$body' >/dev/null"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $E" -H "If-None-Match: $etag" \
+    "http://$A/ofrep/v1/configuration")
+ok "OFREP configuration with If-None-Match: 304" test "$code" = 304
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$A/ofrep/v1/configuration")
+ok "OFREP configuration without a token: 401" test "$code" = 401
+
 # ===== Stage changes reach OFREP and the SSE stream within 1 s =====
 curl -sN -H "Authorization: Bearer $E" "http://$A/v1/stream?env=production" >"$tmp/stream" &
 stream_pid=$!

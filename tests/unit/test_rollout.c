@@ -734,6 +734,83 @@ static void test_ctx_parse(void)
     ASSERT_EQ(e.line, 1);
 }
 
+/* The fast path of rollout_ctx_parse() against the general parser: same return, same error
+ * text, same context; and a few results spelled out. */
+static void test_ctx_parse_fast_path(void)
+{
+    static const char *const docs[] = {
+        "{\"context\":{\"targetingKey\":\"u-1\",\"plan\":\"pro\",\"n\":-0,\"r\":-0.0,\"b\":false}}",
+        "{\"context\":{\"targetingKey\":\"a\\\"b\\\\c\\/d\\n\",\"s\":\"\\t\\b\\f\\r\"}}",
+        " {\"context\" : { \"x\" : 123456789012345678 , \"y\" : 1.5e3 } } ",
+        "{\"context\":{\"city\":\"Z\xc3\xbcrich\",\"e\":\"\xf0\x9f\x98\x80\"}}",
+        "{\"context\":{}}",
+        "{}",
+        "{\"context\":null}",
+        "{\"context\":{\"a\":1,\"a\":2}}",
+        "{\"context\":{\"targetingKey\":\"a\",\"targetingKey\":\"a\"}}",
+        "{\"context\":{\"a\":1},\"context\":{\"a\":1}}",
+        "{\"context\":{\"a\":01}}",
+        "{\"context\":{\"a\":1.}}",
+        "{\"context\":{\"a\":\"\xc0\xaf\"}}",
+        "{\"context\":{\"a\":\"\xed\xa0\x80\"}}",
+        "{\"context\":{\"a\":\"\x01\"}}",
+        "{\"context\":{\"a\":9223372036854775808}}",
+        "{\"context\":{\"a\":1e999}}",
+        "{\"context\":{\"a\":[1,{\"b\":1,\"b\":2}]}}",
+        "{\"context\":{\"a\":1}} x",
+        "{\"context\":{\"a\":1}",
+        "{\"context\":{\"\":1}}",
+        "{\"context\":{\"targetingKey\":7}}",
+        "{\"context\":{\"a\":\"\\u0041\"}}",
+        "{\"other\":1,\"context\":{\"a\":1}}",
+        "[]",
+        "{\"context\":{\"a\":tru}}",
+        "{\"context\":{\"a\":\"x\\q\"}}",
+    };
+    struct rollout_ctx a = ROLLOUT_CTX_INIT, b = ROLLOUT_CTX_INIT;
+    struct err ea = ERR_INIT, eb = ERR_INIT;
+
+    for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+        for (unsigned flags = 0; flags <= ROLLOUT_CTX_OFREP_BODY; flags++) {
+            int ra = rollout_ctx_parse(docs[i], strlen(docs[i]), flags, &a, &ea);
+            int rb = rollout__ctx_parse_json(docs[i], strlen(docs[i]), flags, &b, &eb);
+
+            ASSERT_EQ(ra, rb);
+            if (ra < 0) {
+                ASSERT_STREQ(ea.msg, eb.msg);
+                continue;
+            }
+            ASSERT_TRUE((a.targeting_key == NULL) == (b.targeting_key == NULL));
+            if (a.targeting_key)
+                ASSERT_STREQ(a.targeting_key, b.targeting_key);
+            ASSERT_EQ(a.n_attrs, b.n_attrs);
+            for (size_t k = 0; k < a.n_attrs; k++) {
+                ASSERT_STREQ(a.attrs[k].name, b.attrs[k].name);
+                ASSERT_EQ(a.attrs[k].type, b.attrs[k].type);
+                ASSERT_EQ(a.attrs[k].b, b.attrs[k].b);
+                ASSERT_TRUE(memcmp(&a.attrs[k].n, &b.attrs[k].n, sizeof(double)) == 0);
+                if (a.attrs[k].s)
+                    ASSERT_STREQ(a.attrs[k].s, b.attrs[k].s);
+                else
+                    ASSERT_TRUE(b.attrs[k].s == NULL);
+            }
+            rollout_ctx_release(&a);
+            rollout_ctx_release(&b);
+        }
+    }
+    ASSERT_OK(rollout_ctx_parse(docs[1], strlen(docs[1]), ROLLOUT_CTX_OFREP_BODY, &a, &ea));
+    ASSERT_STREQ(a.targeting_key, "a\"b\\c/d\n");
+    ASSERT_STREQ(a.attrs[0].s, "\t\b\f\r");
+    rollout_ctx_release(&a);
+    ASSERT_OK(rollout_ctx_parse(docs[0], strlen(docs[0]), ROLLOUT_CTX_OFREP_BODY, &a, &ea));
+    ASSERT_EQ(a.n_attrs, 4);
+    ASSERT_TRUE(!signbit(a.attrs[1].n) && signbit(a.attrs[2].n)); /* -0 is an integer, -0.0 not */
+    rollout_ctx_release(&a);
+    ASSERT_ERRNO(rollout_ctx_parse(docs[7], strlen(docs[7]), ROLLOUT_CTX_OFREP_BODY, &a, &ea),
+                 -EBADMSG);
+    ASSERT_CONTAINS(ea.msg, "duplicate");
+}
+
 /* ===== OFREP and counters ===== */
 
 static void test_ofrep_and_counters(void)
@@ -818,5 +895,5 @@ T_MAIN(T_CASE(test_bucket_vectors), T_CASE(test_streaming_hash_matches_oneshot),
        T_CASE(test_serialize_round_trip), T_CASE(test_defaults), T_CASE(test_snapshot_document),
        T_CASE(test_operators), T_CASE(test_regex_engine), T_CASE(test_semver_order),
        T_CASE(test_stages_and_shadow), T_CASE(test_kill_switch_wins), T_CASE(test_segments),
-       T_CASE(test_stickiness_number), T_CASE(test_ctx_parse), T_CASE(test_ofrep_and_counters),
-       T_CASE(test_shadow_metrics))
+       T_CASE(test_stickiness_number), T_CASE(test_ctx_parse), T_CASE(test_ctx_parse_fast_path),
+       T_CASE(test_ofrep_and_counters), T_CASE(test_shadow_metrics))
