@@ -821,11 +821,11 @@ int rd_h_tokens_create(struct http_request *req, void *userdata)
     r = only_fields(req, j, allowed);
     if (r >= 0)
         r = get_string(req, j, "name", true, &name);
-    if (r >= 0 && (!name[0] || strlen(name) > AUTH_NAME_MAX))
+    if (r >= 0 && (!name || !name[0] || strlen(name) > AUTH_NAME_MAX))
         r = http_error(req, -EINVAL, NULL, "name", "field 'name': 1-%d bytes", AUTH_NAME_MAX);
     if (r >= 0)
         r = get_string(req, j, "scope", true, &scope);
-    if (r >= 0 && (sc = auth_scope_from_name(scope)) < 0)
+    if (r >= 0 && (!scope || (sc = auth_scope_from_name(scope)) < 0))
         r = http_error(req, -EINVAL, NULL, "scope", "field 'scope': 'admin' or 'eval'");
     if (r >= 0)
         r = get_string(req, j, "env", sc == AUTH_SCOPE_EVAL, &env);

@@ -58,7 +58,7 @@ static int visit(struct resolver *rs, const struct stack_service *svc, char **wh
 static int visit_strv(struct resolver *rs, const struct stack_service *svc, char **v,
                       const char *field, bool must_be_abs)
 {
-    char name[96];
+    char name[128]; /* field names are short literals; room for "[index]" */
     int r;
 
     for (size_t i = 0; v && v[i]; i++) {

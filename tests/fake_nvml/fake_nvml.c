@@ -306,7 +306,7 @@ static int dev_string(void *d, const char *fn, const char *key, char *out, unsig
     else if (strlen(v) >= n)
         r = R_INSUFFICIENT_SIZE;
     else
-        (void)snprintf(out, n, "%s", v);
+        (void)snprintf(out, n, "%.*s", n ? (int)n - 1 : 0, v); /* truncated like NVML */
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -398,7 +398,7 @@ static int sys_string(const char *key, char *out, unsigned int n)
     else if (!v)
         r = R_NOT_SUPPORTED;
     else
-        (void)snprintf(out, n, "%s", v);
+        (void)snprintf(out, n, "%.*s", n ? (int)n - 1 : 0, v); /* truncated like NVML */
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -501,7 +501,7 @@ int nvmlDeviceGetPciInfo_v3(void *d, struct fake_nvml_pci *p)
         return R_NOT_SUPPORTED;
     }
     memset(p, 0, sizeof *p);
-    (void)snprintf(p->bus_id, sizeof p->bus_id, "%s", bus);
+    (void)snprintf(p->bus_id, sizeof p->bus_id, "%.*s", (int)sizeof p->bus_id - 1, bus);
     (void)snprintf(p->bus_id_legacy, sizeof p->bus_id_legacy, "%s",
                    bus + (strlen(bus) > 12 ? 4 : 0));
     (void)to_u64(gpu_get_locked(gpu, "pci_device_id"), &id);
