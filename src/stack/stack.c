@@ -83,6 +83,18 @@ const char *stack_dep_cond_to_string(enum stack_dep_cond c)
     return (unsigned)c < _STACK_DEP_COND_MAX ? names[c] : NULL;
 }
 
+int stack_signal_from_string(const char *s, int *ret)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2 };
+
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+        if (streq(s, stack_signal_to_string(sigs[i]))) {
+            *ret = sigs[i];
+            return 0;
+        }
+    return -EINVAL;
+}
+
 const char *stack_signal_to_string(int sig)
 {
     switch (sig) {

@@ -114,6 +114,10 @@ void stack_start_order(const struct stack *s, size_t *ret_order);
 const char *stack_restart_to_string(enum stack_restart r);
 const char *stack_dep_cond_to_string(enum stack_dep_cond c);
 const char *stack_signal_to_string(int sig);
+/* The stop signals a stack or agent config may name ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP",
+ * "SIGKILL", "SIGUSR1", "SIGUSR2") -> number; -EINVAL otherwise. */
+int stack_signal_from_string(const char *s, int *ret);
+#define STACK_SIGNAL_NAMES "SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1 or SIGUSR2"
 
 /* Values for ${...} references. */
 struct stack_vars {

@@ -749,20 +749,13 @@ static int parse_backoff(struct pctx *c, const struct cfg_node *m, const char *p
 
 static int parse_signal(struct pctx *c, const struct cfg_node *v, const char *path, int *ret)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2 };
     int r = expect(c, v, path, CFG_NODE_SCALAR);
 
     if (r < 0)
         return r;
-    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-        if (streq(v->value, stack_signal_to_string(sigs[i]))) {
-            *ret = sigs[i];
-            return 0;
-        }
-    return perr(c, v,
-                "%s: unknown signal '%.32s' (SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, "
-                "SIGUSR1 or SIGUSR2)",
-                path, v->value);
+    if (stack_signal_from_string(v->value, ret) == 0)
+        return 0;
+    return perr(c, v, "%s: unknown signal '%.32s' (" STACK_SIGNAL_NAMES ")", path, v->value);
 }
 
 static int parse_service(struct pctx *c, const struct cfg_node *key, const struct cfg_node *m,
