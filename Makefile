@@ -4,22 +4,36 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 INFRACTL := $(BUILD)/infractl
 CMAKE_ARGS ?=
+# No "Entering directory" lines from the sub-makes CMake's build runs.
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build up down status test unit asan tsan fuzz bench format clean install
+.PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
+.PHONY: bench drill format clean install
 
 all: build
 
+# scripts/install-deps.sh is the one list of packages, by purpose (runtime, tests, ci).
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh runtime
+
+deps-test:
+	@scripts/install-deps.sh tests
 
 build:
 	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The build without its progress lines: warnings and errors only (the whole log on failure).
+build-quiet:
+	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+	@log=$(BUILD)/build.log; if cmake --build $(BUILD) -j$(JOBS) >$$log 2>&1; then \
+		grep -E "warning:" $$log || true; echo "build: ok ($(BUILD)/, log $$log)"; \
+	else cat $$log; echo "build: FAILED (log $$log)"; exit 1; fi
+
 # Installs what is missing, builds, starts the stack, waits until healthy, prints status.
-up: deps build
-	$(INFRACTL) up --detach --wait
-	$(INFRACTL) status
+up: deps build-quiet
+	@$(INFRACTL) up --detach --wait
+	@$(INFRACTL) status
 
 down:
 	$(INFRACTL) down
@@ -28,20 +42,21 @@ status:
 	$(INFRACTL) status
 
 # Unit tests, then integration tests against the real stack (started if it is not running,
-# and left as found).
-test: build
-	cd $(BUILD) && ctest --output-on-failure
+# and left as found).  Installs the test packages first.  A test that cannot run is reported
+# as skipped with its reason; NO_SKIP=1 (CI) turns any skip into a failure.
+test: deps-test build-quiet
+	@scripts/ctest.sh $(BUILD) $(CTEST_ARGS)
 
 unit: build
-	cd $(BUILD) && ctest --output-on-failure -L unit
+	@scripts/ctest.sh $(BUILD) -L unit
 
 # Unit tests under ASan+UBSan in a separate build tree.
 asan:
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_C_COMPILER=clang -DUT_SANITIZE=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(BUILD)-asan -j$(JOBS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		scripts/ctest.sh $(BUILD)-asan -L unit
 
 # Tests of threaded code (metrics atomics, MHD threads, snapshot swaps, gpu_agent collector)
 # under ThreadSanitizer.
@@ -50,8 +65,8 @@ tsan:
 	@cmake -S . -B $(BUILD)-tsan -DCMAKE_C_COMPILER=clang -DUT_TSAN=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(BUILD)-tsan -j$(JOBS)
-	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		ctest --output-on-failure -L unit -R '$(TSAN_TESTS)'
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		scripts/ctest.sh $(BUILD)-tsan -L unit -R '$(TSAN_TESTS)'
 
 # Each libFuzzer target for FUZZ_SECONDS, starting from (a copy of) its corpus.
 FUZZ_SECONDS ?= 30
@@ -67,7 +82,7 @@ fuzz:
 		rc=$${PIPESTATUS[0]}; rm -rf $$c; [ $$rc -eq 0 ] || exit $$rc; done
 
 # Figures for the issue notes and docs; compare peers within one run (the machine is shared).
-bench: deps build
+bench: deps-test build-quiet
 	@echo "== bench: local stack (infractl): time to healthy, status latency"
 	tests/bench/bench_stack.sh $(INFRACTL)
 	@echo "== bench: flag evaluation in process (librollout vs unleash-client, GrowthBook)"
@@ -76,6 +91,19 @@ bench: deps build
 	tests/bench/gpu/bench.sh $(BUILD)
 	@echo "== bench: rolloutd OFREP on loopback (wrk; needs the wrk package)"
 	bash tests/integration/test_rolloutd_bench.sh $(BUILD)/rolloutd 10
+
+# Failover drills on the running stack (infractl drill; docs/drills.md): DRILL_RUNS runs of
+# each PostgreSQL fault, reports in docs/drill-report/ (committed: the figures docs cite).
+DRILL_RUNS ?= 10
+drill: build-quiet
+	@mkdir -p docs/drill-report
+	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
+	@for f in pause crash pg-crash stop; do \
+		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS)"; \
+		$(INFRACTL) drill postgres --fault $$f --runs $(DRILL_RUNS) --json \
+			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
+		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
+		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

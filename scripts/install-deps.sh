@@ -1,40 +1,156 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the build, the local stack and the tests need, only those
-# that are missing.  Idempotent; safe to run on every `make up`.
+# The one place that lists what this project installs, by purpose.  Idempotent: installs only
+# what is missing, so it is safe (and quick, ~0.1 s) to run before every `make up` / `make test`.
+#
+#   scripts/install-deps.sh [SET...]      install SET (default: runtime)
+#   scripts/install-deps.sh --check SET   exit 1 and name what is missing, install nothing
+#   scripts/install-deps.sh --list SET    print SET's Debian packages, one per line
+#   scripts/install-deps.sh --tools-dir   print where the tools below go (infractl uses the same)
+#
+# Sets (each includes the ones before it):
+#   runtime  build the programs and run the local stack            (make up)
+#            + Patroni 4.1.5 from PyPI (infrastructure/patroni/requirements.txt: every
+#              dependency pinned with its hash) in a virtual environment of Debian's
+#              /usr/bin/python3 under the tools dir, its wheels cached there (offline afterwards)
+#   tests    what `make test` calls besides that                    (make test)
+#   ci       format check, sanitizer and fuzzer runtimes            (.ci/run)
+# (`make bench` needs the tests set: its load tool and peers' runtime are there.)
+# scripts/check-deps.py (test check.deps) checks that every command and Python module the tests,
+# scripts and the stack use comes from a package listed here (or from Debian's base system).
 set -euo pipefail
 
-# Build: compiler toolchain and the libraries we link.
-build_pkgs=(build-essential cmake pkg-config libyaml-dev libjansson-dev libhiredis-dev libpq-dev
-            libcurl4-openssl-dev)
-# The local stack (infrastructure/local/stack.yml) runs these real engines.
-stack_pkgs=(etcd-server etcd-client patroni postgresql-15 postgresql-client-15 python3-psycopg2
-            haproxy pgbouncer redis-server redis-sentinel redis-tools)
-# Tests: sanitizer runtimes, curl for HTTP checks.
-test_pkgs=(clang libclang-rt-14-dev curl procps iproute2 jq python3-yaml)
-build_pkgs+=(libmicrohttpd-dev libsqlite3-dev)  # rolloutd (src/http, store_sqlite.c)
-test_pkgs+=(wrk sqlite3)  # rolloutd: benchmark, on-disk checks (node+npm for OFREP are separate)
-# gpu_agent failover test: real Celery workers with a Redis broker (/usr/bin/python3 -m celery).
-test_pkgs+=(python3-celery python3-redis)
+# ---- runtime: the build toolchain and libraries we link, and the stack's real engines
+build_pkgs=(build-essential cmake pkg-config
+            libyaml-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev
+            libmicrohttpd-dev libsqlite3-dev)
+# infrastructure/local/stack.yml (each service names its package there too).  Patroni is not
+# Debian's 3.0.2 (it can lose acknowledged writes after a leader freeze, fixed in 3.0.3) but
+# 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
+stack_pkgs=(etcd-server etcd-client postgresql-15 postgresql-client-15
+            haproxy pgbouncer redis-server redis-sentinel redis-tools python3-venv)
 
-want=("${build_pkgs[@]}" "${stack_pkgs[@]}")
-[[ "${1:-}" == "--with-tests" ]] && want+=("${test_pkgs[@]}")
-# The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node (e.g. an image's
-# nodesource build, which bundles npm) is already there.
-if [[ "${1:-}" == "--with-tests" ]] && ! command -v npm >/dev/null; then
-    want+=(nodejs npm)
-fi
+# ---- tests: tools the integration tests and their checks call
+test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
+           python3-celery python3-redis  # gpu_failover: real Celery workers, Redis broker
+           shfmt                         # check.deps parses our shell scripts with it
+           wrk)                          # make bench (OFREP load); check.deps checks bench too
+# The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
+# image's nodesource build, which bundles npm) is already there.
+command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 
-missing=()
-for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]} == 0)); then
+# ---- ci: .ci/run's checks
+ci_pkgs=(clang-format clang libclang-rt-14-dev git)
+
+# Where installed tools live: readable by the service users (the checkout may sit under /root,
+# mode 700).  $UT_TOOLS_DIR wins; infractl computes the same default (${tools_dir} in stacks).
+tools_dir() {
+    if [[ -n ${UT_TOOLS_DIR:-} ]]; then
+        echo "$UT_TOOLS_DIR"
+    elif [[ $(id -u) -eq 0 ]]; then
+        echo /opt/ultrathink-infra
+    else
+        echo "${HOME}/.local/share/ultrathink-infra"
+    fi
+}
+
+PATRONI_VERSION=4.1.5
+# Patroni in $TOOLS/patroni-$PATRONI_VERSION (a venv of Debian's python3: the postgres user
+# cannot run a CPython under /root), from wheels cached in $TOOLS/cache/pip.  Idempotent.
+install_patroni() {
+    local tools venv cache req stamp
+    tools=$(tools_dir)
+    venv=$tools/patroni-$PATRONI_VERSION
+    cache=$tools/cache/pip
+    req=$(cd "$(dirname "$0")/.." && pwd)/infrastructure/patroni/requirements.txt
+    # Done when the venv was built from this very requirements file (its hash is kept there).
+    stamp=$(sha256sum "$req" | cut -d' ' -f1)
+    if [[ -x $venv/bin/patroni && $(cat "$venv/.requirements.sha256" 2>/dev/null) == "$stamp" ]]; then
+        return 0
+    fi
+    [[ $mode == check ]] && { echo "install-deps: Patroni $PATRONI_VERSION is not installed in $venv" >&2; return 1; }
+    echo "install-deps: installing Patroni $PATRONI_VERSION into $venv" >&2
+    mkdir -p "$cache"
+    chmod 755 "$tools"
+    # Fetch only what the cache lacks (a second machine with the cache needs no network).
+    if ! /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+        --require-hashes --no-index --find-links "$cache" -d "$cache" -r "$req" >/dev/null 2>&1; then
+        /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+            --require-hashes -d "$cache" -r "$req" || {
+            echo "install-deps: cannot download Patroni $PATRONI_VERSION from PyPI (pinned in $req); nothing installed" >&2
+            return 1
+        }
+    fi
+    rm -rf "$venv"
+    if ! { /usr/bin/python3 -m venv "$venv" &&
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
+            --no-index --find-links "$cache" -r "$req" 2> >(grep -v DEPRECATION >&2); }; then
+        rm -rf "$venv"
+        echo "install-deps: installing Patroni $PATRONI_VERSION into $venv failed" >&2
+        return 1
+    fi
+    echo "$stamp" >"$venv/.requirements.sha256"
+    chmod -R a+rX "$tools"
+    "$venv/bin/patroni" --version >&2
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+
+want=()
+add_set() {
+    case $1 in
+    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}") ;;
+    tests) add_set runtime; want+=("${test_pkgs[@]}") ;;
+    ci | all) add_set tests; want+=("${ci_pkgs[@]}") ;;
+    bench) add_set tests ;;
+    --with-tests) add_set tests ;; # the old spelling
+    *) echo "install-deps: unknown set '$1' (runtime, tests, ci, all)" >&2; usage ;;
+    esac
+}
+
+mode=install
+case ${1:-} in
+--check) mode=check; shift ;;
+--list) mode=list; shift ;;
+--tools-dir) tools_dir; exit 0 ;;
+-h | --help) usage ;;
+esac
+(($# == 0)) && set -- runtime
+for s in "$@"; do add_set "$s"; done
+mapfile -t want < <(printf '%s\n' "${want[@]}" | awk '!seen[$0]++')
+
+if [[ $mode == list ]]; then
+    printf '%s\n' "${want[@]}"
     exit 0
 fi
+
+# One dpkg-query for all of them: "name<TAB>status" for the installed ones.
+declare -A installed=()
+while IFS=$'\t' read -r name status; do
+    [[ $status == "install ok installed" ]] && installed[${name%%:*}]=1
+done < <(dpkg-query -W -f='${Package}\t${Status}\n' "${want[@]}" 2>/dev/null || true)
+missing=()
+for p in "${want[@]}"; do
+    [[ -n ${installed[$p]:-} ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    install_patroni
+    exit
+fi
+if [[ $mode == check ]]; then
+    echo "install-deps: missing Debian packages: ${missing[*]} (run scripts/install-deps.sh $*)" >&2
+    exit 1
+fi
+
 echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+    command -v sudo >/dev/null || {
+        echo "install-deps: missing ${missing[*]}: run as root or install sudo" >&2
+        exit 1
+    }
     SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -50,3 +166,5 @@ fi
 trap '[[ $created_policy == 1 ]] && $SUDO rm -f $policy' EXIT
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${#missing[@]} package(s)" >&2
+install_patroni

@@ -8,7 +8,9 @@
 #   have no cycle; no port is claimed by two services; every port a service claims appears in
 #   its command or its rendered files, and every healthcheck/status_probe port is one the
 #   stack claims; the Patroni templates agree with each other except for name, ports and paths;
-#   HAProxy's backends and PgBouncer's target match the Patroni/HAProxy ports.
+#   HAProxy's backends and PgBouncer's target match the Patroni/HAProxy ports; each Patroni
+#   node's lock (leader key, member name, etcd port), liveness port and Patroni version agree
+#   with its template, scripts/install-deps.sh and infrastructure/patroni/requirements.txt.
 #
 # Usage: check-local-stack.py [path/to/stack.yml]   (exit 0 = consistent, 1 = problems listed)
 # Needs Debian's python3-yaml (run with /usr/bin/python3, not a pyenv python).
@@ -31,7 +33,7 @@ def refs(text, where, secrets, used):
         if m.group(1) == "$":
             continue
         name = m.group(2)
-        if name in ("state_dir", "stack_dir"):
+        if name in ("state_dir", "stack_dir", "tools_dir"):
             continue
         if name.startswith("secret.") and name[7:] in secrets:
             used.add(name[7:])
@@ -130,6 +132,31 @@ def main():
             problem(f"{n}: {tpl} does not listen on {pg_port}/{rest_port}")
         if not re.search(rf"^name: {re.escape(n)}$", text, re.M):
             problem(f"{n}: {tpl} member name is not {n}")
+        # The supervisor's view of the node must match Patroni's: the leader key it releases
+        # (namespace + scope + /leader, value = member name), the REST port of its liveness,
+        # the etcd port, and the Patroni version installed by scripts/install-deps.sh.
+        scope = re.search(r"^scope: (\S+)$", text, re.M)
+        ns = re.search(r"^namespace: (\S+)$", text, re.M)
+        lock = s.get("lock") or {}
+        if not (scope and ns):
+            problem(f"{n}: {tpl} has no scope or namespace")
+        elif lock.get("key") != ns.group(1).rstrip("/") + "/" + scope.group(1) + "/leader":
+            problem(f"{n}: lock.key {lock.get('key')} is not Patroni's leader key "
+                    f"{ns.group(1).rstrip('/')}/{scope.group(1)}/leader")
+        if lock.get("value") != n:
+            problem(f"{n}: lock.value {lock.get('value')} is not the member name {n}")
+        etcd = re.search(r"^etcd3:\n  hosts: 127\.0\.0\.1:(\d+)$", text, re.M)
+        if not etcd or int(etcd.group(1)) != lock.get("port"):
+            problem(f"{n}: lock.port {lock.get('port')} is not the etcd port of {tpl}")
+        if (s.get("liveness") or {}).get("port") != rest_port:
+            problem(f"{n}: liveness port is not the REST port {rest_port}")
+        deps = open(os.path.join(os.path.dirname(path), "../../scripts/install-deps.sh")).read()
+        ver = re.search(r"^PATRONI_VERSION=(\S+)$", deps, re.M).group(1)
+        if f"/patroni-{ver}/bin/patroni" not in s["command"][0] or s.get("package") != f"pypi:patroni=={ver}":
+            problem(f"{n}: command/package do not name Patroni {ver} (scripts/install-deps.sh)")
+        req = open(os.path.join(os.path.dirname(path), "../patroni/requirements.txt")).read()
+        if f"\npatroni=={ver} " not in req:
+            problem(f"infrastructure/patroni/requirements.txt does not pin patroni=={ver}")
         t = "".join(l for l in text.splitlines(True) if not l.lstrip().startswith("#"))
         t = re.sub(rf"\b{re.escape(n)}\b", "NODE", t)
         t = re.sub(rf"\b({pg_port}|{rest_port})\b", "PORT", t)

@@ -97,6 +97,32 @@ int buf_appendf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+int buf_append_base64(struct buf *b, const void *p, size_t n)
+{
+    static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = p;
+    char quad[4];
+    int r;
+
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+
+        if (i + 1 < n)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        quad[0] = alphabet[(v >> 18) & 63];
+        quad[1] = alphabet[(v >> 12) & 63];
+        quad[2] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        quad[3] = i + 2 < n ? alphabet[v & 63] : '=';
+        r = buf_append(b, quad, sizeof quad);
+        if (r < 0)
+            return r;
+    }
+    return n == 0 ? buf_append(b, "", 0) : 0;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     ASSERT(n <= b->len);

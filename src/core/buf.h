@@ -28,6 +28,8 @@ int buf_append(struct buf *b, const void *p, size_t n) WARN_UNUSED_RESULT;
 int buf_puts(struct buf *b, const char *s) WARN_UNUSED_RESULT;
 int buf_appendf(struct buf *b, const char *fmt, ...) PRINTF(2, 3) WARN_UNUSED_RESULT;
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) PRINTF(2, 0) WARN_UNUSED_RESULT;
+/* Appends p[0..n) in standard base64 with padding (RFC 4648), as etcd's JSON API wants keys. */
+int buf_append_base64(struct buf *b, const void *p, size_t n) WARN_UNUSED_RESULT;
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* The contents as a C string ("" when empty); borrowed. */

@@ -241,9 +241,13 @@ const char **workers_held(const struct agent *a);
 /* Asks the supervisor to stop g's worker as tier demands, or to start it.  0 or -errno. */
 int workers_stop(struct agent *a, struct agent_gpu *g, enum gpu_tier tier) WARN_UNUSED_RESULT;
 int workers_start(struct agent *a, struct agent_gpu *g) WARN_UNUSED_RESULT;
-/* Reads the supervisor's status into the GPUs and reconciles: a drained GPU's live worker is
- * stopped, an undrained GPU's stopped worker started.  0 or -errno (no supervisor yet). */
+/* Reads the supervisor's status and reconciles it with the drains: a drained GPU's live worker
+ * is stopped, an undrained GPU's stopped worker started.  0 or -errno (no supervisor yet). */
 int workers_refresh(struct agent *a);
+/* sv_options.on_change for the workers' supervisor: records a worker's state, pid and restarts
+ * as the supervisor changes them, so the API never reports a stale state. */
+struct sv_service_change;
+void workers_on_change(const struct sv_service_change *change, void *userdata);
 void *workers_thread_main(void *userdata);
 const char *worker_state_to_string(enum worker_state s);
 

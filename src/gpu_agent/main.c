@@ -189,8 +189,11 @@ static int run_workers(struct agent *a)
         return r;
     }
     log_notice("supervising %zu GPU workers in '%s'", s->n_services, a->cfg->state_dir);
-    r = sv_run(s, &(struct sv_options){
-                          .state_dir = a->cfg->state_dir, .ready_fd = -1, .held = held });
+    r = sv_run(s, &(struct sv_options){ .state_dir = a->cfg->state_dir,
+                                        .ready_fd = -1,
+                                        .held = held,
+                                        .on_change = workers_on_change,
+                                        .userdata = a });
     free(held);
     stack_free(s);
     return r;

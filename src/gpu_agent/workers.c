@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* workers.c - one worker per GPU, run by the supervision engine (src/supervise, the same as
  * `infractl up`): the stack built from the worker template, drains and undrains sent as
- * control requests, and a thread that reads the supervisor's status every second and
- * reconciles it with the drain state (a drain whose request could not be delivered, say before
- * the supervisor listened, is enforced on the next pass). */
+ * control requests, each worker's state as the supervisor pushes it (workers_on_change), and a
+ * thread that reads the supervisor's status every second and reconciles it with the drain
+ * state (a drain whose request could not be delivered, say before the supervisor listened, is
+ * enforced on the next pass). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,16 +225,51 @@ static bool live(enum worker_state s)
            s == WORKER_BACKOFF;
 }
 
-int workers_refresh(struct agent *a)
+/* The supervisor runs in this process and tells us of every change as it happens (from its
+ * thread, between two turns of its loop), so a worker's state is never older than that. */
+void workers_on_change(const struct sv_service_change *c, void *userdata)
 {
-    json_t *status = NULL, *services;
+    struct agent *a = userdata;
+    enum worker_state ws = worker_state_from_string(c->state);
+    struct agent_gpu *g;
+
+    pthread_mutex_lock(&a->lock);
+    g = gpu_by_service(a, c->name);
+    if (g && (ws != g->worker || c->pid != g->worker_pid || c->restarts != g->worker_restarts)) {
+        g->worker = ws;
+        g->worker_pid = c->pid;
+        g->worker_restarts = c->restarts;
+        a->gen++;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* A worker's state in a status response, WORKER_UNKNOWN when it is not there. */
+static enum worker_state state_in(json_t *status, const char *service)
+{
     size_t i;
     json_t *svc;
+
+    json_array_foreach(json_object_get(status, "services"), i, svc)
+    {
+        const char *name = json_string_value(json_object_get(svc, "name"));
+        const char *state = json_string_value(json_object_get(svc, "state"));
+
+        if (name && state && streq(name, service))
+            return worker_state_from_string(state);
+    }
+    return WORKER_UNKNOWN;
+}
+
+int workers_refresh(struct agent *a)
+{
+    json_t *status = NULL;
     bool shutting_down;
     int r;
 
-    /* Under action_lock: no drain or undrain request can slip in between reading the states
-     * and acting on them, so the states are never stale with respect to our own requests. */
+    /* Under action_lock, and on the states of a status taken under it (not the pushed ones,
+     * which may trail our own requests by a turn of the supervisor's loop): no drain or
+     * undrain request can slip in between reading the states and acting on them. */
     pthread_mutex_lock(&a->action_lock);
     r = control(a, "{\"cmd\":\"status\"}", &status);
     if (r < 0) {
@@ -244,32 +280,7 @@ int workers_refresh(struct agent *a)
     atomic_store(&a->supervisor_up, true);
     shutting_down =
             json_is_true(json_object_get(json_object_get(status, "supervisor"), "shutting_down"));
-    services = json_object_get(status, "services");
-    pthread_mutex_lock(&a->lock);
-    json_array_foreach(services, i, svc)
-    {
-        struct agent_gpu *g = gpu_by_service(a, json_string_value(json_object_get(svc, "name")));
-        const char *state = json_string_value(json_object_get(svc, "state"));
-
-        enum worker_state ws;
-        unsigned restarts;
-        int pid;
-
-        if (!g || !state)
-            continue;
-        ws = worker_state_from_string(state);
-        pid = (int)json_integer_value(json_object_get(svc, "pid"));
-        restarts = (unsigned)json_integer_value(json_object_get(svc, "restarts"));
-        if (ws != g->worker || pid != g->worker_pid || restarts != g->worker_restarts)
-            a->gen++;
-        g->worker = ws;
-        g->worker_pid = pid;
-        g->worker_restarts = restarts;
-    }
-    pthread_mutex_unlock(&a->lock);
-    json_decref(status);
-
-    for (i = 0; i < a->n_gpus && !shutting_down; i++) {
+    for (size_t i = 0; i < a->n_gpus && !shutting_down; i++) {
         struct agent_gpu *g = &a->gpus[i];
         enum worker_state ws;
         enum gpu_tier tier;
@@ -277,8 +288,8 @@ int workers_refresh(struct agent *a)
 
         if (!g->has_worker)
             continue;
+        ws = state_in(status, g->service);
         pthread_mutex_lock(&a->lock);
-        ws = g->worker;
         drained = g->drained;
         tier = g->tier;
         pthread_mutex_unlock(&a->lock);
@@ -291,6 +302,7 @@ int workers_refresh(struct agent *a)
             r = workers_start(a, g);
         }
     }
+    json_decref(status);
     pthread_mutex_unlock(&a->action_lock);
     return r < 0 ? r : 0;
 }

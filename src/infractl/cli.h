@@ -19,9 +19,32 @@ enum cli_exit {
 struct cli_ctx {
     const char *stack_path; /* -f; borrowed from argv or the built-in default */
     const char *state_dir;  /* --state-dir; absolute */
+    const char *tools_dir;  /* ${tools_dir}: $UT_TOOLS_DIR or cli_tools_dir()'s default */
 };
 
+/* Where scripts/install-deps.sh installs tools (Patroni's venv): $UT_TOOLS_DIR when absolute,
+ * /opt/ultrathink-infra for root (service users must reach it), else
+ * ~/.local/share/ultrathink-infra.  The script computes the same (--tools-dir).  Caller frees. */
+char *cli_tools_dir(void);
+
 struct stack_secrets;
+
+/* One line of `infractl help COMMAND`: a subcommand's or an option's syntax, and what it does. */
+struct cli_help_item {
+    const char *syntax; /* "stage KEY STAGE [--env ENV] [--percent P]", "-t, --timeout S" */
+    const char *help;   /* one short line */
+};
+
+/* What `infractl help COMMAND` (and `infractl COMMAND --help`) prints; the top-level help uses
+ * usage and the subcommands' names.  Each cmd_<verb>.c defines its own next to its parser, so
+ * the help lists exactly the options the parser accepts. */
+struct cli_help {
+    const char *usage;                       /* "up [--detach] ...": also the usage of errors */
+    const char *summary;                     /* one line, no trailing period */
+    const struct cli_help_item *subcommands; /* { NULL }-terminated; NULL when none */
+    const struct cli_help_item *options;     /* { NULL }-terminated; NULL when none */
+    const char *notes;                       /* NULL, or lines each ending in "\n" */
+};
 
 /* Loads and resolves the stack file (creating secrets when create_secrets).  Prints the error
  * (file:line:col) itself.  Caller frees *ret with stack_free() and, when ret_secrets is
@@ -33,6 +56,9 @@ int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((form
 /* True when a supervisor answers on the state directory's control socket. */
 bool cli_supervisor_running(const struct cli_ctx *ctx);
 
+extern const struct cli_help cmd_up_help, cmd_down_help, cmd_status_help, cmd_logs_help,
+        cmd_restart_help, cmd_flags_help, cmd_gpu_help, cmd_drill_help;
+
 int cmd_up(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_down(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
@@ -40,3 +66,4 @@ int cmd_logs(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_restart(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent client */
+int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);

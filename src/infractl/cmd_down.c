@@ -16,6 +16,18 @@
 
 static const char usage[] = "down [--timeout S]";
 
+static const struct cli_help_item down_options[] = {
+    { "-t, --timeout S", "how long to wait until the supervisor has stopped (default 120s)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_down_help = {
+    .usage = usage,
+    .summary = "Stop every service, reverse dependency order",
+    .options = down_options,
+    .notes = "Data stays in the state directory; the next `up` reuses it.\n",
+};
+
 static long read_supervisor_pid(const struct cli_ctx *ctx)
 {
     struct buf b = BUF_INIT(64);

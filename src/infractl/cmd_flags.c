@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -21,14 +22,61 @@
 #include "core/log.h"
 #include "core/str.h"
 
-static const char usage[] =
-        "flags [--url URL] [--token-file PATH] [--json] "
-        "create KEY [--description TEXT] [--variants A,B|N=V,...] [--from FLAG.json] | get KEY | list | "
-        "stage KEY STAGE [--env ENV] [--percent P] | kill KEY [--env ENV] [--off] | "
-        "history KEY [--limit N] | delete KEY";
-
 #define DEFAULT_URL "http://127.0.0.1:8090"
 #define MAX_REPLY   (64u << 20)
+
+/* Each subcommand's syntax: `help flags` lists them, and a usage error shows the one used. */
+#define FLAGS_USAGE "flags [--url URL] [--token-file PATH] [--json] "
+#define SYN_CREATE \
+    "create KEY [--description TEXT] [--variants A,B|NAME=VALUE,...] [--from FLAG.json]"
+#define SYN_GET     "get KEY"
+#define SYN_LIST    "list"
+#define SYN_STAGE   "stage KEY off|shadow|canary|partial|full [--env ENV] [--percent P]"
+#define SYN_KILL    "kill KEY [--env ENV] [--off]"
+#define SYN_HISTORY "history KEY [--limit N]"
+#define SYN_DELETE  "delete KEY"
+
+static const char usage[] = FLAGS_USAGE "SUBCOMMAND [ARGS]";
+
+static const struct cli_help_item flags_subcommands[] = {
+    { SYN_CREATE, "create a flag (--variants or --from, see below)" },
+    { SYN_GET, "show one flag: version, type, each environment's stage and percentage" },
+    { SYN_LIST, "show every flag" },
+    { SYN_STAGE, "move ENV to a stage; --percent sets that stage's percentage (0-100)" },
+    { SYN_KILL, "kill switch: control for everyone in ENV at once; --off lifts it" },
+    { SYN_HISTORY, "who changed what and when, oldest first (N: 1-1000, default 100)" },
+    { SYN_DELETE, "delete the flag (its history stays)" },
+    { NULL, NULL },
+};
+
+static const struct cli_help_item flags_options[] = {
+    { "--url URL", "rolloutd's URL (default: $ROLLOUTD_URL, else the stack's, see below)" },
+    { "--token-file PATH", "admin token (default: $ROLLOUTD_TOKEN, STATE/rolloutd/admin.token)" },
+    { "--json", "print rolloutd's JSON unchanged" },
+    { "-d, --description TEXT", "create: the flag's description" },
+    { "--variants A,B", "create: a boolean flag (A = control = false, B = candidate = true)" },
+    { "--variants A,B,C,...", "create: a string flag whose values are the names" },
+    { "--variants NAME=VALUE,...", "create: values as given (JSON when they parse, else strings)" },
+    { "--from FLAG.json", "create: the whole flag JSON (docs/flags.md); not with --variants" },
+    { "-e, --env ENV", "stage, kill: the environment (default production)" },
+    { "-p, --percent P", "stage shadow|canary|partial: its percentage (0-100)" },
+    { "--off", "kill: lift the kill switch" },
+    { "-l, --limit N", "history: at most N entries" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_flags_help = {
+    .usage = usage,
+    .summary = "Manage rolloutd flags",
+    .subcommands = flags_subcommands,
+    .options = flags_options,
+    .notes = "--url, --token-file and --json may stand anywhere after `flags`; the default\n"
+             "URL is STATE/rolloutd/rolloutd.addr's (the stack's rolloutd), else " DEFAULT_URL ".\n"
+             "Staging a flag to the stage and percentage it has, or killing it twice, changes\n"
+             "nothing: rolloutd keeps its version and history.\n"
+             "Exit codes: 0 done; 1 rolloutd refused the request (its message is printed);\n"
+             "2 usage error; 3 rolloutd unreachable.\n",
+};
 
 struct flags_ctx {
     char *url;   /* no trailing slash */
@@ -39,6 +87,7 @@ struct flags_ctx {
 struct reply {
     long status;
     struct buf body;
+    bool unchanged; /* "Rolloutd-Unchanged: true": a stage or kill that changed nothing */
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *userdata)
@@ -48,6 +97,20 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
     if (buf_append(&rep->body, p, size * n) < 0)
         return 0;
     return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+    static const char name[] = "rolloutd-unchanged:";
+    struct reply *rep = userdata;
+    size_t len = size * n, i = sizeof name - 1;
+
+    if (len > i && strncasecmp(p, name, i) == 0) {
+        while (i < len && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        rep->unchanged = len - i >= 4 && strncasecmp(p + i, "true", 4) == 0;
+    }
+    return len;
 }
 
 /* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when rolloutd cannot
@@ -62,6 +125,7 @@ static int call(const struct flags_ctx *fc, const char *method, const char *path
     int r = CLI_EXIT_FAILURE;
 
     rep->status = 0;
+    rep->unchanged = false;
     buf_init(&rep->body, MAX_REPLY);
     if (!c)
         goto out;
@@ -76,6 +140,8 @@ static int call(const struct flags_ctx *fc, const char *method, const char *path
     (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     (void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     (void)curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    (void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    (void)curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
     (void)curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     (void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -101,7 +167,23 @@ out:
     return r;
 }
 
-/* Prints rolloutd's JSON error ("HTTP 409 conflict: ... (field version)"); returns 1. */
+/* True when rolloutd's message already names the field: "field 'stage': ..." (the engine's
+ * and the admin API's form) or "If-Match must be ..." (the field first). */
+static bool message_names_field(const char *msg, const char *field)
+{
+    size_t n = strlen(field);
+    const char *p;
+
+    if (strncmp(msg, field, n) == 0 && (msg[n] == ' ' || msg[n] == ':'))
+        return true;
+    for (p = strstr(msg, "field '"); p; p = strstr(p + 1, "field '"))
+        if (strncmp(p + 7, field, n) == 0 && p[7 + n] == '\'')
+            return true;
+    return false;
+}
+
+/* Prints rolloutd's JSON error ("HTTP 409 conflict: flag 'x': version 3 is stale, current is 4
+ * (field version)"), naming the field only when the message does not; returns 1. */
 static int report_error(const struct reply *rep)
 {
     json_t *j = json_loads(buf_str(&rep->body), 0, NULL);
@@ -110,6 +192,8 @@ static int report_error(const struct reply *rep)
     const char *msg = json_string_value(json_object_get(e, "message"));
     const char *field = json_string_value(json_object_get(e, "field"));
 
+    if (field && (!field[0] || (msg && message_names_field(msg, field))))
+        field = NULL;
     if (msg)
         log_error("rolloutd: HTTP %ld %s: %s%s%s%s", rep->status, code ? code : "", msg,
                   field ? " (field " : "", field ? field : "", field ? ")" : "");
@@ -313,12 +397,14 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
         else if (c == 'v')
             variants = optarg;
         else
-            return cli_usage_error(usage, "flags create: bad option");
+            return cli_usage_error(FLAGS_USAGE SYN_CREATE, "flags create: unknown option '%s'",
+                                   argv[optind - 1]);
     }
     if (optind != argc - 1)
-        return cli_usage_error(usage, "flags create needs KEY");
+        return cli_usage_error(FLAGS_USAGE SYN_CREATE, "flags create needs KEY");
     if (file && variants)
-        return cli_usage_error(usage, "flags create: --variants and --from exclude each other");
+        return cli_usage_error(FLAGS_USAGE SYN_CREATE,
+                               "flags create: --variants and --from exclude each other");
     if (file) {
         json_t *j;
         r = file_read_all(file, &text);
@@ -365,6 +451,36 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
     return r;
 }
 
+/* Prints what a stage or kill request that changed nothing found: "demo.v1: already canary 5% in
+ * production (version 3 unchanged)". */
+static int print_unchanged(const struct reply *rep, const char *env_name, bool kill)
+{
+    json_t *flag = json_loads(buf_str(&rep->body), 0, NULL);
+    json_t *env = json_object_get(json_object_get(flag, "environments"), env_name);
+    const char *stage = json_string_value(json_object_get(env, "stage"));
+    json_t *pct = stage ? json_object_get(env, stage) : NULL;
+
+    if (!json_is_object(flag)) {
+        json_decref(flag);
+        log_error("rolloutd sent invalid JSON");
+        return CLI_EXIT_FAILURE;
+    }
+
+    printf("%s: ", json_string_value(json_object_get(flag, "key")));
+    if (kill)
+        printf(json_is_true(json_object_get(env, "kill")) ? "already killed"
+                                                          : "kill switch already off");
+    else {
+        printf("already %s", stage ? stage : "?");
+        if (json_is_number(pct))
+            printf(" %g%%", json_number_value(pct));
+    }
+    printf(" in %s (version %" JSON_INTEGER_FORMAT " unchanged)\n", env_name,
+           json_integer_value(json_object_get(flag, "version")));
+    json_decref(flag);
+    return CLI_EXIT_OK;
+}
+
 static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, bool kill)
 {
     static const struct option opts[] = { { "env", required_argument, NULL, 'e' },
@@ -372,6 +488,8 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
                                           { "off", no_argument, NULL, 'o' },
                                           { NULL, 0, NULL, 0 } };
     const char *env = "production", *pct = NULL;
+    const char *syntax = kill ? FLAGS_USAGE SYN_KILL : FLAGS_USAGE SYN_STAGE;
+    struct reply rep = { 0 };
     bool off = false;
     json_t *j;
     char *body, *key, *path;
@@ -384,11 +502,15 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
             pct = optarg;
         else if (c == 'o' && kill)
             off = true;
+        else if (c == 'p' || c == 'o')
+            return cli_usage_error(syntax, "option '--%s' does not apply to 'flags %s'",
+                                   c == 'p' ? "percent" : "off", kill ? "kill" : "stage");
         else
-            return cli_usage_error(usage, "flags %s: bad option", kill ? "kill" : "stage");
+            return cli_usage_error(syntax, "flags %s: unknown option '%s'", kill ? "kill" : "stage",
+                                   argv[optind - 1]);
     }
     if (optind != argc - (kill ? 1 : 2))
-        return cli_usage_error(usage,
+        return cli_usage_error(syntax,
                                kill ? "flags kill needs KEY" : "flags stage needs KEY STAGE");
     j = json_pack("{s:s}", "env", env);
     if (kill) {
@@ -401,16 +523,28 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
             if (!json_is_number(n)) {
                 json_decref(n);
                 json_decref(j);
-                return cli_usage_error(usage, "--percent must be a number, not '%s'", pct);
+                return cli_usage_error(syntax, "--percent must be a number, not '%s'", pct);
             }
             (void)json_object_set_new(j, "percent", n);
         }
     }
     body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
+    if (!body)
+        return CLI_EXIT_FAILURE;
     key = path_escape(argv[optind]);
     path = xasprintf("/api/v1/flags/%s/%s", key, kill ? "kill" : "stage");
-    r = body ? simple(fc, "POST", path, body, print_flag) : CLI_EXIT_FAILURE;
+    r = call(fc, "POST", path, body, &rep);
+    if (r != 0)
+        goto out;
+    if (rep.status < 200 || rep.status >= 300)
+        r = report_error(&rep);
+    else if (fc->json || !rep.unchanged)
+        r = output(fc, &rep, print_flag);
+    else /* the flag already was so: rolloutd kept its version and history */
+        r = print_unchanged(&rep, env, kill);
+out:
+    buf_release(&rep.body);
     free(body);
     free(key);
     free(path);
@@ -421,6 +555,9 @@ static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const cha
 {
     static const struct option opts[] = { { "limit", required_argument, NULL, 'l' },
                                           { NULL, 0, NULL, 0 } };
+    const char *syntax = streq(verb, "get")       ? FLAGS_USAGE SYN_GET
+                         : streq(verb, "history") ? FLAGS_USAGE SYN_HISTORY
+                                                  : FLAGS_USAGE SYN_DELETE;
     uint64_t limit = 100;
     char *key, *path;
     int c, r;
@@ -428,10 +565,15 @@ static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const cha
     while ((c = getopt_long(argc, argv, "l:", opts, NULL)) >= 0) {
         if (c == 'l' && streq(verb, "history") && parse_uint_range(optarg, 1, 1000, &limit) >= 0)
             continue;
-        return cli_usage_error(usage, "flags %s: bad option", verb);
+        if (c == 'l')
+            return streq(verb, "history")
+                           ? cli_usage_error(syntax, "invalid --limit '%s' (1-1000)", optarg)
+                           : cli_usage_error(syntax,
+                                             "option '--limit' does not apply to 'flags %s'", verb);
+        return cli_usage_error(syntax, "flags %s: unknown option '%s'", verb, argv[optind - 1]);
     }
     if (optind != argc - 1)
-        return cli_usage_error(usage, "flags %s needs KEY", verb);
+        return cli_usage_error(syntax, "flags %s needs KEY", verb);
     key = path_escape(argv[optind]);
     if (streq(verb, "get")) {
         path = xasprintf("/api/v1/flags/%s", key);
@@ -509,6 +651,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         argc = out;
     }
     optind = 1;
+    opterr = 0; /* the verbs name a bad option themselves */
     if (optind >= argc)
         return cli_usage_error(usage, "flags needs a subcommand");
     verb = argv[optind];
@@ -549,7 +692,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         r = do_create(&fc, argc, argv);
     else if (streq(verb, "list")) {
         r = argc == 1 ? simple(&fc, "GET", "/api/v1/flags", NULL, show_list)
-                      : cli_usage_error(usage, "flags list takes no arguments");
+                      : cli_usage_error(FLAGS_USAGE SYN_LIST, "flags list takes no arguments");
     } else if (streq(verb, "stage"))
         r = do_stage_or_kill(&fc, argc, argv, false);
     else if (streq(verb, "kill"))

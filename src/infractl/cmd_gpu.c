@@ -21,9 +21,40 @@
 #define GPU_MAX_RESPONSE (4u << 20)
 #define GPU_TIMEOUT_MS   5000L
 
-static const char usage[] = "gpu status [--json] [--token-file F] [HOST[:PORT]...]\n"
-                            "       infractl gpu drain [--now] [--token-file F] HOST[:PORT] GPU\n"
-                            "       infractl gpu undrain [--token-file F] HOST[:PORT] GPU";
+#define SYN_STATUS  "status [--json] [--token-file F] [HOST[:PORT]...]"
+#define SYN_DRAIN   "drain [--now] [--token-file F] HOST[:PORT] GPU"
+#define SYN_UNDRAIN "undrain [--token-file F] HOST[:PORT] GPU"
+
+static const char usage[] = "gpu " SYN_STATUS "\n"
+                            "       infractl gpu " SYN_DRAIN "\n"
+                            "       infractl gpu " SYN_UNDRAIN;
+
+static const struct cli_help_item gpu_subcommands[] = {
+    { SYN_STATUS, "each GPU's health, drain, worker, temperature, utilization and memory" },
+    { SYN_DRAIN, "take GPU (index or UUID) out of service after its worker's current task" },
+    { SYN_UNDRAIN, "put GPU back in service: its worker starts again" },
+    { NULL, NULL },
+};
+
+static const struct cli_help_item gpu_options[] = {
+    { "HOST[:PORT]", "a gpu_agent; the port defaults to 9842" },
+    { "--json", "status: print {\"agents\": [...]} instead of the table" },
+    { "--now", "drain: stop the worker at once instead of after its current task" },
+    { "--token-file F", "the agent's API token (default: $GPU_AGENT_TOKEN_FILE)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_gpu_help = {
+    .usage = "gpu SUBCOMMAND [--json] [--now] [--token-file F] [ARGS]",
+    .summary = "Read gpu_agents; take GPUs out of service and back",
+    .subcommands = gpu_subcommands,
+    .options = gpu_options,
+    .notes = "status without HOST reads $INFRACTL_GPU_AGENTS (comma or space separated), else\n"
+             "127.0.0.1:9842; an agent that does not answer is reported on stderr only.\n"
+             "Exit codes: 0 done (status: every GPU healthy and in service); 1 a request failed\n"
+             "(e.g. HTTP 401 or 404); 2 usage error; 3 an agent is unreachable; 4 (status) some\n"
+             "GPU is failed or drained.  See docs/gpu_agent.md.\n",
+};
 
 static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 {
@@ -155,7 +186,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
     const char *addrs[64];
     size_t n = 0;
     json_t *all = json_array();
-    bool all_ok = true, unreachable = false;
+    bool all_ok = true, unreachable = false, header = false;
     int r;
 
     for (int i = 0; i < argc && n < ARRAY_SIZE(addrs); i++)
@@ -171,9 +202,6 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
     r = read_token(token_file, &token);
     if (r < 0)
         goto out;
-    if (!json)
-        printf("%-10s %-3s %-14s %-8s %-24s %-22s %-6s %-5s %s\n", "HOST", "GPU", "UUID", "HEALTH",
-               "DRAIN", "WORKER", "TEMP", "UTIL", "MEMORY");
     for (size_t i = 0; i < n; i++) {
         char *url = agent_url(addrs[i], "/api/v1/gpus"), errbuf[CURL_ERROR_SIZE];
         struct buf body = BUF_INIT(GPU_MAX_RESPONSE);
@@ -202,6 +230,13 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
             continue;
         }
         gpus = json_object_get(doc, "gpus");
+        /* The header comes with the first agent that answered: an unreachable agent is only
+         * an error on stderr, never an empty table. */
+        if (!json && !header) {
+            printf("%-10s %-3s %-14s %-8s %-24s %-22s %-6s %-5s %s\n", "HOST", "GPU", "UUID",
+                   "HEALTH", "DRAIN", "WORKER", "TEMP", "UTIL", "MEMORY");
+            header = true;
+        }
         json_array_foreach(gpus, k, g)
         {
             all_ok = all_ok && json_is_true(json_object_get(g, "healthy")) &&

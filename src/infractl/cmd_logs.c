@@ -26,6 +26,19 @@
 
 static const char usage[] = "logs [-f] [-n LINES] [SERVICE...]";
 
+static const struct cli_help_item logs_options[] = {
+    { "-f, --follow", "keep printing new lines, across rotations" },
+    { "-n, --lines LINES", "lines of each log to show first (default 50)" },
+    { "SERVICE...", "only these logs (default: every service; `supervisor`: its own)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_logs_help = {
+    .usage = usage,
+    .summary = "Show service logs",
+    .options = logs_options,
+};
+
 struct log_src {
     char *name; /* borrowed */
     char *path; /* owned */

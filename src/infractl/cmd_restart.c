@@ -18,6 +18,18 @@
 
 static const char usage[] = "restart [--no-wait] [--timeout S] SERVICE...";
 
+static const struct cli_help_item restart_options[] = {
+    { "-n, --no-wait", "return once the supervisor took the request" },
+    { "-t, --timeout S", "how long to wait for each service to run again (default 120s)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_restart_help = {
+    .usage = usage,
+    .summary = "Restart services and wait until they run",
+    .options = restart_options,
+};
+
 /* The service's current row; false when it is not in the snapshot. */
 static bool find_service(const struct cli_ctx *ctx, const char *name, long *ret_pid,
                          unsigned *ret_restarts, bool *ret_running)

@@ -15,6 +15,20 @@
 
 static const char usage[] = "status [--json] [--watch] [--interval S] [SERVICE...]";
 
+static const struct cli_help_item status_options[] = {
+    { "-j, --json", "print the same data as one JSON document" },
+    { "-w, --watch", "redraw until Ctrl-C" },
+    { "-i, --interval S", "--watch's period (default 1s, at least 100ms)" },
+    { "SERVICE...", "only these services (default: all)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_status_help = {
+    .usage = usage,
+    .summary = "Show state, health and roles",
+    .options = status_options,
+};
+
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -49,6 +63,8 @@ static int show_once(const struct cli_ctx *ctx, const struct stack *s, bool json
     status_collect_roles(&snap, s);
     for (size_t i = 0; i < snap.n_services; i++)
         all_up = all_up && status_service_up(&snap.services[i]);
+    /* A filtered view (status pg1) judges no cluster: it does not see every member. */
+    all_up = all_up && (n_names > 0 || !status_any_degraded(&snap));
     if (json)
         r = status_print_json(&snap, stdout);
     else

@@ -27,6 +27,22 @@
 
 static const char usage[] = "up [--detach] [--wait] [--timeout S] [--quiet]";
 
+static const struct cli_help_item up_options[] = {
+    { "-d, --detach", "run the supervisor as a daemon (log: STATE/logs/supervisor.log)" },
+    { "-w, --wait", "with --detach: wait until every service is up, printing progress" },
+    { "-t, --timeout S", "how long --wait waits (default 180s; 90, 90s, 2m)" },
+    { "-q, --quiet", "print errors only (no progress lines)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_up_help = {
+    .usage = usage,
+    .summary = "Start the stack (supervised)",
+    .options = up_options,
+    .notes = "Checks the stack file, binaries, users and ports first: nothing is started when a\n"
+             "check fails.  Without --detach the supervisor runs until SIGINT/SIGTERM.\n",
+};
+
 struct up_args {
     bool detach, wait, quiet;
     uint64_t timeout_usec;
@@ -133,6 +149,7 @@ static int check_user_access(const struct cli_ctx *ctx, const struct stack *s)
 static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stack_secrets *sec)
 {
     struct stack_vars vars = { .state_dir = ctx->state_dir,
+                               .tools_dir = ctx->tools_dir,
                                .secret = stack_secrets_lookup,
                                .userdata = sec };
     struct err e = ERR_INIT;

@@ -26,24 +26,26 @@
 struct cli_cmd {
     const char *name;
     int (*fn)(int argc, char **argv, struct cli_ctx *ctx);
-    const char *args_help, *help;
+    const struct cli_help *help; /* defined in cmd_<name>.c, beside the option parser */
 };
 
 static int cmd_help(int argc, char **argv, struct cli_ctx *ctx);
 static int cmd_version(int argc, char **argv, struct cli_ctx *ctx);
 
+static const struct cli_help help_help = { .usage = "help [COMMAND]", .summary = "Show help" };
+static const struct cli_help version_help = { .usage = "version", .summary = "Show the version" };
+
 static const struct cli_cmd commands[] = {
-    { "up", cmd_up, "[--detach] [--wait] [--timeout S]", "Start the stack (supervised)" },
-    { "down", cmd_down, "[--timeout S]", "Stop every service, reverse dependency order" },
-    { "status", cmd_status, "[--json] [--watch] [SERVICE...]", "Show state, health and roles" },
-    { "logs", cmd_logs, "[-f] [-n LINES] [SERVICE...]", "Show service logs" },
-    { "restart", cmd_restart, "[--no-wait] SERVICE...",
-      "Restart services and wait until they run" },
-    { "flags", cmd_flags, "create|get|list|stage|kill|history|delete ...",
-      "Manage rolloutd flags" },
-    { "gpu", cmd_gpu, "status|drain|undrain [ARGS]", "GPU agents: health, drain, undrain" },
-    { "help", cmd_help, "[COMMAND]", "Show help" },
-    { "version", cmd_version, "", "Show the version" },
+    { "up", cmd_up, &cmd_up_help },
+    { "down", cmd_down, &cmd_down_help },
+    { "status", cmd_status, &cmd_status_help },
+    { "logs", cmd_logs, &cmd_logs_help },
+    { "restart", cmd_restart, &cmd_restart_help },
+    { "flags", cmd_flags, &cmd_flags_help },
+    { "gpu", cmd_gpu, &cmd_gpu_help },
+    { "drill", cmd_drill, &cmd_drill_help },
+    { "help", cmd_help, &help_help },
+    { "version", cmd_version, &version_help },
 };
 
 static int cmd_version(int argc, char **argv, struct cli_ctx *ctx)
@@ -55,27 +57,76 @@ static int cmd_version(int argc, char **argv, struct cli_ctx *ctx)
     return CLI_EXIT_OK;
 }
 
+/* Options: "  SYNTAX  help" in two columns, the help on the next line when SYNTAX is wide. */
+static void print_options(FILE *f, const struct cli_help_item *items)
+{
+    for (const struct cli_help_item *it = items; it->syntax; it++) {
+        if (strlen(it->syntax) <= 24)
+            fprintf(f, "  %-24s %s\n", it->syntax, it->help);
+        else
+            fprintf(f, "  %s\n  %-24s %s\n", it->syntax, "", it->help);
+    }
+}
+
+/* The top-level help: every command with all its options, and its subcommands' names. */
 static void print_help(FILE *f)
 {
+    char *tools = cli_tools_dir();
+
     fprintf(f, "usage: infractl [-f STACKFILE] [--state-dir DIR] COMMAND [ARGS]\n\n"
                "Brings the ultrathink HA stack up on this machine and controls it.\n\n"
                "Commands:\n");
-    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-8s %-36s %s\n", commands[i].name, commands[i].args_help, commands[i].help);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        const struct cli_help *h = commands[i].help;
+
+        fprintf(f, "  %s\n      %s\n", h->usage, h->summary);
+        if (!h->subcommands)
+            continue;
+        for (const struct cli_help_item *it = h->subcommands; it->syntax; it++)
+            fprintf(f, "%s%.*s", it == h->subcommands ? "      SUBCOMMAND: " : ", ",
+                    (int)strcspn(it->syntax, " "), it->syntax);
+        fprintf(f, " (`infractl help %s`)\n", commands[i].name);
+    }
     fprintf(f,
             "\nOptions (before or after COMMAND):\n"
             "  -f, --file STACKFILE   stack file (default: $INFRACTL_STACK_FILE or\n"
             "                         %s/infrastructure/local/stack.yml)\n"
             "  --state-dir DIR        data, logs, secrets, control socket (default:\n"
             "                         $INFRACTL_STATE_DIR or %s/.infra)\n"
-            "  -h, --help             this help; `infractl help COMMAND` for one command\n"
+            "  -h, --help             this help; `infractl help COMMAND` (or `infractl COMMAND\n"
+            "                         --help`) for one command's options\n"
+            "\nEnvironment:\n"
+            "  UT_TOOLS_DIR           where scripts/install-deps.sh put Patroni's virtual\n"
+            "                         environment: ${tools_dir} in stack files (default now:\n"
+            "                         %s)\n"
             "\nExit codes:\n"
             "  0  success\n"
             "  1  runtime failure (also: invalid stack file, port in use, missing binary)\n"
             "  2  usage error\n"
-            "  3  the stack is not running (status, restart)\n"
-            "  4  not healthy: status found an unhealthy service; up --wait timed out\n",
-            UT_SOURCE_DIR, UT_SOURCE_DIR);
+            "  3  the stack is not running (status, restart); flags: rolloutd unreachable;\n"
+            "     gpu: an agent is unreachable\n"
+            "  4  not healthy: status found an unhealthy service; up --wait timed out;\n"
+            "     gpu status: a GPU failed or is drained\n",
+            UT_SOURCE_DIR, UT_SOURCE_DIR, tools);
+    free(tools);
+}
+
+/* `infractl help COMMAND`: usage, every subcommand with its options, every option. */
+static void print_command_help(FILE *f, const struct cli_help *h)
+{
+    fprintf(f, "usage: infractl %s\n\n%s.\n", h->usage, h->summary);
+    if (h->subcommands) {
+        fprintf(f, "\nSubcommands:\n");
+        for (const struct cli_help_item *it = h->subcommands; it->syntax; it++)
+            fprintf(f, "  %s\n      %s\n", it->syntax, it->help);
+    }
+    if (h->options) {
+        fprintf(f, "\nOptions:\n");
+        print_options(f, h->options);
+    }
+    if (h->notes)
+        fprintf(f, "\n%s", h->notes);
+    fprintf(f, "\nSee docs/infractl.md for details.\n");
 }
 
 static const struct cli_cmd *find_cmd(const char *name)
@@ -95,8 +146,7 @@ static int cmd_help(int argc, char **argv, struct cli_ctx *ctx)
             log_error("unknown command '%s'", argv[1]);
             return CLI_EXIT_USAGE;
         }
-        printf("usage: infractl %s %s\n\n%s.\nSee docs/infractl.md for details.\n", c->name,
-               c->args_help, c->help);
+        print_command_help(stdout, c->help);
         return CLI_EXIT_OK;
     }
     print_help(stdout);
@@ -139,6 +189,7 @@ int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack 
     }
     {
         struct stack_vars vars = { .state_dir = ctx->state_dir,
+                                   .tools_dir = ctx->tools_dir,
                                    .secret = stack_secrets_lookup,
                                    .userdata = sec };
         r = stack_resolve(s, &vars, &e);
@@ -212,6 +263,17 @@ static char *default_state_dir(void)
     return xasprintf("/var/tmp/ultrathink-infra-%08x", h);
 }
 
+char *cli_tools_dir(void)
+{
+    const char *env = getenv("UT_TOOLS_DIR"), *home = getenv("HOME");
+
+    if (env && env[0] == '/')
+        return xstrdup(env);
+    if (geteuid() == 0)
+        return xstrdup("/opt/ultrathink-infra");
+    return xasprintf("%s/.local/share/ultrathink-infra", home && home[0] == '/' ? home : "/tmp");
+}
+
 static void suggest(const char *verb)
 {
     const char *best = NULL;
@@ -231,9 +293,11 @@ static void suggest(const char *verb)
 }
 
 /* Pulls the global options (-f/--file, --state-dir, -h) out of argv wherever they stand, so
- * that `infractl -f x status` and `infractl status -f x` both work, as with compose. */
+ * that `infractl -f x status` and `infractl status -f x` both work, as with compose.  After
+ * `logs`, -f is its --follow (as in tail and compose); --file still names the stack file. */
 static int parse_global(int *argc, char **argv, const char **stack, const char **state, bool *help)
 {
+    const char *verb = NULL;
     int out = 1;
 
     for (int i = 1; i < *argc; i++) {
@@ -246,7 +310,9 @@ static int parse_global(int *argc, char **argv, const char **stack, const char *
                 argv[out++] = argv[i++];
             break;
         }
-        if (streq(a, "-f") || streq(a, "--file"))
+        if (!verb && a[0] != '-')
+            verb = a;
+        if ((streq(a, "-f") && !(verb && streq(verb, "logs"))) || streq(a, "--file"))
             dst = stack;
         else if (str_startswith(a, "--file="))
             dst = stack, val = a + 7;
@@ -280,7 +346,7 @@ int main(int argc, char **argv)
 {
     const char *stack = getenv("INFRACTL_STACK_FILE");
     const char *state = getenv("INFRACTL_STATE_DIR");
-    char *state_abs = NULL, *stack_default = NULL;
+    char *state_abs = NULL, *stack_default = NULL, *tools = NULL;
     struct cli_ctx ctx = { 0 };
     const struct cli_cmd *cmd;
     struct sigaction sa = { .sa_handler = SIG_IGN };
@@ -314,8 +380,10 @@ int main(int argc, char **argv)
     if (!stack)
         stack = stack_default = xstrdup(UT_SOURCE_DIR "/infrastructure/local/stack.yml");
     state_abs = state ? absolute_path(state) : default_state_dir();
+    tools = cli_tools_dir();
     ctx.stack_path = stack;
     ctx.state_dir = state_abs;
+    ctx.tools_dir = tools;
 
     optind = 0; /* the command parses its own options with getopt_long */
     r = cmd->fn(argc - 1, argv + 1, &ctx);
@@ -325,6 +393,7 @@ int main(int argc, char **argv)
         r = CLI_EXIT_FAILURE;
     }
     free(state_abs);
+    free(tools);
     free(stack_default);
     return r;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +14,17 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/time.h"
 #include "probe/probe.h"
 #include "stack/stack.h"
 #include "supervise/supervise.h"
 
 #define STATUS_TIMEOUT_USEC (3 * USEC_PER_SEC)
-#define ROLE_TIMEOUT_USEC   (1500 * USEC_PER_MSEC)
+/* Role queries: the first round (every service's own probe, Patroni's /cluster and /patroni)
+ * gets this much; the PostgreSQL query on the leader what is left of the budget, at least
+ * PHASE2_MIN_USEC.  A node that answers none in time is reported, not waited for. */
+#define PHASE1_TIMEOUT_USEC (150 * USEC_PER_MSEC)
+#define PHASE2_MIN_USEC     (50 * USEC_PER_MSEC)
 
 /* One row per replica on a primary, one empty-join row on a standby.  The CASE keeps
  * pg_current_wal_lsn() (an error during recovery) from running on standbys. */
@@ -140,7 +146,8 @@ bool status_service_up(const struct status_service *sv)
 {
     if (streq(sv->state, "completed"))
         return true;
-    if (streq(sv->state, "exited") && sv->last_exit && streq(sv->last_exit, "exit status 0"))
+    if (streq(sv->state, "exited") && sv->last_exit && streq(sv->last_exit, "exit status 0") &&
+        !sv->must_run)
         return true;
     return streq(sv->state, "running") &&
            (streq(sv->health, "healthy") || streq(sv->health, "none"));
@@ -219,6 +226,8 @@ struct role_job {
     struct probe *probe;
     struct probe_spec cluster_spec; /* patroni: GET /cluster on the REST port */
     struct probe *cluster;
+    struct probe_spec version_spec; /* patroni: GET /patroni (its version) */
+    struct probe *version;
 };
 
 static bool job_is(const struct role_job *j, const char *kind)
@@ -485,7 +494,11 @@ static const char *patroni_leader(struct role_job *jobs, size_t n)
         {
             const char *name = json_string_value(json_object_get(m, "name"));
             const char *role = json_string_value(json_object_get(m, "role"));
+            int64_t tl = json_integer_value(json_object_get(m, "timeline"));
 
+            for (size_t j = 0; name && j < n; j++)
+                if (job_is(&jobs[j], "patroni") && streq(jobs[j].sv->name, name))
+                    jobs[j].sv->timeline = tl;
             for (size_t j = 0; name && role && j < n; j++) {
                 struct status_service *sv = jobs[j].sv;
                 if (!job_is(&jobs[j], "patroni") || !streq(sv->name, name))
@@ -503,23 +516,225 @@ static const char *patroni_leader(struct role_job *jobs, size_t n)
     return leader;
 }
 
-static void start_job(struct role_job *j, const struct role_kind *kind, struct probe **probes,
-                      unsigned *np)
+static void start_job(struct role_job *j, const struct role_kind *kind, uint64_t timeout,
+                      struct probe **probes, unsigned *np)
 {
     probe_spec_copy(&j->spec, &j->svc->status_probe);
     if (kind->query) {
         free(j->spec.query);
         j->spec.query = xstrdup(kind->query);
     }
-    j->probe = probe_start(&j->spec, ROLE_TIMEOUT_USEC);
+    j->probe = probe_start(&j->spec, timeout);
     if (j->probe)
         probes[(*np)++] = j->probe;
+}
+
+/* GET path on the REST port of a Patroni node's health check (same host and port). */
+static struct probe *patroni_get(const struct stack_service *svc, const char *path,
+                                 struct probe_spec *spec)
+{
+    probe_spec_copy(spec, &svc->health.probe);
+    free(spec->path);
+    spec->path = xstrdup(path);
+    spec->expect_status = 200;
+    return probe_start(spec, PHASE1_TIMEOUT_USEC);
+}
+
+/* "4.1.5" -> 40105 (each part below 100); -1 when it is not such a version. */
+static long version_number(const char *v)
+{
+    long n = 0;
+    int parts = 0;
+
+    while (v && *v && parts < 3) {
+        char part[8];
+        size_t len = strspn(v, "0123456789");
+        uint64_t x;
+
+        if (len == 0 || len >= sizeof part)
+            return -1;
+        memcpy(part, v, len);
+        part[len] = '\0';
+        if (parse_uint_range(part, 0, 99, &x) < 0)
+            return -1;
+        n = n * 100 + (long)x;
+        parts++;
+        v += len;
+        if (*v != '.')
+            break;
+        v++;
+    }
+    for (; parts < 3; parts++)
+        n *= 100;
+    return n;
+}
+
+/* Patroni before 3.0.3 unconditionally rewrites the leader key when it resumes from a freeze
+ * (etcd3 _update_leader), demoting the new leader: acknowledged writes are lost. */
+static void check_patroni_version(struct status_snapshot *snap, const struct role_job *j)
+{
+    json_t *root;
+    const char *v;
+    long num;
+    size_t len = strlen(snap->warnings);
+
+    if (!j->version || probe_result(j->version) < 0)
+        return;
+    root = json_loads(probe_detail(j->version), 0, NULL);
+    v = json_string_value(json_object_get(json_object_get(root, "patroni"), "version"));
+    num = version_number(v);
+    if (num >= 0 && num < 30003)
+        (void)snprintf(snap->warnings + len, sizeof snap->warnings - len,
+                       "warning: %s runs Patroni %s, older than 3.0.3: a leader that resumes "
+                       "from a freeze can take its key back and lose acknowledged writes "
+                       "(scripts/install-deps.sh installs 4.1.5)\n",
+                       j->sv->name, v);
+    json_decref(root);
+}
+
+/* ===== Clusters as a whole ===== */
+
+static bool kind_is(const struct stack *s, const struct status_service *sv, const char *kind)
+{
+    const struct stack_service *svc = s ? stack_find(s, sv->name) : NULL;
+
+    return svc && svc->kind && streq(svc->kind, kind);
+}
+
+static void problem(struct status_cluster *c, const char *fmt, ...) PRINTF(2, 3);
+static void problem(struct status_cluster *c, const char *fmt, ...)
+{
+    size_t len = strlen(c->problems);
+    va_list ap;
+
+    c->degraded = true;
+    if (len && len + 2 < sizeof c->problems) {
+        memcpy(c->problems + len, "; ", 3);
+        len += 2;
+    }
+    va_start(ap, fmt);
+    (void)vsnprintf(c->problems + len, sizeof c->problems - len, fmt, ap);
+    va_end(ap);
+}
+
+/* Every member running and answering, one leader, a synchronous replica, every replica
+ * streaming on the leader's timeline. */
+static void judge_postgres(struct status_snapshot *snap, const struct stack *s,
+                           struct status_cluster *c)
+{
+    const struct status_service *leader = NULL;
+    unsigned leaders = 0, sync = 0;
+
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+
+        if (!kind_is(s, sv, "patroni"))
+            continue;
+        c->members++;
+        if (!streq(sv->state, "running")) {
+            problem(c, "%s %s", sv->name, sv->state);
+            continue;
+        }
+        c->running++;
+        if (streq(sv->role, "leader")) {
+            leaders++;
+            leader = sv;
+        }
+        sync += streq(sv->role, "sync replica");
+    }
+    if (c->members == 0)
+        return;
+    if (leaders == 0)
+        problem(c, "no leader");
+    else if (leaders > 1)
+        problem(c, "%u leaders", leaders);
+    if (leaders == 1 && c->members > 1 && sync == 0)
+        problem(c, "no synchronous replica");
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+
+        if (!kind_is(s, sv, "patroni") || !streq(sv->state, "running") || sv == leader)
+            continue;
+        if (sv->role_error[0])
+            problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
+        else if (!streq(sv->detail, "streaming"))
+            problem(c, "%s not streaming", sv->name);
+        if (leader && sv->timeline > 0 && leader->timeline > 0 && sv->timeline != leader->timeline)
+            problem(c, "%s on timeline %lld, the leader on %lld", sv->name, (long long)sv->timeline,
+                    (long long)leader->timeline);
+    }
+}
+
+/* One master, every replica's link up, the Sentinels agreeing on the master. */
+static void judge_redis(struct status_snapshot *snap, const struct stack *s,
+                        struct status_cluster *c)
+{
+    const char *seen = NULL;
+    unsigned masters = 0;
+
+    for (size_t i = 0; i < snap->n_services; i++) {
+        const struct status_service *sv = &snap->services[i];
+        bool node = kind_is(s, sv, "redis"), sentinel = kind_is(s, sv, "sentinel");
+
+        if (!node && !sentinel)
+            continue;
+        c->members += node;
+        if (!streq(sv->state, "running")) {
+            problem(c, "%s %s", sv->name, sv->state);
+            continue;
+        }
+        c->running += node;
+        if (sv->role_error[0]) {
+            problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
+        } else if (node && streq(sv->role, "master")) {
+            masters++;
+        } else if (node && !streq(sv->detail, "link up")) {
+            problem(c, "%s %s", sv->name, sv->detail[0] ? sv->detail : "replication unknown");
+        } else if (sentinel) {
+            if (seen && strcspn(seen, ",") == strcspn(sv->detail, ",") &&
+                strncmp(seen, sv->detail, strcspn(seen, ",")) != 0)
+                problem(c, "the Sentinels disagree on the master");
+            seen = seen ? seen : sv->detail;
+        }
+    }
+    if (c->members == 0)
+        return;
+    if (masters != 1)
+        problem(c, masters ? "%u masters" : "no master", masters);
+}
+
+static void judge_clusters(struct status_snapshot *snap, const struct stack *s)
+{
+    static const struct {
+        const char *name;
+        void (*judge)(struct status_snapshot *, const struct stack *, struct status_cluster *);
+    } kinds[] = { { "postgres", judge_postgres }, { "redis", judge_redis } };
+
+    snap->n_clusters = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(kinds) && snap->n_clusters < STATUS_MAX_CLUSTERS; k++) {
+        struct status_cluster *c = &snap->clusters[snap->n_clusters];
+
+        *c = (struct status_cluster){ .members = 0 };
+        (void)snprintf(c->name, sizeof c->name, "%s", kinds[k].name);
+        kinds[k].judge(snap, s, c);
+        if (c->members > 0)
+            snap->n_clusters++;
+    }
+}
+
+bool status_any_degraded(const struct status_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_clusters; i++)
+        if (snap->clusters[i].degraded)
+            return true;
+    return false;
 }
 
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
 {
     struct role_job *jobs = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *jobs);
-    struct probe **probes = xcalloc(2 * snap->n_services + 1, sizeof *probes);
+    struct probe **probes = xcalloc(3 * snap->n_services + 1, sizeof *probes);
+    uint64_t started = now_usec(), left;
     const char *leader;
     unsigned np = 0;
 
@@ -539,24 +754,31 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
             continue;
         if (svc->n_ports)
             (void)snprintf(sv->endpoint, sizeof sv->endpoint, "127.0.0.1:%u", svc->ports[0]);
+        sv->must_run = svc->restart == STACK_RESTART_ALWAYS;
         kind = role_kind_find(svc->kind);
         if (!kind || !svc->has_status_probe || !streq(sv->state, "running"))
             continue;
         if (!streq(kind->kind, "patroni")) {
-            start_job(&jobs[i], kind, probes, &np);
+            start_job(&jobs[i], kind, PHASE1_TIMEOUT_USEC, probes, &np);
             continue;
         }
         if (svc->health.present && svc->health.probe.type == PROBE_HTTP) {
-            probe_spec_copy(&jobs[i].cluster_spec, &svc->health.probe);
-            free(jobs[i].cluster_spec.path);
-            jobs[i].cluster_spec.path = xstrdup("/cluster");
-            jobs[i].cluster_spec.expect_status = 200;
-            jobs[i].cluster = probe_start(&jobs[i].cluster_spec, ROLE_TIMEOUT_USEC);
+            jobs[i].cluster = patroni_get(svc, "/cluster", &jobs[i].cluster_spec);
             if (jobs[i].cluster)
                 probes[np++] = jobs[i].cluster;
+            jobs[i].version = patroni_get(svc, "/patroni", &jobs[i].version_spec);
+            if (jobs[i].version)
+                probes[np++] = jobs[i].version;
         }
     }
     probe_run_all(probes, np);
+    for (size_t i = 0; i < snap->n_services; i++) {
+        check_patroni_version(snap, &jobs[i]);
+        if (jobs[i].cluster && probe_result(jobs[i].cluster) == -ETIMEDOUT)
+            (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error,
+                           "REST API: no answer within %llu ms",
+                           (unsigned long long)(PHASE1_TIMEOUT_USEC / USEC_PER_MSEC));
+    }
     leader = patroni_leader(jobs, snap->n_services);
     np = 0;
     for (size_t i = 0; i < snap->n_services; i++) {
@@ -565,22 +787,37 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         if (!kind || !streq(kind->kind, "patroni") || !jobs[i].svc->has_status_probe ||
             !streq(jobs[i].sv->state, "running") || (leader && !streq(jobs[i].sv->name, leader)))
             continue;
-        start_job(&jobs[i], kind, probes, &np);
+        left = STATUS_ROLE_BUDGET_USEC > now_usec() - started
+                       ? STATUS_ROLE_BUDGET_USEC - (now_usec() - started)
+                       : 0;
+        start_job(&jobs[i], kind, left > PHASE2_MIN_USEC ? left : PHASE2_MIN_USEC, probes, &np);
     }
     probe_run_all(probes, np);
 
-    for (size_t i = 0; i < snap->n_services; i++)
-        if (jobs[i].probe && probe_result(jobs[i].probe) < 0)
+    for (size_t i = 0; i < snap->n_services; i++) {
+        struct probe *p = jobs[i].probe;
+
+        if (!p || probe_result(p) >= 0)
+            continue;
+        if (probe_result(p) == -ETIMEDOUT)
+            (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error,
+                           "no answer within %llu ms",
+                           (unsigned long long)(probe_elapsed_usec(p) / USEC_PER_MSEC));
+        else
             (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error, "%s",
-                           probe_message(jobs[i].probe));
+                           probe_message(p));
+    }
     for (size_t k = 0; k < ARRAY_SIZE(role_kinds); k++)
         role_kinds[k].interpret(jobs, snap->n_services);
     for (size_t i = 0; i < snap->n_services; i++) {
         probe_free(jobs[i].probe);
         probe_free(jobs[i].cluster);
+        probe_free(jobs[i].version);
         probe_spec_release(&jobs[i].spec);
         probe_spec_release(&jobs[i].cluster_spec);
+        probe_spec_release(&jobs[i].version_spec);
     }
+    judge_clusters(snap, s);
     free(probes);
     free(jobs);
 }
@@ -624,11 +861,30 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
                 pid, up, sv->restarts, sv->health, sv->role[0] ? sv->role : "-", lag,
                 sv->endpoint[0] ? sv->endpoint : "-", detail);
     }
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        const struct status_cluster *c = &snap->clusters[i];
+
+        fprintf(f, "%s%s cluster: %s, %u/%u members running%s%s\n", i == 0 ? "\n" : "", c->name,
+                c->degraded ? "DEGRADED" : "healthy", c->running, c->members,
+                c->degraded ? ": " : "", c->problems);
+    }
+    fputs(snap->warnings, f);
 }
 
 static json_t *opt_string(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
+}
+
+/* Seconds to the millisecond: the supervisor sends microseconds, which as a double print as
+ * 4471.8663340000003. */
+static double round_ms(double s)
+{
+    if (!(s >= 0)) /* negative or NaN: not running */
+        return 0;
+    if (s > 1e12)
+        return s;
+    return (double)(uint64_t)(s * 1000.0 + 0.5) / 1000.0;
 }
 
 int status_print_json(const struct status_snapshot *snap, FILE *f)
@@ -643,11 +899,12 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
     }
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
+        double uptime_round = round_ms(sv->uptime_s);
         json_t *o = json_pack("{s:s, s:s, s:o, s:f, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
                               "s:o, s:b}",
                               "name", sv->name, "state", sv->state, "pid",
                               sv->pid > 0 ? json_integer(sv->pid) : json_null(), "uptime_s",
-                              sv->uptime_s, "restarts", (json_int_t)sv->restarts, "health",
+                              uptime_round, "restarts", (json_int_t)sv->restarts, "health",
                               sv->health, "health_message", opt_string(sv->health_message), "role",
                               opt_string(sv->role), "detail", opt_string(sv->detail), "lag_bytes",
                               sv->lag_bytes >= 0 ? json_integer(sv->lag_bytes) : json_null(),
@@ -670,7 +927,23 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
     (void)json_object_set_new(root, "services_total", json_integer((json_int_t)snap->n_services));
     (void)json_object_set_new(root, "services_up", json_integer((json_int_t)up));
     (void)json_object_set(root, "services", arr);
-    if (json_dumpf(root, f, JSON_INDENT(2)) < 0)
+    {
+        json_t *clusters = json_array();
+
+        for (size_t i = 0; clusters && i < snap->n_clusters; i++) {
+            const struct status_cluster *c = &snap->clusters[i];
+
+            (void)json_array_append_new(
+                    clusters, json_pack("{s:s, s:i, s:i, s:b, s:s}", "name", c->name, "members",
+                                        (json_int_t)c->members, "running", (json_int_t)c->running,
+                                        "degraded", c->degraded, "problems", c->problems));
+        }
+        (void)json_object_set_new(root, "clusters", clusters ? clusters : json_null());
+        (void)json_object_set_new(root, "warnings", json_string(snap->warnings));
+    }
+    /* 15 significant digits print a value rounded to the millisecond as such (4471.866, not
+     * 4471.8659999999999), and drop the binary noise of the other reals (lag_seconds). */
+    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0)
         r = -EIO;
     fputc('\n', f);
 out:

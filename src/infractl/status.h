@@ -23,8 +23,21 @@ struct status_service {
     char endpoint[64];  /* host:port */
     int64_t lag_bytes;  /* replicas: bytes behind the primary */
     double lag_seconds; /* PostgreSQL replicas: replay lag */
+    int64_t timeline;   /* PostgreSQL members: from Patroni's /cluster; 0 when unknown */
     char role_error[128];
+    bool must_run; /* restart: always: "exited" is not up (a database node, not a job) */
 };
+
+/* A replicated group of services (the PostgreSQL cluster, the Redis primary and replicas) as
+ * a whole: degraded when it runs short of what the stack file declares. */
+struct status_cluster {
+    char name[16];    /* "postgres", "redis" */
+    unsigned members; /* declared in the stack file */
+    unsigned running;
+    bool degraded;
+    char problems[512]; /* "; "-separated, "" when whole */
+};
+#define STATUS_MAX_CLUSTERS 4
 
 struct status_snapshot {
     long supervisor_pid;
@@ -32,6 +45,10 @@ struct status_snapshot {
     char *state_dir;  /* owned */
     struct status_service *services;
     size_t n_services;
+    /* Filled by status_collect_roles(). */
+    struct status_cluster clusters[STATUS_MAX_CLUSTERS];
+    size_t n_clusters;
+    char warnings[512]; /* one per line, "" when none (an old Patroni, say) */
 };
 
 /* Asks the supervisor of ctx->state_dir.  -ENOENT/-ECONNREFUSED when none runs. */
@@ -45,7 +62,13 @@ bool status_service_up(const struct status_service *svc);
 bool status_any_failed(const struct status_snapshot *snap);
 /* Number of services that are not up; appends "name (state)" for each to out. */
 int status_pending(const struct status_snapshot *snap, struct buf *out);
-/* Queries roles and lag of every service whose kind has a status_probe, all concurrently. */
+/* Queries roles and lag of every service whose kind has a status_probe, all concurrently,
+ * within STATUS_ROLE_BUDGET_USEC in all: a service that does not answer in time (frozen, say)
+ * gets role_error "no answer within ..." and does not hold up the others.  Then judges the
+ * clusters (snap->clusters). */
+#define STATUS_ROLE_BUDGET_USEC (200 * 1000)
+/* True when a cluster is degraded. */
+bool status_any_degraded(const struct status_snapshot *snap);
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s);
 void status_print_table(const struct status_snapshot *snap, FILE *f);
 /* One JSON document (jansson); 0 or -ENOMEM. */

@@ -59,6 +59,7 @@ void probe_spec_release(struct probe_spec *spec)
     free(spec->host);
     free(spec->path);
     free(spec->method);
+    free(spec->body);
     free(spec->user);
     free(spec->password);
     free(spec->dbname);
@@ -76,6 +77,7 @@ void probe_spec_copy(struct probe_spec *dst, const struct probe_spec *src)
         .port = src->port,
         .path = str_copy(src->path),
         .method = str_copy(src->method),
+        .body = str_copy(src->body),
         .expect_status = src->expect_status,
         .user = str_copy(src->user),
         .password = str_copy(src->password),

@@ -31,6 +31,8 @@ struct probe_spec {
     uint16_t port;          /* tcp/http/pg/redis */
     char *path;             /* http: default "/" */
     char *method;           /* http: default "GET" */
+    char *body;             /* http: request body (sent with Content-Type: application/json),
+                               NULL = none */
     unsigned expect_status; /* http: 0 = any 2xx */
     char *user;             /* pg user; redis ACL user (optional) */
     char *password;         /* pg / redis AUTH; may be NULL */

@@ -38,9 +38,13 @@ static void http_start(struct probe *p)
     }
     if (buf_appendf(&p->net.out,
                     "%s %s HTTP/1.0\r\nHost: %s%s%s:%u\r\nUser-Agent: infractl-probe\r\n"
-                    "Accept: */*\r\nConnection: close\r\n\r\n",
+                    "Accept: */*\r\nConnection: close\r\n",
                     method, path, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-                    (unsigned)port) < 0) {
+                    (unsigned)port) < 0 ||
+        (s->body &&
+         buf_appendf(&p->net.out, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                     strlen(s->body)) < 0) ||
+        buf_puts(&p->net.out, "\r\n") < 0 || (s->body && buf_puts(&p->net.out, s->body) < 0)) {
         probe__finish(p, -ENOMEM, "out of memory");
         return;
     }

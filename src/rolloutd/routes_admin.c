@@ -564,6 +564,61 @@ static int apply_env_edit(struct http_request *req, json_t *flag, const struct e
     return 0;
 }
 
+/* True (1) when a and b serialize alike: the change would store exactly what is stored. */
+static int flags_equal(const struct rollout_flag *a, const struct rollout_flag *b)
+{
+    struct buf ta = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2), tb = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
+    int r = rollout_flag_serialize(a, NULL, &ta);
+
+    if (r >= 0)
+        r = rollout_flag_serialize(b, NULL, &tb);
+    if (r >= 0)
+        r = ta.len == tb.len && memcmp(buf_str(&ta), buf_str(&tb), ta.len) == 0;
+    buf_release(&ta);
+    buf_release(&tb);
+    return r;
+}
+
+/* Applies ed to the stored flag it into c->flag (checked by the engine's strict parser);
+ * *ret_unchanged when the result is the stored flag.  Caller holds rd->lock. */
+static int env_edit_build(struct http_request *req, const struct rd_item *it,
+                          const struct env_edit *ed, struct rd_change *c, bool *ret_unchanged)
+{
+    struct err e = ERR_INIT;
+    json_t *j = json_loads(it->json, 0, NULL);
+    char *text = NULL;
+    int r;
+
+    if (!j)
+        return -EIO;
+    r = apply_env_edit(req, j, ed);
+    if (r < 0)
+        goto out;
+    text = json_dumps(j, JSON_COMPACT);
+    if (!text) {
+        r = -ENOMEM;
+        goto out;
+    }
+    r = rollout_flag_parse(text, strlen(text), &c->flag, &e);
+    if (r < 0) {
+        r = rd_error_from_err(req, r, &e);
+        goto out;
+    }
+    r = flags_equal(c->flag, it->flag);
+    if (r >= 0) {
+        *ret_unchanged = r > 0;
+        r = 0;
+    }
+out:
+    free(text);
+    json_decref(j);
+    return r;
+}
+
+/* A stage or kill that changes nothing (the flag already is so) commits nothing: the version,
+ * the history and the published snapshots stay, and the reply is the flag as it is with
+ * "Rolloutd-Unchanged: true".  Before saying so, the store's revision is compared with ours, so
+ * a change another replica made in between is not mistaken for the current state. */
 static int env_change(struct rd *rd, struct http_request *req, const struct auth_principal *p,
                       const struct env_edit *ed, uint64_t body_version, const char *action)
 {
@@ -571,9 +626,8 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
     struct rd_change c = { .kind = RD_FLAGS, .actor = p->name, .action = action };
     struct err e = ERR_INIT;
     struct rd_item *it;
-    json_t *j = NULL;
-    uint64_t expect;
-    char *text = NULL;
+    uint64_t expect, rev;
+    bool unchanged = false;
     int r;
 
     r = expected_version(req, body_version, &expect);
@@ -583,43 +637,46 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
         return http_error(req, -EINVAL, "unknown_environment", "env",
                           "field 'env': unknown environment '%s'", ed->env);
     (void)pthread_mutex_lock(&rd->lock);
-    it = rd_item_find(rd, RD_FLAGS, key);
-    if (!it) {
-        r = http_error(req, -ENOENT, NULL, "key", "no flag '%s'", key);
+    for (bool reloaded = false;; reloaded = true) {
+        it = rd_item_find(rd, RD_FLAGS, key);
+        if (!it) {
+            r = http_error(req, -ENOENT, NULL, "key", "no flag '%s'", key);
+            goto out;
+        }
+        /* Without an explicit version, build on what this replica has; the store still refuses
+         * the commit (409) when another replica changed the flag in between. */
+        if (expect && expect != it->version) {
+            r = http_error(req, -ESTALE, NULL, "version",
+                           "flag '%s': version %" PRIu64 " is stale, current is %" PRIu64, key,
+                           expect, it->version);
+            goto out;
+        }
+        c.flag = rollout_flag_unref(c.flag);
+        r = env_edit_build(req, it, ed, &c, &unchanged);
+        if (r < 0)
+            goto out;
+        if (!unchanged || reloaded)
+            break;
+        r = store_revision(rd->store, &rev, &e);
+        if (r >= 0 && rev == rd->revision)
+            break;
+        if (r >= 0)
+            r = rd_reload(rd, &e);
+        if (r < 0) {
+            r = commit_error(req, r, &e, "flag", key);
+            goto out;
+        }
+    }
+    if (unchanged) {
+        r = http_set_header(req, "Rolloutd-Unchanged", "true");
+        if (r >= 0)
+            r = reply_item(req, 200, it);
         goto out;
     }
-    /* Without an explicit version, build on what this replica has; the store still refuses the
-     * commit (409) when another replica changed the flag in between. */
-    if (!expect)
-        expect = it->version;
-    else if (expect != it->version) {
-        r = http_error(req, -ESTALE, NULL, "version",
-                       "flag '%s': version %" PRIu64 " is stale, current is %" PRIu64, key, expect,
-                       it->version);
-        goto out;
-    }
-    j = json_loads(it->json, 0, NULL);
-    if (!j) {
-        r = -EIO;
-        goto out;
-    }
-    r = apply_env_edit(req, j, ed);
+    r = flag_encode(req, &c, it->version + 1);
     if (r < 0)
         goto out;
-    text = json_dumps(j, JSON_COMPACT);
-    if (!text) {
-        r = -ENOMEM;
-        goto out;
-    }
-    r = rollout_flag_parse(text, strlen(text), &c.flag, &e);
-    if (r < 0) {
-        r = rd_error_from_err(req, r, &e);
-        goto out;
-    }
-    r = flag_encode(req, &c, expect + 1);
-    if (r < 0)
-        goto out;
-    c.expect_version = expect;
+    c.expect_version = it->version;
     r = rd_commit(rd, &c, &e);
     if (r < 0)
         r = commit_error(req, r, &e, "flag", key);
@@ -628,8 +685,6 @@ static int env_change(struct rd *rd, struct http_request *req, const struct auth
 out:
     (void)pthread_mutex_unlock(&rd->lock);
     change_drop(&c);
-    free(text);
-    json_decref(j);
     return r;
 }
 

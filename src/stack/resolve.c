@@ -129,6 +129,20 @@ static int visit_service(struct resolver *rs, struct stack_service *svc)
         if (r < 0)
             return r;
     }
+    if (svc->liveness.present) {
+        r = visit_probe(rs, svc, &svc->liveness.probe, "liveness");
+        if (r < 0)
+            return r;
+    }
+    if (svc->lock.present) {
+        r = visit(rs, svc, &svc->lock.key, "lock.key", false);
+        if (r >= 0)
+            r = visit(rs, svc, &svc->lock.value, "lock.value", false);
+        if (r >= 0)
+            r = visit(rs, svc, &svc->lock.host, "lock.host", false);
+        if (r < 0)
+            return r;
+    }
     if (svc->has_status_probe) {
         r = visit_probe(rs, svc, &svc->status_probe, "status_probe");
         if (r < 0)

@@ -27,7 +27,11 @@ void stack__service_release(struct stack_service *svc)
         free(svc->deps[i].service);
     free(svc->deps);
     probe_spec_release(&svc->health.probe);
+    probe_spec_release(&svc->liveness.probe);
     probe_spec_release(&svc->status_probe);
+    free(svc->lock.host);
+    free(svc->lock.key);
+    free(svc->lock.value);
     free(svc->ports);
     strv_free(svc->dirs);
     for (size_t i = 0; i < svc->n_files; i++) {
@@ -243,6 +247,10 @@ int stack__expand(const struct stack *s, const struct stack_vars *vars, const ch
             value = vars ? vars->state_dir : NULL;
         } else if (len == 9 && memcmp(ref, "stack_dir", 9) == 0) {
             value = s->dir;
+        } else if (len == 9 && memcmp(ref, "tools_dir", 9) == 0) {
+            if (vars && !vars->tools_dir)
+                return err_set(reterr, -EINVAL, line, col, "${tools_dir} has no value");
+            value = vars ? vars->tools_dir : NULL;
         } else if (len > 7 && memcmp(ref, "secret.", 7) == 0) {
             if (!secret_declared(s, ref + 7, len - 7))
                 return err_set(reterr, -EINVAL, line, col,
@@ -260,7 +268,7 @@ int stack__expand(const struct stack *s, const struct stack_vars *vars, const ch
         } else {
             return err_set(reterr, -EINVAL, line, col,
                            "unknown reference '${%.*s}' (known: ${state_dir}, ${stack_dir}, "
-                           "${secret.NAME}; write $$ for a literal $)",
+                           "${tools_dir}, ${secret.NAME}; write $$ for a literal $)",
                            (int)(len > 40 ? 40 : len), ref);
         }
         if (out && value) {

@@ -44,6 +44,18 @@ struct stack_health {
     unsigned retries;           /* consecutive failures before unhealthy; default 3 */
 };
 
+/* A lease-backed lock the service holds in etcd (Patroni's leader key).  Once every process of
+ * the service is verified gone, the supervisor deletes the key if its value still names this
+ * service (compare-and-delete, etcd v3), so a standby takes over without waiting out the lease;
+ * a key that has moved on is never touched. */
+struct stack_lock {
+    bool present;
+    char *host; /* etcd client endpoint; default 127.0.0.1 */
+    uint16_t port;
+    char *key;   /* e.g. /service/ultrathink/leader */
+    char *value; /* the value that means "held by this service" (the Patroni member name) */
+};
+
 struct stack_file {
     char *template_path; /* absolute after parse (relative ones are taken from the stack dir) */
     char *path;          /* output path */
@@ -57,7 +69,8 @@ struct stack_service {
     unsigned line;     /* line of the service's key in the stack file */
     char *kind;        /* role interpreter for status: etcd, patroni, haproxy, pgbouncer, redis,
                           sentinel, or NULL (generic) */
-    char *package;     /* Debian package providing argv[0], for "not found" errors; may be NULL */
+    char *package;     /* Debian package providing argv[0] ("pypi:NAME==VERSION" for a PyPI one
+                          in the tools dir), for "not found" errors; may be NULL */
     char **argv;       /* NULL-terminated, argc >= 1 */
     char **env;        /* NULL-terminated "KEY=VALUE" list (may be empty, never NULL) */
     char *user;        /* run as (when the supervisor is root); NULL = supervisor's user */
@@ -65,6 +78,12 @@ struct stack_service {
     struct stack_dep *deps;
     size_t n_deps;
     struct stack_health health;
+    /* Liveness (Kubernetes style): `retries` failures in a row after start_period and the whole
+     * process tree is killed (SIGKILL) and the service restarted by its policy. */
+    struct stack_health liveness;
+    uint64_t freeze_after_usec; /* main process stopped (SIGSTOP) this long: killed like a
+                                   failed liveness; 0 = never */
+    struct stack_lock lock;
     bool has_status_probe;          /* status_probe present */
     struct probe_spec status_probe; /* endpoint/credentials for role and lag queries */
     enum stack_restart restart;     /* default on-failure */
@@ -122,13 +141,14 @@ int stack_signal_from_string(const char *s, int *ret);
 /* Values for ${...} references. */
 struct stack_vars {
     const char *state_dir; /* absolute */
+    const char *tools_dir; /* absolute: installed tools (scripts/install-deps.sh --tools-dir) */
     /* Returns the secret's value (borrowed) or NULL when missing. */
     const char *(*secret)(const char *name, void *userdata);
     void *userdata;
 };
 
-/* Expands ${state_dir}, ${stack_dir}, ${secret.NAME} and $$ in every string of the stack
- * (argv, env, dirs, file paths, working_dir, probe fields).  -EINVAL with *reterr naming the
+/* Expands ${state_dir}, ${stack_dir}, ${tools_dir}, ${secret.NAME} and $$ in every string of the
+ * stack (argv, env, dirs, file paths, working_dir, probe fields).  -EINVAL with *reterr naming the
  * service and field when a value is missing. */
 int stack_resolve(struct stack *s, const struct stack_vars *vars,
                   struct err *reterr) WARN_UNUSED_RESULT;

@@ -172,7 +172,7 @@ static int get_abs_path(struct pctx *c, const struct cfg_node *n, const char *pa
     if (r < 0)
         return r;
     if ((*ret)[0] != '/' && !str_startswith(*ret, "${state_dir}") &&
-        !str_startswith(*ret, "${stack_dir}")) {
+        !str_startswith(*ret, "${stack_dir}") && !str_startswith(*ret, "${tools_dir}")) {
         freep(ret);
         return perr(c, n, "%s: '%.64s' is not an absolute path (start it with / or ${state_dir})",
                     path, n->value);
@@ -493,6 +493,56 @@ static int parse_health(struct pctx *c, const struct cfg_node *map, const char *
     return 0;
 }
 
+/* lock: {type: etcd, host, port, key, value} */
+static int parse_lock(struct pctx *c, const struct cfg_node *m, const char *path,
+                      const struct cfg_node *at, struct stack_lock *l)
+{
+    static const char *const keys[] = { "type", "host", "port", "key", "value", NULL };
+    char sub[PATH_LEN];
+    const struct cfg_node *v;
+    int r;
+
+    r = expect(c, m, path, CFG_NODE_MAP);
+    if (r < 0)
+        return r;
+    r = check_keys(c, m, path, keys);
+    if (r < 0)
+        return r;
+    if ((v = cfg_map_get(m, "type"))) {
+        path_sub(sub, path, "type", 0);
+        r = expect(c, v, sub, CFG_NODE_SCALAR);
+        if (r < 0)
+            return r;
+        if (!streq(v->value, "etcd"))
+            return perr(c, v, "%s: unknown lock type '%.32s' (etcd)", sub, v->value);
+    }
+    for (const char *const *k = keys + 2; *k; k++)
+        if (!cfg_map_get(m, *k))
+            return missing(c, at, path, *k);
+    path_sub(sub, path, "port", 0);
+    r = get_port(c, cfg_map_get(m, "port"), sub, &l->port);
+    if (r < 0)
+        return r;
+    path_sub(sub, path, "key", 0);
+    r = get_str(c, cfg_map_get(m, "key"), sub, false, &l->key);
+    if (r < 0)
+        return r;
+    path_sub(sub, path, "value", 0);
+    r = get_str(c, cfg_map_get(m, "value"), sub, false, &l->value);
+    if (r < 0)
+        return r;
+    if ((v = cfg_map_get(m, "host"))) {
+        path_sub(sub, path, "host", 0);
+        r = get_str(c, v, sub, false, &l->host);
+        if (r < 0)
+            return r;
+    } else {
+        l->host = xstrdup("127.0.0.1");
+    }
+    l->present = true;
+    return 0;
+}
+
 /* --- services ------------------------------------------------------------------------------ */
 
 static int parse_environment(struct pctx *c, const struct cfg_node *n, const char *path,
@@ -766,7 +816,7 @@ static int parse_service(struct pctx *c, const struct cfg_node *key, const struc
         "working_dir", "environment",     "ports",       "dirs",
         "files",       "depends_on",      "healthcheck", "status_probe",
         "restart",     "restart_backoff", "stop_signal", "stop_grace_period",
-        NULL,
+        "liveness",    "freeze_after",    "lock",        NULL,
     };
     static const char *const kinds[] = { "etcd",  "patroni",  "haproxy", "pgbouncer",
                                          "redis", "sentinel", "generic" };
@@ -784,6 +834,9 @@ static int parse_service(struct pctx *c, const struct cfg_node *key, const struc
     svc->health.interval_usec = 2 * USEC_PER_SEC;
     svc->health.timeout_usec = USEC_PER_SEC;
     svc->health.retries = 3;
+    svc->liveness.interval_usec = 2 * USEC_PER_SEC;
+    svc->liveness.timeout_usec = USEC_PER_SEC;
+    svc->liveness.retries = 3;
     svc->env = xcalloc(1, sizeof *svc->env);
     svc->dirs = xcalloc(1, sizeof *svc->dirs);
 
@@ -823,10 +876,21 @@ static int parse_service(struct pctx *c, const struct cfg_node *key, const struc
         r = expect(c, v, sub, CFG_NODE_SCALAR);
         if (r < 0)
             return r;
-        for (const char *q = v->value; *q; q++)
-            if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '.' || *q == '+' ||
-                  *q == '-'))
-                return perr(c, v, "%s: invalid Debian package name '%.64s'", sub, v->value);
+        /* A Debian package name, or pypi:NAME==VERSION (installed by scripts/install-deps.sh). */
+        if (str_startswith(v->value, "pypi:")) {
+            const char *eq = strstr(v->value, "==");
+
+            if (!eq || eq == v->value + 5 || !eq[2] || strpbrk(v->value + 5, " \t/"))
+                return perr(c, v, "%s: invalid PyPI requirement '%.64s' (pypi:NAME==VERSION)", sub,
+                            v->value);
+        } else {
+            for (const char *q = v->value; *q; q++)
+                if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '.' ||
+                      *q == '+' || *q == '-'))
+                    return perr(c, v,
+                                "%s: invalid Debian package name '%.64s' (or pypi:NAME==VERSION)",
+                                sub, v->value);
+        }
         if (v->len == 0)
             return perr(c, v, "%s: must not be empty", sub);
         svc->package = xstrdup(v->value);
@@ -911,6 +975,24 @@ static int parse_service(struct pctx *c, const struct cfg_node *key, const struc
     if ((v = cfg_map_get(m, "healthcheck"))) {
         path_sub(sub, path, "healthcheck", 0);
         r = parse_health(c, v, sub, cfg_map_key(m, "healthcheck"), &svc->health);
+        if (r < 0)
+            return r;
+    }
+    if ((v = cfg_map_get(m, "liveness"))) {
+        path_sub(sub, path, "liveness", 0);
+        r = parse_health(c, v, sub, cfg_map_key(m, "liveness"), &svc->liveness);
+        if (r < 0)
+            return r;
+    }
+    if ((v = cfg_map_get(m, "freeze_after"))) {
+        path_sub(sub, path, "freeze_after", 0);
+        r = get_duration(c, v, sub, 50 * USEC_PER_MSEC, &svc->freeze_after_usec);
+        if (r < 0)
+            return r;
+    }
+    if ((v = cfg_map_get(m, "lock"))) {
+        path_sub(sub, path, "lock", 0);
+        r = parse_lock(c, v, sub, cfg_map_key(m, "lock"), &svc->lock);
         if (r < 0)
             return r;
     }

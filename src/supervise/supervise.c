@@ -163,6 +163,9 @@ static int sup_spawn(struct sv_unit *u, void *userdata)
 static void sup_kill(struct sv_unit *u, int sig, void *userdata)
 {
     (void)userdata;
+    /* SIGKILL ends the whole tree, also what left the group (sv_tree.c). */
+    if (sig == SIGKILL)
+        (void)sv__tree_kill(u, SIGKILL);
     if (u->pgid <= 0)
         return;
     if (kill(-u->pgid, sig) == 0)
@@ -290,9 +293,11 @@ static void child_exited(struct sv_sup *sup, pid_t pid, int status, uint64_t now
         if (u->exec_fd >= 0)
             unit_read_exec(sup, u, now);
         sv_fsm_dispatch(u, SV_EVENT_EXITED, status, now, &sup->ops);
+        sv__fence_run_ended(sup, u, now);
         return;
     }
     log_debug("reaped process %d (%s)", (int)pid, "not a service's main process");
+    sv__fence_orphan_exited(sup, pid, now);
 }
 
 static bool probes_in_flight(const struct sv_sup *sup)
@@ -485,6 +490,8 @@ enum ref_kind {
     REF_OUT,
     REF_EXEC,
     REF_PROBE,
+    REF_LIVE, /* liveness probe (sv_fence.c) */
+    REF_LOCK, /* lock release (sv_fence.c) */
 };
 
 struct ref {
@@ -506,6 +513,11 @@ static void pollset_add(struct pollset *ps, int fd, short events, enum ref_kind 
     ps->n++;
 }
 
+static void pollset_add_fence(void *ctx, int fd, short events, size_t idx, int which)
+{
+    pollset_add(ctx, fd, events, which == 0 ? REF_LIVE : REF_LOCK, idx);
+}
+
 static void deadline_min(uint64_t *d, uint64_t t)
 {
     if (t > 0 && (*d == 0 || t < *d))
@@ -515,7 +527,7 @@ static void deadline_min(uint64_t *d, uint64_t t)
 /* Fills the poll set and returns the poll() timeout in ms for the nearest deadline. */
 static int build_pollset(struct sv_sup *sup, int sig_fd, struct pollset *ps, uint64_t now)
 {
-    uint64_t deadline = 0;
+    uint64_t deadline = sup->fence_deadline_usec;
 
     ps->n = 0;
     pollset_add(ps, sig_fd, POLLIN, REF_SIGNAL, 0);
@@ -541,6 +553,7 @@ static int build_pollset(struct sv_sup *sup, int sig_fd, struct pollset *ps, uin
             deadline_min(&deadline, u->health_next_usec);
         }
     }
+    sv__fence_fds(sup, pollset_add_fence, ps);
     if (deadline == 0)
         return -1;
     if (deadline <= now)
@@ -579,6 +592,10 @@ static void dispatch_pollset(struct sv_sup *sup, struct pollset *ps, uint64_t no
         case REF_PROBE:
             if (u->probe && probe_fd(u->probe) == ps->fds[k].fd && probe_step(u->probe, rev))
                 health_finish(sup, u, now);
+            break;
+        case REF_LIVE:
+        case REF_LOCK:
+            sv__fence_step(sup, ref.idx, ref.kind == REF_LIVE ? 0 : 1, ps->fds[k].fd, rev, now);
             break;
         }
     }
@@ -655,6 +672,13 @@ static unsigned signal_orphans(const struct sv_sup *sup, int sig)
     return n;
 }
 
+/* What the services left anywhere (their marked processes: sv_tree.c). */
+static void kill_trees(struct sv_sup *sup, int sig)
+{
+    for (size_t i = 0; i < sup->n_units; i++)
+        (void)sv__tree_kill(&sup->units[i], sig);
+}
+
 /* After the last main process is gone, orphans of the services may still be dying: SIGKILL
  * every group, SIGTERM then (after a second) SIGKILL what services left in sessions of their
  * own, and reap every child (bounded), so sv_run() never leaves a process or a zombie behind.
@@ -681,9 +705,11 @@ static void final_reap(struct sv_sup *sup, int sig_fd)
         now = now_usec();
         if (!termed) {
             (void)signal_orphans(sup, SIGTERM);
+            kill_trees(sup, SIGTERM);
             termed = true;
         } else if (!killed && now - start >= 2 * USEC_PER_SEC) {
             (void)signal_orphans(sup, SIGKILL);
+            kill_trees(sup, SIGKILL);
             killed = true;
         }
         if (now >= deadline) {
@@ -697,12 +723,36 @@ static void final_reap(struct sv_sup *sup, int sig_fd)
     }
 }
 
+/* Tells the embedder (sv_options.on_change) of every service whose state, pid or restart count
+ * moved since it was last told. */
+static void tell_changes(struct sv_sup *sup)
+{
+    if (!sup->opts->on_change)
+        return;
+    for (size_t i = 0; i < sup->n_units; i++) {
+        struct sv_unit *u = &sup->units[i];
+
+        if (u->told && u->told_state == u->state && u->told_pid == u->pid &&
+            u->told_restarts == u->restarts)
+            continue;
+        u->told = true;
+        u->told_state = u->state;
+        u->told_pid = u->pid;
+        u->told_restarts = u->restarts;
+        sup->opts->on_change(&(struct sv_service_change){ .name = u->svc->name,
+                                                          .state = sv_state_to_string(u->state),
+                                                          .pid = (int)u->pid,
+                                                          .restarts = u->restarts },
+                             sup->opts->userdata);
+    }
+}
+
 static int run_loop(struct sv_sup *sup, int sig_fd)
 {
     struct pollset ps = { 0 };
     int r = 0;
 
-    ps.cap = 2 + SV_CONTROL_MAX_CLIENTS + 3 * sup->n_units;
+    ps.cap = 2 + SV_CONTROL_MAX_CLIENTS + 5 * sup->n_units;
     ps.fds = xcalloc(ps.cap, sizeof *ps.fds);
     ps.refs = xcalloc(ps.cap, sizeof *ps.refs);
     for (;;) {
@@ -711,6 +761,8 @@ static int run_loop(struct sv_sup *sup, int sig_fd)
 
         settle(sup, now);
         health_tick(sup, now);
+        sup->fence_deadline_usec = sv__fence_tick(sup, now);
+        tell_changes(sup);
         if (sup->shutting_down && all_down(sup))
             break;
         timeout = build_pollset(sup, sig_fd, &ps, now);
@@ -756,6 +808,7 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
         goto out;
     }
     sup.stack = stack;
+    sup.opts = opts;
     sup.state_dir = opts->state_dir;
     sup.pid = getpid();
     sup.started_realtime_usec = now_realtime_usec();
@@ -825,13 +878,17 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
         ready_fd = fd_close(ready_fd);
     }
 
-    sup.ops = (struct sv_ops){
-        .spawn = sup_spawn, .kill = sup_kill, .kill_main = sup_kill_main, .userdata = &sup
-    };
+    sup.ops = (struct sv_ops){ .spawn = sup_spawn,
+                               .kill = sup_kill,
+                               .kill_main = sup_kill_main,
+                               .busy = sv__fence_busy,
+                               .userdata = &sup };
     sup.n_units = stack->n_services;
     sup.units = xcalloc(sup.n_units, sizeof *sup.units);
-    for (size_t i = 0; i < sup.n_units; i++)
+    for (size_t i = 0; i < sup.n_units; i++) {
         sv_unit_init(&sup.units[i], &stack->services[i], i);
+        sv__fence_init(&sup.units[i]);
+    }
     log_notice("supervising stack '%s' (%zu services) in '%s', pid %d", stack->name, sup.n_units,
                opts->state_dir, (int)sup.pid);
     for (size_t i = 0; i < sup.n_units; i++)
@@ -846,6 +903,7 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
                 sup_kill(&sup.units[i], SIGKILL, &sup);
     } else {
         final_reap(&sup, sig_fd);
+        tell_changes(&sup);
         log_notice("all services stopped");
     }
 
@@ -855,6 +913,7 @@ out:
 
         unit_drain_output(&sup, u, true);
         u->probe = probe_free(u->probe);
+        sv__fence_release(u);
         fd_close(u->out_fd);
         fd_close(u->exec_fd);
         fd_close(u->log_fd);

@@ -13,11 +13,32 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/macro.h"
 
 struct err;
 struct stack;
+
+/* Every service runs with UT_SERVICE=<its name> in its environment, and everything it starts
+ * inherits it: that is how the supervisor (the subreaper of them all) finds each process of a
+ * service, also those that left its process group or session (Patroni's postmaster, PostgreSQL's
+ * backends), to kill the whole tree and to verify it gone. */
+#define SV_SERVICE_ENV "UT_SERVICE"
+
+/* What the supervisor tells its embedder about one service whenever its state, main pid or
+ * restart count changes (and once for every service when the loop starts).  The strings are
+ * the control protocol's ("running", "backoff", ...) and live as long as the stack. */
+struct sv_service_change {
+    const char *name;
+    const char *state;
+    int pid; /* 0 when no process runs */
+    unsigned restarts;
+};
+
+/* Called from sv_run()'s thread between two turns of its loop: must not block, and must not
+ * call back into the supervisor (sv_control_call() would deadlock). */
+typedef void (*sv_change_fn)(const struct sv_service_change *change, void *userdata);
 
 struct sv_options {
     const char
@@ -26,6 +47,8 @@ struct sv_options {
                            the control socket listens; sv_run() closes it in every case */
     const char *const *held; /* NULL, or NULL-terminated names of services that stay stopped
                                 until a `start` request (gpu_agent: drained GPUs' workers) */
+    sv_change_fn on_change;  /* NULL, or told of every service state change (gpu_agent) */
+    void *userdata;          /* passed to on_change */
 };
 
 /* Runs the stack (already resolved and prepared by the caller: no ${...} left) until a `down`
@@ -54,6 +77,21 @@ int sv_preflight(const struct stack *stack, struct err *reterr) WARN_UNUSED_RESU
  * over 4 MiB, -ENAMETOOLONG for a state dir too long for a unix socket path, other -errno. */
 int sv_control_call(const char *state_dir, const char *request_json, uint64_t timeout_usec,
                     char **ret_response) WARN_UNUSED_RESULT;
+
+/* One process of a service. */
+struct sv_process {
+    pid_t pid, ppid;
+    char state;     /* /proc/PID/stat: R, S, D, T (stopped), ... */
+    uint64_t start; /* start time, clock ticks after boot (a parent starts before its child) */
+};
+
+/* The processes of a service run by the supervisor with pid `supervisor`: everything below it
+ * that carries or descends from the service's UT_SERVICE mark (Patroni, its postmaster, the
+ * backends), for drills that fault a whole node.  Needs the rights to read their
+ * /proc/PID/environ (root, or the services' user).  *ret (caller frees); returns the count or
+ * -errno. */
+int sv_service_processes(pid_t supervisor, const char *service,
+                         struct sv_process **ret) WARN_UNUSED_RESULT;
 
 /* Path of a service's log file: STATE/logs/NAME.log (caller frees).  Rotated files are
  * NAME.log.1 (newest) .. NAME.log.N.  Never NULL (aborts on OOM). */

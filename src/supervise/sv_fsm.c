@@ -116,6 +116,12 @@ static void do_start(struct sv_unit *u, uint64_t now, const struct sv_ops *ops)
     int r;
 
     clear_timer(u);
+    /* The last run's processes are still dying, or its lock is being released. */
+    if (ops->busy && ops->busy(u, ops->userdata)) {
+        set_state(u, SV_STATE_BACKOFF);
+        set_timer(u, now + SV_BUSY_RECHECK_USEC, SV_EVENT_BACKOFF_DONE);
+        return;
+    }
     if (u->started_usec > 0 && now < u->started_usec + SV_MIN_RESTART_USEC) {
         set_state(u, SV_STATE_BACKOFF);
         set_timer(u, u->started_usec + SV_MIN_RESTART_USEC, SV_EVENT_BACKOFF_DONE);
@@ -255,7 +261,9 @@ static void on_spawned(struct sv_unit *u, int arg, uint64_t now, const struct sv
 
 static void on_exited_running(struct sv_unit *u, int arg, uint64_t now, const struct sv_ops *ops)
 {
-    bool failed = note_exit(u, arg, ops);
+    /* A run the supervisor fenced (sv_fence.c) was killed on purpose: restart it without
+     * growing the backoff, as after a clean exit. */
+    bool failed = note_exit(u, arg, ops) && !u->fenced;
 
     /* A run that lasted long enough proves the service healthy again: start backoff afresh. */
     if (now >= u->started_usec + u->svc->backoff_reset_usec)

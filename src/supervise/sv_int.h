@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/macro.h"
+#include "probe/probe.h"
 
 struct probe;
 struct stack_service;
@@ -52,8 +53,18 @@ enum sv_health {
     _SV_HEALTH_MAX,
 };
 
+/* After a run of a lock-holding service ended (sv_fence.c). */
+enum sv_lock_phase {
+    SV_LOCK_IDLE,
+    SV_LOCK_RELEASE,   /* processes verified gone: compare-and-delete of the key */
+    SV_LOCK_SUCCESSOR, /* the service waits to start until another holder has the key */
+    SV_LOCK_CHECK,     /* running, but a process it left to us exited: does it hold the key? */
+};
+
 /* Minimum time between two starts of one service (s6 nextstart). */
 #define SV_MIN_RESTART_USEC ((uint64_t)1000000)
+/* How soon a start held back by a busy service (sv_ops.busy) tries again. */
+#define SV_BUSY_RECHECK_USEC ((uint64_t)20000)
 
 /* A stop request that overrides the service's stop_signal / stop_grace_period once (the
  * control protocol's "signal", "grace_ms" and "main_only"; gpu_agent's drains).  The control
@@ -101,6 +112,32 @@ struct sv_unit {
     uint64_t probe_started_usec;
     uint64_t health_next_usec; /* next probe start, 0 = not scheduled */
     bool log_failed;           /* a log write failed (reported once) */
+    /* process tree (sv_tree.c) and fencing (sv_fence.c) */
+    struct sv_proc *tree; /* the service's processes at the last scan */
+    size_t n_tree;
+    uint64_t tree_scanned_usec; /* when a running service's tree was last scanned */
+    bool tree_pending;          /* a run ended; its processes are not verified gone yet */
+    uint64_t tree_ended_usec;   /* when that run's main process was reaped */
+    uint64_t tree_warned_usec;  /* last "still alive" warning */
+    enum sv_lock_phase lock_phase;
+    struct probe *lock_probe;   /* the etcd request of that phase in flight */
+    struct probe_spec lock_del; /* POST /v3/kv/txn: compare-and-delete, built at start */
+    struct probe_spec lock_get; /* POST /v3/kv/range: who holds the key now */
+    char *lock_value_b64;       /* the lock's value as etcd's JSON API shows it */
+    uint64_t lock_next_usec;    /* next successor check */
+    char lock_why[160];         /* the reason of a fence after SV_LOCK_CHECK */
+    uint64_t lock_deadline_usec;
+    struct probe *live_probe; /* liveness probe in flight */
+    uint64_t live_started_usec;
+    uint64_t live_next_usec;
+    unsigned live_fails;
+    uint64_t frozen_since_usec; /* main process seen stopped since, 0 = not stopped */
+    unsigned fences;            /* times the tree was killed for a failed liveness or a freeze */
+    bool fenced;                /* this run was fenced (no second fence for its dying parts) */
+    bool told;                  /* on_change saw told_state/pid/restarts */
+    enum sv_state told_state;
+    pid_t told_pid;
+    unsigned told_restarts;
 };
 
 /* Side effects of the state machine, so tests can drive it without forking. */
@@ -112,6 +149,9 @@ struct sv_ops {
     void (*kill)(struct sv_unit *u, int sig, void *userdata);
     /* Sends sig to u's main process only (u->pid); NULL = use kill. */
     void (*kill_main)(struct sv_unit *u, int sig, void *userdata);
+    /* True while the last run's processes are not verified gone or its lock not released yet:
+     * a start waits (NULL = never busy). */
+    bool (*busy)(const struct sv_unit *u, void *userdata);
     void *userdata;
 };
 
@@ -141,6 +181,50 @@ int sv__log_write(const char *path, int *fd, uint64_t *size, uint64_t max_bytes,
                   const void *p, size_t n) WARN_UNUSED_RESULT;
 /* Renames path.(keep-1) -> path.keep ... path -> path.1 (keep 0: unlinks path). 0 or -errno. */
 int sv__log_rotate(const char *path, unsigned keep) WARN_UNUSED_RESULT;
+
+/* ===== Process trees (sv_tree.c) ===== */
+
+struct sv_proc {
+    pid_t pid, ppid;
+    char state;     /* of /proc/PID/stat: R, S, D, T (stopped), t (traced), ... */
+    uint64_t start; /* start time in clock ticks after boot (tells pid reuse apart) */
+};
+
+/* Scans /proc for the live (not zombie) processes of u's service into u->tree / u->n_tree
+ * (see sv_tree.c for what belongs to a service).  Returns the count or -errno. */
+int sv__tree_refresh(struct sv_unit *u);
+/* Refreshes u->tree and sends sig to each; returns how many were signalled, or -errno. */
+int sv__tree_kill(struct sv_unit *u, int sig);
+/* The state letter of pid ('?' when it does not exist). */
+char sv__proc_state(pid_t pid);
+
+/* ===== Fencing (sv_fence.c) ===== */
+
+struct sv_sup;
+
+/* Builds u's lock request (when its service has a lock); call once after sv_unit_init(). */
+void sv__fence_init(struct sv_unit *u);
+void sv__fence_release(struct sv_unit *u);
+/* The main process was reaped: what the run left must be verified gone before a restart. */
+void sv__fence_run_ended(struct sv_sup *sup, struct sv_unit *u, uint64_t now);
+/* Per loop turn: verifies trees gone and releases locks, watches for frozen main processes,
+ * runs liveness probes and fences (SIGKILL of the whole tree) on a freeze or a failed
+ * liveness.  Returns the nearest deadline it needs a wake-up for (0 = none). */
+uint64_t sv__fence_tick(struct sv_sup *sup, uint64_t now);
+/* poll() fds of the fencing probes in flight: calls add(fd, events, userdata, unit index,
+ * which) for each; which 0 = liveness, 1 = lock. */
+void sv__fence_fds(struct sv_sup *sup,
+                   void (*add)(void *ctx, int fd, short events, size_t idx, int which), void *ctx);
+/* Steps the probe `which` of unit idx with the revents of fd (ignored when the probe's fd
+ * changed since it was polled). */
+void sv__fence_step(struct sv_sup *sup, size_t idx, int which, int fd, short revents, uint64_t now);
+bool sv__fence_busy(const struct sv_unit *u, void *userdata);
+/* A process we reaped that was no service's main process: when it was one a lock-holding
+ * service left to us (PostgreSQL's postmaster, reparented to the subreaper) and that service
+ * still holds its key, the database under the key is gone: the service is fenced. */
+void sv__fence_orphan_exited(struct sv_sup *sup, pid_t pid, uint64_t now);
+/* bind() test of 127.0.0.1:port as the services bind: 0 = free, -EADDRINUSE, other -errno. */
+int sv__port_free(uint16_t port);
 
 /* ===== Spawning (sv_spawn.c) ===== */
 
@@ -201,11 +285,13 @@ struct sv_client {
 };
 
 struct sv_sup {
-    const struct stack *stack; /* borrowed */
-    const char *state_dir;     /* borrowed */
-    struct sv_unit *units;     /* n_units, stack order */
+    const struct stack *stack;     /* borrowed */
+    const char *state_dir;         /* borrowed */
+    const struct sv_options *opts; /* borrowed */
+    struct sv_unit *units;         /* n_units, stack order */
     size_t n_units;
     struct sv_ops ops;
+    uint64_t fence_deadline_usec; /* the nearest wake-up sv__fence_tick() asked for */
     pid_t pid;
     uint64_t started_realtime_usec;
     bool shutting_down;

@@ -13,8 +13,10 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "stack/stack.h"
 #include "supervise.h"
+#include "sv_int.h"
 
 #define SV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -66,6 +68,11 @@ static int check_command(const struct stack_service *svc, struct err *reterr)
     if (strchr(svc->argv[0], '/') && stat(svc->argv[0], &st) == 0)
         return err_set(reterr, -ENOENT, svc->line, 0,
                        "service '%s': '%s' is not an executable file", svc->name, svc->argv[0]);
+    if (svc->package && str_startswith(svc->package, "pypi:"))
+        return err_set(reterr, -ENOENT, svc->line, 0,
+                       "service '%s': '%s' not found (scripts/install-deps.sh installs '%s' from "
+                       "PyPI there)",
+                       svc->name, svc->argv[0], svc->package + 5);
     if (svc->package)
         return err_set(reterr, -ENOENT, svc->line, 0,
                        "service '%s': '%s' not found (install the Debian package '%s')", svc->name,
@@ -94,7 +101,7 @@ static int check_user(const struct stack_service *svc, struct err *reterr)
 
 /* bind() with SO_REUSEADDR like the services do: TIME_WAIT leftovers of a service that just
  * stopped do not count, listeners on 127.0.0.1 or the wildcard address do. */
-static int port_free(uint16_t port)
+int sv__port_free(uint16_t port)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
     int fd, one = 1, r = 0;
@@ -129,7 +136,7 @@ static int check_ports(const struct stack *stack, size_t si, struct err *reterr)
                                    "port %u is declared by both service '%s' and service '%s'",
                                    (unsigned)port, o->name, svc->name);
         }
-        r = port_free(port);
+        r = sv__port_free(port);
         if (r == -EADDRINUSE)
             return err_set(reterr, r, svc->line, 0, "port %u of service '%s' is already in use",
                            (unsigned)port, svc->name);

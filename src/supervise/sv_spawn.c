@@ -17,6 +17,7 @@
 #include "core/fd.h"
 #include "core/str.h"
 #include "stack/stack.h"
+#include "supervise.h"
 #include "sv_int.h"
 
 #define SV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -132,7 +133,7 @@ int sv__spawn_plan(const struct stack_service *svc, const char *state_dir,
         base[nbase++] = xasprintf("USER=%s", pwp->pw_name);
     for (char *const *e = svc->env; e && *e; e++)
         nenv++;
-    plan.envp = xcalloc(nbase + nenv + 1, sizeof(char *));
+    plan.envp = xcalloc(nbase + nenv + 2, sizeof(char *));
     /* The service's own environment wins over the defaults. */
     for (size_t i = 0; i < nbase; i++) {
         if (env_has_key(svc->env, base[i]))
@@ -141,7 +142,10 @@ int sv__spawn_plan(const struct stack_service *svc, const char *state_dir,
             plan.envp[k++] = base[i];
     }
     for (size_t i = 0; i < nenv; i++)
-        plan.envp[k++] = xstrdup(svc->env[i]);
+        if (!str_startswith(svc->env[i], SV_SERVICE_ENV "="))
+            plan.envp[k++] = xstrdup(svc->env[i]);
+    /* The mark by which the supervisor finds every process of the service (sv_tree.c). */
+    plan.envp[k++] = xasprintf(SV_SERVICE_ENV "=%s", svc->name);
     plan.envp[k] = NULL;
 
     plan.path = resolve_command(svc);

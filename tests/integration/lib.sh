@@ -1,8 +1,32 @@
 # shellcheck shell=bash
 # Tiny TAP helpers for the integration tests (sourced).
+#
+# A test that cannot run says why and exits with ctest's skip code (T_SKIP_CODE; every test is
+# registered with SKIP_RETURN_CODE 77, cmake/Tests.cmake), so it counts as skipped, never as
+# passed:  need_cmd redis-server redis-server || skip "..."  /  skip_rest "reason" (later cases).
 T_N=0
 T_FAILED=0
 T_PASSED=0
+T_SKIPPED=0
+T_SKIP_CODE=77
+
+# skip REASON: the whole test cannot run.
+skip() {
+    echo "1..0 # SKIP $*"
+    exit $T_SKIP_CODE
+}
+
+# need_cmd COMMAND PACKAGE: skips the test unless COMMAND is installed.
+need_cmd() {
+    command -v "$1" >/dev/null || skip "$1 is not installed (Debian package $2: scripts/install-deps.sh tests)"
+}
+
+# skip_case DESCRIPTION REASON: one case cannot run; the test ends as skipped unless a case failed.
+skip_case() {
+    T_N=$((T_N + 1))
+    T_SKIPPED=$((T_SKIPPED + 1))
+    echo "ok $T_N - $1 # SKIP $2"
+}
 
 ok() { # ok DESCRIPTION COMMAND...
     local desc=$1
@@ -29,8 +53,10 @@ retry() {
     done
 }
 
+# t_done: the plan and the verdict as the exit status (0 passed, 1 failed, 77 skipped).
 t_done() {
     echo "1..$T_N"
-    echo "$T_PASSED passed, $T_FAILED failed"
-    ((T_FAILED == 0 && T_N > 0))
+    echo "$T_PASSED passed, $T_FAILED failed, $T_SKIPPED skipped"
+    ((T_FAILED == 0 && T_N > 0)) || return 1
+    ((T_SKIPPED == 0)) || return $T_SKIP_CODE
 }

@@ -6,8 +6,11 @@ INFRACTL=$1
 
 tmp=$(mktemp -d)
 holder_pid=
+agent_pid=
 cleanup() {
     [[ -n $holder_pid ]] && kill "$holder_pid" 2>/dev/null
+    [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null
+    [[ -S $tmp/mini/control.sock ]] && "$INFRACTL" --state-dir "$tmp/mini" down --timeout 20 >/dev/null 2>&1
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -123,5 +126,106 @@ ok "status --json of a stopped stack says running=false" grep -q '"running": fal
 out=$("$INFRACTL" help)
 ok "help lists every command" bash -c 'for c in up down status logs restart; do grep -q "^  $c " <<<"$1" || exit 1; done' _ "$out"
 ok "help documents exit codes" grep -q "Exit codes" <<<"$out"
+
+# 8. Every option a command's parser takes is in its help and in the top-level help.
+ok "help lists up --quiet" grep -qE '^  up .*--quiet' <<<"$out"
+ok "help lists status --interval" grep -qE '^  status .*--interval S' <<<"$out"
+ok "help lists restart --timeout" grep -qE '^  restart .*--timeout S' <<<"$out"
+ok "help up explains -q, --quiet" grep -qE '^  -q, --quiet +[^ ]' <<<"$("$INFRACTL" help up)"
+ok "help status explains -i, --interval" grep -qE '^  -i, --interval S +[^ ]' <<<"$("$INFRACTL" help status)"
+# The top-level line of each command carries every long option its own help explains.
+top_has_all() {
+    local top=$1 cmd opt
+    for cmd in up down status logs restart; do
+        for opt in $("$INFRACTL" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE -- '--[a-z-]+'); do
+            grep -qE -- "^  $cmd .*(\[$opt[] ]|\[-[a-z]\])" <<<"$top" && continue
+            # logs shows its short forms ([-f] [-n LINES]): accept the short one of the pair
+            short=$("$INFRACTL" help "$cmd" | grep -oE -- "-[a-z], $opt" | cut -c1-2)
+            [[ -n $short ]] && grep -qE -- "^  $cmd .*\[$short[] ]" <<<"$top" && continue
+            diag "top-level help of '$cmd' lacks $opt"
+            return 1
+        done
+    done
+}
+ok "the top-level help lists every option of up, down, status, logs, restart" top_has_all "$out"
+
+# 9. help flags / help gpu: each subcommand's full syntax and a description.
+fh=$("$INFRACTL" help flags)
+ok "help flags: create with --description, --variants, --from" \
+    grep -qE '^  create KEY \[--description TEXT\] \[--variants [^]]+\] \[--from FLAG.json\]$' <<<"$fh"
+ok "help flags: stage with its stages, --env and --percent" \
+    grep -qE '^  stage KEY off\|shadow\|canary\|partial\|full \[--env ENV\] \[--percent P\]$' <<<"$fh"
+ok "help flags: kill with --env and --off" grep -qE '^  kill KEY \[--env ENV\] \[--off\]$' <<<"$fh"
+ok "help flags: history with --limit" grep -qE '^  history KEY \[--limit N\]$' <<<"$fh"
+ok "help flags: get, list, delete" bash -c 'for s in "get KEY" list "delete KEY"; do grep -qx "  $s" <<<"$1" || exit 1; done' _ "$fh"
+ok "help flags: a description under each subcommand" \
+    test "$(grep -A1 -E '^  (create|get|list|stage|kill|history|delete)( |$)' <<<"$fh" | grep -cE '^      [a-z]')" -eq 7
+ok "help flags: --url, --token-file, --json explained" \
+    bash -c 'for o in "--url URL" "--token-file PATH" "--json"; do grep -qE -- "^  $o +[a-z]" <<<"$1" || exit 1; done' _ "$fh"
+ok "flags --help prints the same" test "$("$INFRACTL" flags --help)" = "$fh"
+ok "flags stage --help prints the same" test "$("$INFRACTL" flags stage --help)" = "$fh"
+gh=$("$INFRACTL" help gpu)
+ok "help gpu: status, drain, undrain with their options" bash -c '
+    grep -qxF "  status [--json] [--token-file F] [HOST[:PORT]...]" <<<"$1" &&
+    grep -qxF "  drain [--now] [--token-file F] HOST[:PORT] GPU" <<<"$1" &&
+    grep -qxF "  undrain [--token-file F] HOST[:PORT] GPU" <<<"$1"' _ "$gh"
+ok "gpu --help prints the same" test "$("$INFRACTL" gpu --help)" = "$gh"
+out=$("$INFRACTL" flags stage k canary --off 2>&1)
+ok "a bad flags option shows that subcommand's usage" \
+    grep -qF "usage: infractl flags [--url URL] [--token-file PATH] [--json] stage KEY" <<<"$out"
+
+# 10. gpu status: an agent that does not answer is an error on stderr, not an empty table.
+closed=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$INFRACTL" gpu status "127.0.0.1:$closed" >"$tmp/gpu.out" 2>"$tmp/gpu.err"
+rc=$?
+diag "$(cat "$tmp/gpu.out" "$tmp/gpu.err")"
+ok "gpu status of a closed port exits 3" test "$rc" -eq 3
+ok "gpu status of a closed port names the agent on stderr" grep -q "gpu_agent at 127.0.0.1:$closed" "$tmp/gpu.err"
+ok "gpu status of a closed port prints no table" test ! -s "$tmp/gpu.out"
+/usr/bin/python3 -c 'import http.server, json
+body = json.dumps({"host": "fakehost", "nvml_up": True, "gpus": [{"index": 0, "uuid": "GPU-fake-0",
+    "healthy": True, "drained": False}]}).encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()' >"$tmp/agent.port" &
+agent_pid=$!
+retry 5 test -s "$tmp/agent.port"
+"$INFRACTL" gpu status "127.0.0.1:$closed" "127.0.0.1:$(cat "$tmp/agent.port")" >"$tmp/gpu.out" 2>"$tmp/gpu.err"
+rc=$?
+diag "$(cat "$tmp/gpu.out" "$tmp/gpu.err")"
+ok "gpu status, one agent down: still exits 3" test "$rc" -eq 3
+ok "gpu status, one agent down: the table has the agent that answered" \
+    bash -c "head -n1 '$tmp/gpu.out' | grep -q '^HOST ' && grep -q '^fakehost .*GPU-fake-0' '$tmp/gpu.out'"
+ok "gpu status, one agent down: its error on stderr" grep -q "gpu_agent at 127.0.0.1:$closed" "$tmp/gpu.err"
+
+# 11. A stack of our own (one sleeper, in $tmp): status --json gives uptime to the millisecond,
+# and `logs -f` follows (after `logs`, -f is --follow, not --file).
+cat >"$tmp/mini.yml" <<'YML'
+name: mini
+services:
+  sleeper:
+    command: [/bin/sleep, "3600.5678"]
+YML
+if "$INFRACTL" -f "$tmp/mini.yml" --state-dir "$tmp/mini" up --detach --wait --timeout 30 --quiet \
+    >/dev/null 2>"$tmp/mini.err"; then
+    sleep 0.3
+    "$INFRACTL" -f "$tmp/mini.yml" --state-dir "$tmp/mini" status --json >"$tmp/mini.json"
+    diag "$(grep uptime_s "$tmp/mini.json")"
+    ok "status --json: uptime_s to the millisecond at most" \
+        grep -qE '^ +"uptime_s": [0-9]+(\.[0-9]{1,3})?,$' "$tmp/mini.json"
+    timeout 2 "$INFRACTL" -f "$tmp/mini.yml" --state-dir "$tmp/mini" logs -f sleeper >/dev/null 2>"$tmp/logs.err"
+    rc=$?
+    ok "logs -f SERVICE follows (still running after 2 s)" test "$rc" -eq 124
+    ok "logs -f SERVICE: no error" test ! -s "$tmp/logs.err"
+    "$INFRACTL" --state-dir "$tmp/mini" down --timeout 20 >/dev/null 2>&1
+else
+    ok "a one-service stack in \$tmp comes up" false
+    diag "$(cat "$tmp/mini.err")"
+fi
 
 t_done

@@ -10,10 +10,9 @@ AGENT=$1 FAKE=$2 SRC=$3
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # Debian's python3 has celery and redis; a pyenv one first on PATH may not
 
-if ! $PY -c 'import celery, redis' 2>/dev/null || ! command -v redis-server >/dev/null; then
-    echo "1..0 # SKIP needs python3-celery, python3-redis and redis-server (scripts/install-deps.sh --with-tests)"
-    exit 0
-fi
+$PY -c 'import celery, redis' 2>/dev/null ||
+    skip "$PY cannot import celery and redis (Debian packages python3-celery, python3-redis: scripts/install-deps.sh tests)"
+need_cmd redis-server redis-server
 
 tmp=$(mktemp -d /tmp/gpu-failover.XXXXXX)
 pids=()

@@ -9,9 +9,9 @@ set -uo pipefail
 build=$1 cmake=$2 cc=$3 src=$4 extra=${5-}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for t in pkg-config nm readelf; do
-    command -v "$t" >/dev/null || { echo "not ok - $t not installed"; exit 1; }
-done
+need_cmd pkg-config pkg-config
+need_cmd nm binutils
+need_cmd readelf binutils
 
 tmp=$(mktemp -d /tmp/ut-librollout-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -237,6 +237,40 @@ ok "history has before -> after" \
 out=$(api "$A" "$T" GET /api/v1/flags/doomed/history)
 ok "history survives a delete" test "$(body_of "$out" | jq -r '[.history[].action] | join(",")')" = "create,delete"
 
+# ===== A stage or kill that changes nothing keeps the version, the history and the snapshot =====
+api "$A" "$T" POST /api/v1/flags '{"key":"noop"}' >/dev/null
+api "$A" "$T" POST /api/v1/flags/noop/stage '{"env":"production","stage":"canary","percent":5}' >/dev/null
+noop_history() { body_of "$(api "$A" "$T" GET /api/v1/flags/noop/history)" | jq '.history | length'; }
+noop_snapshot() { curl -s -H "Authorization: Bearer $E" "http://$A/v1/snapshot?env=production" | jq .version; }
+noop_state() { echo "$(body_of "$(api "$A" "$T" GET /api/v1/flags/noop)" | jq .version) $(noop_history) $(noop_snapshot)"; }
+# noop_same DESCRIPTION ENDPOINT BODY: the request answers 200 with the flag as it is and
+# "Rolloutd-Unchanged: true"; version, history length and snapshot revision stay.
+noop_same() {
+    local before after out
+    before=$(noop_state)
+    out=$(api "$A" "$T" POST "/api/v1/flags/noop/$2" "$3" -D "$tmp/noop.hdr")
+    after=$(noop_state)
+    diag "$1: version history snapshot: $before -> $after"
+    ok "$1: 200 with the flag at the same version" \
+        test "$(status_of "$out") $(body_of "$out" | jq .version)" = "200 ${before%% *}"
+    ok "$1: says Rolloutd-Unchanged: true" grep -qi '^Rolloutd-Unchanged: true' "$tmp/noop.hdr"
+    ok "$1: version, history and snapshot unchanged" test "$before" = "$after"
+}
+noop_same "stage canary again (no percent)" stage '{"env":"production","stage":"canary"}'
+noop_same "stage canary 5 again" stage '{"env":"production","stage":"canary","percent":5}'
+noop_same "stage canary 5.0 again" stage '{"env":"production","stage":"canary","percent":5.0}'
+noop_same "unkill a flag that is not killed" kill '{"env":"production","kill":false}'
+before=$(noop_state)
+out=$(api "$A" "$T" POST /api/v1/flags/noop/kill '{"env":"production"}' -D "$tmp/noop.hdr")
+ok "a real kill still changes the flag (version +1, one more history entry)" \
+    test "$(noop_state | cut -d' ' -f1,2)" = "$((${before%% *} + 1)) $(($(cut -d' ' -f2 <<<"$before") + 1))"
+ok "a real change has no Rolloutd-Unchanged header" bash -c "! grep -qi '^Rolloutd-Unchanged' '$tmp/noop.hdr'"
+noop_same "kill again" kill '{"env":"production","kill":true}'
+out=$(api "$A" "$T" POST /api/v1/flags/noop/stage '{"env":"production","stage":"canary","version":1}')
+ok "a no-op stage with a stale version is still 409" expect_error "$out" 409 conflict version
+ok "history of the no-op flag: create,stage,kill" \
+    test "$(body_of "$(api "$A" "$T" GET /api/v1/flags/noop/history)" | jq -r '[.history[].action] | join(",")')" = "create,stage,kill"
+
 # ===== Metrics =====
 m=$(curl -s "http://$A/metrics")
 ok "metrics: evaluations per flag/variant/reason" \
@@ -290,17 +324,35 @@ if [[ -n $INFRACTL ]]; then
     I=("$INFRACTL" --state-dir "$tmp/none" flags --url "http://$A" --token-file "$tmp/a/admin.token")
     ok "infractl flags create" "${I[@]}" create cli-flag --description "from the CLI"
     ok "infractl flags stage canary 2.5%" "${I[@]}" stage cli-flag canary --percent 2.5
+    out=$("${I[@]}" stage cli-flag canary)
+    diag "$out"
+    ok "infractl flags stage to the same stage says it changed nothing" \
+        test "$out" = "cli-flag: already canary 2.5% in production (version 2 unchanged)"
     out=$("${I[@]}" --json get cli-flag)
     ok "infractl flags --json get shows the stage" \
         test "$(jq -r '.environments.production.stage + " " + (.environments.production.canary|tostring)' <<<"$out")" = "canary 2.5"
     ok "infractl flags kill" "${I[@]}" kill cli-flag --env production
+    out=$("${I[@]}" kill cli-flag)
+    ok "infractl flags kill twice says it changed nothing" \
+        test "$out" = "cli-flag: already killed in production (version 3 unchanged)"
+    out=$("${I[@]}" --json stage cli-flag canary)
+    ok "infractl flags --json stage to the same stage prints the flag as it is" \
+        test "$(jq -r '.version' <<<"$out")" = 3
     ok "infractl flags list names the flag" bash -c "$(printf '%q ' "${I[@]}") list | grep -q 'KILLED'"
     out=$("${I[@]}" --json history cli-flag)
     ok "infractl flags history: create,stage,kill" \
         test "$(jq -r '[.history[].action] | join(",")' <<<"$out")" = "create,stage,kill"
     "${I[@]}" stage cli-flag bogus 2>"$tmp/err"
+    rc=$?
+    diag "$(cat "$tmp/err")"
     ok "infractl flags stage with a bad stage exits 1 and names the field" \
-        bash -c "test $? -eq 1 && grep -q 'field stage' '$tmp/err'"
+        bash -c "test $rc -eq 1 && grep -q \"field 'stage'\" '$tmp/err'"
+    ok "infractl flags: the field is named once" \
+        test "$(grep -oE "field '?stage" "$tmp/err" | wc -l)" -eq 1
+    "${I[@]}" get no-such-flag 2>"$tmp/err"
+    diag "$(cat "$tmp/err")"
+    ok "infractl flags: a message without the field gets (field key)" \
+        grep -q "no flag 'no-such-flag' (field key)$" "$tmp/err"
     ok "infractl flags delete" "${I[@]}" delete cli-flag
     out=$("${I[@]}" create model.v2 --description "v2" --variants control,candidate --json)
     ok "flags create --variants control,candidate: a boolean flag" \

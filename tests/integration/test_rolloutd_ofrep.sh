@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # rolloutd against a real OpenFeature client: @openfeature/server-sdk + @openfeature/ofrep-provider
 # from npm, installed into tests/integration/ofrep/node_modules (gitignored) on first use.
-# Skips (exit 0 with a TAP "# SKIP") when node/npm or the registry are not available.
+# Skips (ctest's skip code, lib.sh) when node/npm or the registry are not available.
 set -uo pipefail
 ROLLOUTD=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/test_rolloutd_lib.sh"
 
-skip() {
-    echo "1..0 # SKIP $*"
-    exit 0
-}
-command -v node >/dev/null && command -v npm >/dev/null || skip "node/npm not installed"
+need_cmd node nodejs
+need_cmd npm npm
 if [[ ! -d $here/ofrep/node_modules/@openfeature/ofrep-provider ]]; then
     (cd "$here/ofrep" && timeout 120 npm install --no-audit --no-fund --loglevel=error) >&2 ||
         skip "npm install of the OpenFeature SDK failed (no registry?)"

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/test_rolloutd_lib.sh"
 
 PGBIN=/usr/lib/postgresql/15/bin
-[[ -x $PGBIN/postgres ]] || { echo "1..0 # SKIP PostgreSQL 15 not installed"; exit 0; }
+[[ -x $PGBIN/postgres ]] || skip "PostgreSQL 15 is not installed (Debian package postgresql-15: scripts/install-deps.sh)"
 
 tmp=$(mktemp -d /tmp/ut-rolloutd-pg-XXXXXX)
 chmod 755 "$tmp"
@@ -145,7 +145,7 @@ INI
     }
     ok "it learns of B's change through its direct LISTEN connection" retry 2 c_serves
 else
-    diag "pgbouncer not installed: skipping the PgBouncer case"
+    skip_case "a replica behind PgBouncer" "pgbouncer is not installed (Debian package pgbouncer: scripts/install-deps.sh)"
 fi
 
 t_done

@@ -4,6 +4,10 @@
  *
  *   static void test_parse(void) { ASSERT_EQ(parse(), 3); }
  *   T_MAIN(T_CASE(test_parse), T_CASE(test_other))
+ *
+ * A case that cannot run calls T_SKIP("PostgreSQL 15 is not installed"); the executable then
+ * exits with ctest's skip code (T_SKIP_CODE, registered as SKIP_RETURN_CODE for every test by
+ * cmake/Tests.cmake) unless another case failed, so a case that never ran is never a pass.
  */
 #pragma once
 
@@ -32,6 +36,17 @@ struct t_case {
         fprintf(stderr, __VA_ARGS__);                     \
         fprintf(stderr, "\n");                            \
         exit(1);                                          \
+    } while (0)
+
+#define T_SKIP_CODE 77
+
+#define T_SKIP(...)                   \
+    do {                              \
+        fprintf(stdout, "# SKIP: ");  \
+        fprintf(stdout, __VA_ARGS__); \
+        fprintf(stdout, "\n");        \
+        fflush(stdout);               \
+        _exit(T_SKIP_CODE);           \
     } while (0)
 
 #define ASSERT_TRUE(c_)                       \
@@ -97,7 +112,7 @@ struct t_case {
 
 static int t__run(const struct t_case *cases, size_t n, int argc, char **argv)
 {
-    unsigned timeout = 30, passed = 0, failed = 0, ran = 0;
+    unsigned timeout = 30, passed = 0, failed = 0, skipped = 0, ran = 0;
     const char *env = getenv("T_TIMEOUT");
 
     if (env && atoi(env) > 0) /* NOLINT: test-only */
@@ -128,6 +143,9 @@ static int t__run(const struct t_case *cases, size_t n, int argc, char **argv)
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             passed++;
             printf("ok %zu - %s\n", i + 1, cases[i].name);
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == T_SKIP_CODE) {
+            skipped++;
+            printf("ok %zu - %s # SKIP\n", i + 1, cases[i].name);
         } else {
             failed++;
             if (WIFSIGNALED(status))
@@ -137,8 +155,10 @@ static int t__run(const struct t_case *cases, size_t n, int argc, char **argv)
                 printf("not ok %zu - %s\n", i + 1, cases[i].name);
         }
     }
-    printf("%u passed, %u failed\n", passed, failed);
-    return failed || !ran ? 1 : 0;
+    printf("%u passed, %u failed, %u skipped\n", passed, failed, skipped);
+    if (failed || !ran)
+        return 1;
+    return skipped ? T_SKIP_CODE : 0;
 }
 
 #define T_MAIN(...)                                                       \

@@ -127,6 +127,31 @@ static void test_strv(void)
     ASSERT_TRUE(strv_copy(NULL) == NULL);
 }
 
-T_MAIN(T_CASE(test_strv), T_CASE(test_buf_bounded), T_CASE(test_parse_numbers),
+/* RFC 4648 section 10 test vectors. */
+static void test_base64(void)
+{
+    static const char *const vec[][2] = {
+        { "", "" },
+        { "f", "Zg==" },
+        { "fo", "Zm8=" },
+        { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" },
+        { "fooba", "Zm9vYmE=" },
+        { "foobar", "Zm9vYmFy" },
+        { "/service/ultrathink/leader", "L3NlcnZpY2UvdWx0cmF0aGluay9sZWFkZXI=" },
+    };
+    struct buf b = BUF_INIT(0), small = BUF_INIT(3);
+
+    for (size_t i = 0; i < ARRAY_SIZE(vec); i++) {
+        buf_reset(&b);
+        ASSERT_OK(buf_append_base64(&b, vec[i][0], strlen(vec[i][0])));
+        ASSERT_STREQ(buf_str(&b), vec[i][1]);
+    }
+    ASSERT_ERRNO(buf_append_base64(&small, "foob", 4), -ENOBUFS);
+    buf_release(&b);
+    buf_release(&small);
+}
+
+T_MAIN(T_CASE(test_base64), T_CASE(test_strv), T_CASE(test_buf_bounded), T_CASE(test_parse_numbers),
        T_CASE(test_parse_duration), T_CASE(test_parse_size_mode_bool), T_CASE(test_edit_distance),
        T_CASE(test_file_roundtrip), T_CASE(test_err_format))

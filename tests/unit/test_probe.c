@@ -578,10 +578,9 @@ static void test_pg(void)
     struct buf msg = BUF_INIT(0), det = BUF_INIT(0);
     int r = srv_pg_start(&pg, "pgpw");
 
-    if (r == -ENOENT) {
-        printf("# SKIP test_pg: PostgreSQL 15 not installed in " SRV_PG_BINDIR "\n");
-        return;
-    }
+    if (r == -ENOENT)
+        T_SKIP("PostgreSQL 15 is not installed in " SRV_PG_BINDIR
+               " (Debian package postgresql-15: scripts/install-deps.sh)");
     ASSERT_OK(r);
     s.port = pg.port;
     ASSERT_OK(run(&s, 5000 * MSEC, &msg, &det));

@@ -460,6 +460,52 @@ static void test_resolve_missing_secret(void)
     stack_free(s);
 }
 
+/* A cluster member: fenced when frozen or not live, its leader key released once it is gone;
+ * its command in the tools dir (Patroni from PyPI). */
+static void test_fencing_fields(void)
+{
+    struct stack_vars vars = { .state_dir = "/st", .tools_dir = "/opt/ut", .secret = fake_secret };
+    struct err e = ERR_INIT;
+    struct stack *s;
+    struct stack_service *pg;
+
+    s = parse_ok(HDR "  pg1:\n    package: \"pypi:patroni==4.1.5\"\n"
+                     "    command: [\"${tools_dir}/patroni-4.1.5/bin/patroni\", x]\n"
+                     "    freeze_after: 200ms\n"
+                     "    liveness: {type: http, port: 8008, path: /liveness, retries: 2}\n"
+                     "    lock: {port: 2479, key: /service/u/leader, value: pg1}\n");
+    pg = &s->services[0];
+    ASSERT_STREQ(pg->package, "pypi:patroni==4.1.5");
+    ASSERT_EQ(pg->freeze_after_usec, 200 * USEC_PER_MSEC);
+    ASSERT_TRUE(pg->liveness.present);
+    ASSERT_EQ(pg->liveness.probe.port, 8008);
+    ASSERT_EQ(pg->liveness.retries, 2);
+    ASSERT_EQ(pg->liveness.interval_usec, 2 * USEC_PER_SEC);
+    ASSERT_TRUE(pg->lock.present);
+    ASSERT_STREQ(pg->lock.host, "127.0.0.1");
+    ASSERT_EQ(pg->lock.port, 2479);
+    ASSERT_STREQ(pg->lock.key, "/service/u/leader");
+    ASSERT_STREQ(pg->lock.value, "pg1");
+    ASSERT_OK(stack_resolve(s, &vars, &e));
+    ASSERT_STREQ(pg->argv[0], "/opt/ut/patroni-4.1.5/bin/patroni");
+    stack_free(s);
+
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    lock: {port: 2479, value: a}\n", 5, 5,
+               "missing required field 'services.a.lock.key'");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    lock: {type: zk, port: 1, key: k, value: a}\n", 5,
+               18, "services.a.lock.type: unknown lock type 'zk' (etcd)");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    lock: {port: 1, key: k, value: a, ttl: 3}\n", 5, 39,
+               "unknown field 'services.a.lock.ttl'");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    freeze_after: 10ms\n", 5, 19,
+               "services.a.freeze_after: duration '10ms' is below the minimum of 50ms");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    liveness: {type: http}\n", 5, 5,
+               "missing required field 'services.a.liveness.port'");
+    EXPECT_ERR(HDR "  a:\n    package: pypi:patroni\n    command: [a]\n", 4, 14,
+               "services.a.package: invalid PyPI requirement 'pypi:patroni'");
+    EXPECT_ERR(HDR "  a:\n    command: [\"${tool_dir}/x\"]\n", 4, 15,
+               "unknown reference '${tool_dir}'");
+}
+
 static void test_expand(void)
 {
     struct stack_vars vars = { .state_dir = "/st", .secret = fake_secret };
@@ -792,4 +838,4 @@ T_MAIN(T_CASE(test_full_example), T_CASE(test_defaults), T_CASE(test_err_unknown
        T_CASE(test_err_probe_keys), T_CASE(test_err_ports_deps), T_CASE(test_err_refs),
        T_CASE(test_err_yaml), T_CASE(test_load_missing_file), T_CASE(test_start_order),
        T_CASE(test_resolve), T_CASE(test_resolve_missing_secret), T_CASE(test_expand),
-       T_CASE(test_secrets), T_CASE(test_prepare))
+       T_CASE(test_secrets), T_CASE(test_prepare), T_CASE(test_fencing_fields))

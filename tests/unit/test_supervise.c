@@ -672,6 +672,132 @@ static void test_child_in_own_session_is_stopped_at_down(void)
     cleanup();
 }
 
+/* When the main process ends, what it left in sessions of its own (PostgreSQL's postmaster and
+ * backends) is killed and verified gone before the service starts again: found by the
+ * UT_SERVICE mark and, for a child whose environment was overwritten, by ancestry. */
+static void test_run_end_kills_the_whole_tree_before_restart(void)
+{
+    struct stack *s = tb_new();
+    pid_t detached, grandchild, main_pid;
+    json_t *st;
+    char *script, *text, *log;
+
+    make_state_dir();
+    /* A detached child (own session) that starts a grandchild whose environment is empty
+     * (env -i: the mark is gone, as PostgreSQL's backends overwrite theirs). */
+    script = xasprintf("d=%s; if [ ! -e $d/ran ]; then touch $d/ran; "
+                       "setsid sh -c \"env -i sleep 100 & echo \\$! > $d/grandchild; "
+                       "exec sleep 100\" & echo $! > $d/detached; sleep 0.5; exit 3; fi; "
+                       "exec sleep 100",
+                       state_dir);
+    tb_add(s, "leaver", script);
+    free(script);
+    sup_start(s);
+    detached = read_pid_file("detached", 3 * SEC);
+    grandchild = read_pid_file("grandchild", 3 * SEC);
+    ASSERT_TRUE(detached > 0 && grandchild > 0);
+    /* The first run exits 3: its detached child and the unmarked grandchild are killed. */
+    ASSERT_TRUE(pid_gone(detached, 3 * SEC));
+    ASSERT_TRUE(pid_gone(grandchild, 3 * SEC));
+    st = wait_state("leaver", "state", "running", 5 * SEC);
+    main_pid = (pid_t)int_field(service_of(st, "leaver"), "pid");
+    ASSERT_TRUE(main_pid > 0);
+    ASSERT_EQ(int_field(service_of(st, "leaver"), "restarts"), 1);
+    json_decref(st);
+    log = state_path("supervisor.log");
+    text = read_text(log);
+    ASSERT_CONTAINS(text, "service 'leaver': every process of its last run is gone");
+    free(text);
+    free(log);
+    tb_free(s);
+    cleanup();
+}
+
+/* A main process stopped (SIGSTOP) longer than freeze_after is fenced: SIGKILL to the tree,
+ * then a restart by policy. */
+static void test_frozen_service_is_fenced(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    pid_t first, child;
+    json_t *st;
+    char *script, *log, *text;
+
+    make_state_dir();
+    script = xasprintf("d=%s; setsid sleep 100 & echo $! > $d/child.$$; exec sleep 100", state_dir);
+    svc = tb_add(s, "freezer", script);
+    free(script);
+    svc->restart = STACK_RESTART_ALWAYS;
+    svc->freeze_after_usec = 200 * MSEC;
+    sup_start(s);
+    st = wait_state("freezer", "state", "running", 3 * SEC);
+    first = (pid_t)int_field(service_of(st, "freezer"), "pid");
+    json_decref(st);
+    {
+        char name[32];
+
+        (void)snprintf(name, sizeof name, "child.%d", (int)first);
+        child = read_pid_file(name, 3 * SEC);
+    }
+    ASSERT_EQ(kill(first, SIGSTOP), 0);
+    ASSERT_TRUE(pid_gone(first, 3 * SEC));
+    ASSERT_TRUE(pid_gone(child, 3 * SEC));
+    for (uint64_t end = now_usec() + 5 * SEC;;) {
+        st = control("{\"cmd\":\"status\"}");
+        if (int_field(service_of(st, "freezer"), "pid") > 0 &&
+            int_field(service_of(st, "freezer"), "pid") != first)
+            break;
+        json_decref(st);
+        if (now_usec() > end)
+            T_FAIL("the fenced service was not restarted");
+        sleep_usec(50 * MSEC);
+    }
+    json_decref(st);
+    log = state_path("supervisor.log");
+    text = read_text(log);
+    ASSERT_CONTAINS(text, "fencing service 'freezer': its main process");
+    ASSERT_CONTAINS(text, "is stopped for");
+    free(text);
+    free(log);
+    tb_free(s);
+    cleanup();
+}
+
+/* A liveness probe failing `retries` times in a row after start_period fences the service. */
+static void test_failed_liveness_fences(void)
+{
+    struct stack *s = tb_new();
+    struct stack_service *svc;
+    const char *argv[] = { "/bin/sh", "-c", "exit 1", NULL };
+    pid_t first;
+    json_t *st;
+    char *log, *text;
+
+    make_state_dir();
+    svc = tb_add(s, "hung", "exec sleep 100");
+    svc->restart = STACK_RESTART_ALWAYS;
+    svc->liveness.present = true;
+    svc->liveness.probe = (struct probe_spec)PROBE_SPEC_INIT;
+    svc->liveness.probe.type = PROBE_EXEC;
+    svc->liveness.probe.argv = strv(argv);
+    svc->liveness.interval_usec = 100 * MSEC;
+    svc->liveness.timeout_usec = 1 * SEC;
+    svc->liveness.retries = 3;
+    sup_start(s);
+    st = wait_state("hung", "state", "running", 3 * SEC);
+    first = (pid_t)int_field(service_of(st, "hung"), "pid");
+    json_decref(st);
+    ASSERT_TRUE(pid_gone(first, 5 * SEC));
+    log = state_path("supervisor.log");
+    text = read_text(log);
+    ASSERT_CONTAINS(text, "fencing service 'hung': liveness failed 3 time(s) in a row");
+    free(text);
+    free(log);
+    strv_free(svc->liveness.probe.argv);
+    tb_free(s);
+    cleanup();
+}
+
 static void test_log_file_and_rotation(void)
 {
     struct stack *s = tb_new();
@@ -964,8 +1090,10 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_service_healthy_dependency_waits),
        T_CASE(test_completed_successfully_dependency), T_CASE(test_restart_stop_start_commands),
        T_CASE(test_down_stops_in_reverse_order_and_leaves_nothing),
-       T_CASE(test_child_in_own_session_is_stopped_at_down), T_CASE(test_log_file_and_rotation),
-       T_CASE(test_second_supervisor_is_busy), T_CASE(test_exec_failure_is_reported_once),
-       T_CASE(test_environment_user_and_working_dir),
+       T_CASE(test_child_in_own_session_is_stopped_at_down),
+       T_CASE(test_run_end_kills_the_whole_tree_before_restart),
+       T_CASE(test_frozen_service_is_fenced), T_CASE(test_failed_liveness_fences),
+       T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
+       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
        T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
        T_CASE(test_control_client_without_supervisor))

@@ -119,6 +119,36 @@ static void test_start_crash_backoff_doubles_and_caps(void)
     ASSERT_EQ(u.bugs, 0);
 }
 
+/* A run the supervisor fenced (killed on purpose) is restarted like after a clean exit: no
+ * failure counted, no growing backoff, however often it happens. */
+static void test_fenced_run_does_not_grow_backoff(void)
+{
+    struct stack_service svc = service(STACK_RESTART_ALWAYS);
+    struct sv_unit u;
+    uint64_t t = 100 * SEC;
+
+    sv_unit_init(&u, &svc, 0);
+    start_running(&u, t);
+    for (int i = 0; i < 4; i++) {
+        t += 2 * SEC;
+        u.fenced = true;
+        ev(&u, SV_EVENT_EXITED, KILLED(SIGKILL), t);
+        ASSERT_EQ(u.state, SV_STATE_BACKOFF);
+        ASSERT_EQ(u.failures, 0);
+        ASSERT_EQ(u.timer_usec, t); /* ran 2 s: the 1 s minimum gap is already over */
+        u.fenced = false;           /* sv__fence_run_ended() clears it */
+        ev(&u, SV_EVENT_BACKOFF_DONE, 0, t);
+        ev(&u, SV_EVENT_SPAWNED, 0, t);
+        ASSERT_EQ(u.state, SV_STATE_RUNNING);
+    }
+    /* The same SIGKILL from outside is a failure. */
+    t += 2 * SEC;
+    ev(&u, SV_EVENT_EXITED, KILLED(SIGKILL), t);
+    ASSERT_EQ(u.failures, 1);
+    ASSERT_EQ(u.timer_usec, t + 1 * SEC);
+    ASSERT_EQ(u.bugs, 0);
+}
+
 static void test_min_one_second_between_starts(void)
 {
     struct stack_service svc = service(STACK_RESTART_ALWAYS);
@@ -362,8 +392,8 @@ static void test_format_exit(void)
 }
 
 T_MAIN(T_CASE(test_start_crash_backoff_doubles_and_caps),
-       T_CASE(test_min_one_second_between_starts), T_CASE(test_clean_exit_on_failure_is_exited),
-       T_CASE(test_max_restarts_gives_up),
+       T_CASE(test_fenced_run_does_not_grow_backoff), T_CASE(test_min_one_second_between_starts),
+       T_CASE(test_clean_exit_on_failure_is_exited), T_CASE(test_max_restarts_gives_up),
        T_CASE(test_failed_exec_and_failed_spawn_count_as_failures),
        T_CASE(test_stop_running_grace_then_kill), T_CASE(test_stop_during_backoff_and_waiting),
        T_CASE(test_restart_request_while_running), T_CASE(test_health),

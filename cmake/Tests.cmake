@@ -1,0 +1,17 @@
+# Tests.cmake - what every ctest test of this project shares.
+#
+# A test that cannot run (a missing package, say) exits with 77 after printing why: ctest then
+# reports it as "Skipped", never as "Passed" (tests/lib/t.h T_SKIP, tests/integration/lib.sh
+# skip / need_cmd / skip_case).  .ci/run fails when any test was skipped, since CI installs
+# everything (scripts/install-deps.sh ci).
+set(UT_SKIP_CODE 77)
+
+# Gives every test registered so far in the calling directory the skip code.  Call it at the
+# end of each CMakeLists.txt that adds tests (set_tests_properties reaches only the current
+# directory's tests before CMake 3.28).
+function(ut_tests_skippable)
+    get_property(tests DIRECTORY PROPERTY TESTS)
+    if(tests)
+        set_tests_properties(${tests} PROPERTIES SKIP_RETURN_CODE ${UT_SKIP_CODE})
+    endif()
+endfunction()

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* drill_int.h - the drill module's internals: the writer (pg_writer.c), the cluster view
+ * (pg_cluster.c).  Nothing here is a stable API. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/macro.h"
+#include "drill.h"
+
+/* ===== The workload recorder (pg_writer.c) ===== */
+
+enum drill_op_result {
+    DRILL_OP_PENDING,
+    DRILL_OP_OK,      /* acknowledged: the server said the INSERT committed */
+    DRILL_OP_FAIL,    /* definitely not committed (read-only, rolled back, never sent) */
+    DRILL_OP_UNKNOWN, /* sent, and no definite answer: it may or may not have committed */
+};
+
+struct drill_op {
+    int64_t id;
+    uint64_t invoke_usec, done_usec; /* CLOCK_MONOTONIC */
+    enum drill_op_result result;
+};
+
+struct pg_writer;
+
+/* Starts a thread that inserts (run, id) with ids 1, 2, ... into drill_writes through conninfo,
+ * one every interval_usec, reconnecting after any error.  The table must exist.  NULL on OOM
+ * or when the thread cannot start. */
+struct pg_writer *pg_writer_start(const char *conninfo, const char *run, uint64_t interval_usec,
+                                  uint64_t op_timeout_usec);
+/* Stops and joins the thread; returns the operations recorded (caller frees *ret_ops) and
+ * frees the writer. */
+size_t pg_writer_finish(struct pg_writer *w, struct drill_op **ret_ops);
+/* Acknowledged writes so far (for progress). */
+unsigned pg_writer_acked(struct pg_writer *w);
+
+/* Runs sql (no parameters, no rows expected) on conninfo.  0 or -EIO with the error in msg. */
+int pg_exec_simple(const char *conninfo, const char *sql, char *msg, size_t msg_size);
+/* The ids of `run` in drill_writes as seen on conninfo, sorted (caller frees).  Returns the
+ * count or -EIO with the error in msg. */
+int pg_read_ids(const char *conninfo, const char *run, int64_t **ret_ids, char *msg,
+                size_t msg_size);
+
+/* ===== The cluster as Patroni sees it (pg_cluster.c) ===== */
+
+struct drill_member {
+    char name[64];
+    char role[32];  /* leader, sync_standby, replica, ... */
+    char state[32]; /* running, streaming, ... */
+    int64_t timeline;
+};
+
+struct drill_cluster {
+    struct drill_member members[16];
+    size_t n;
+};
+
+/* GET /cluster from every node at once; the first good answer wins.  0, or -ETIMEDOUT /
+ * -EPROTO when no node answered within timeout_usec. */
+int drill__cluster_read(const struct drill_pg_target *t, uint64_t timeout_usec,
+                        struct drill_cluster *ret);
+/* The leader's name, or NULL. */
+const char *drill__cluster_leader(const struct drill_cluster *c);
+/* Every node is a member; one leader; every other member streams on the leader's timeline;
+ * a synchronous standby exists. */
+bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cluster *c);
+/* The member called name, or NULL. */
+const struct drill_member *drill__cluster_member(const struct drill_cluster *c, const char *name);
