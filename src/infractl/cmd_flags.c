@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* infractl flags create|get|list|stage|kill|history|delete: rolloutd's admin API over HTTP
- * (libcurl).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
+ * (http_client.c).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
  * http://127.0.0.1:8090; the token from --token-file, $ROLLOUTD_TOKEN or
  * STATE/rolloutd/admin.token.  --json prints rolloutd's JSON unchanged. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,6 +20,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "http_client.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8090"
 #define MAX_REPLY   (64u << 20)
@@ -84,87 +84,35 @@ struct flags_ctx {
     bool json;
 };
 
-struct reply {
-    long status;
-    struct buf body;
-    bool unchanged; /* "Rolloutd-Unchanged: true": a stage or kill that changed nothing */
-};
+/* rolloutd answers a stage or kill that changed nothing with "Rolloutd-Unchanged: true". */
+#define UNCHANGED_HDR "Rolloutd-Unchanged"
 
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+static bool reply_unchanged(const struct http_response *rep)
 {
-    struct reply *rep = userdata;
-
-    if (buf_append(&rep->body, p, size * n) < 0)
-        return 0;
-    return size * n;
+    return strcasecmp(rep->header, "true") == 0;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *userdata)
-{
-    static const char name[] = "rolloutd-unchanged:";
-    struct reply *rep = userdata;
-    size_t len = size * n, i = sizeof name - 1;
-
-    if (len > i && strncasecmp(p, name, i) == 0) {
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
-            i++;
-        rep->unchanged = len - i >= 4 && strncasecmp(p + i, "true", 4) == 0;
-    }
-    return len;
-}
-
-/* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when rolloutd cannot
- * be reached, CLI_EXIT_FAILURE otherwise. */
+/* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when nothing listens
+ * at rolloutd's address, CLI_EXIT_FAILURE otherwise.  rep is to be released either way. */
 static int call(const struct flags_ctx *fc, const char *method, const char *path, const char *body,
-                struct reply *rep)
+                struct http_response *rep)
 {
-    struct curl_slist *h = NULL;
-    char *url = xasprintf("%s%s", fc->url, path), *auth = NULL;
-    CURL *c = curl_easy_init();
-    CURLcode rc;
-    int r = CLI_EXIT_FAILURE;
+    char *url = xasprintf("%s%s", fc->url, path);
+    int r;
 
-    rep->status = 0;
-    rep->unchanged = false;
-    buf_init(&rep->body, MAX_REPLY);
-    if (!c)
-        goto out;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: application/json");
-    if (fc->token) {
-        auth = xasprintf("Authorization: Bearer %s", fc->token);
-        h = curl_slist_append(h, auth);
-    }
-    (void)curl_easy_setopt(c, CURLOPT_URL, url);
-    (void)curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    (void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    (void)curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
-    (void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    (void)curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
-    (void)curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    (void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (body)
-        (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        log_error("cannot reach rolloutd at %s: %s", fc->url, curl_easy_strerror(rc));
-        r = rc == CURLE_COULDNT_CONNECT ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
-        goto out;
-    }
-    (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
-    r = 0;
-out:
-    if (auth)
-        explicit_bzero(auth, strlen(auth));
-    free(auth);
+    r = http_client_call(&(struct http_request){ .method = method,
+                                                 .url = url,
+                                                 .token = fc->token,
+                                                 .body = body,
+                                                 .max_body = MAX_REPLY,
+                                                 .header = UNCHANGED_HDR },
+                         rep);
     free(url);
-    curl_slist_free_all(h);
-    if (c)
-        curl_easy_cleanup(c);
-    return r;
+    if (r < 0) {
+        log_error("cannot reach rolloutd at %s: %s", fc->url, rep->error);
+        return r == -ECONNREFUSED ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
+    }
+    return 0;
 }
 
 /* True when rolloutd's message already names the field: "field 'stage': ..." (the engine's
@@ -184,7 +132,7 @@ static bool message_names_field(const char *msg, const char *field)
 
 /* Prints rolloutd's JSON error ("HTTP 409 conflict: flag 'x': version 3 is stale, current is 4
  * (field version)"), naming the field only when the message does not; returns 1. */
-static int report_error(const struct reply *rep)
+static int report_error(const struct http_response *rep)
 {
     json_t *j = json_loads(buf_str(&rep->body), 0, NULL);
     json_t *e = json_object_get(j, "error");
@@ -250,7 +198,8 @@ static void print_flag(json_t *flag)
 }
 
 /* Prints a successful reply: raw with --json, else through show(). */
-static int output(const struct flags_ctx *fc, const struct reply *rep, void (*show)(json_t *))
+static int output(const struct flags_ctx *fc, const struct http_response *rep,
+                  void (*show)(json_t *))
 {
     json_t *j;
 
@@ -304,7 +253,7 @@ static void show_history(json_t *j)
 static int simple(const struct flags_ctx *fc, const char *method, const char *path,
                   const char *body, void (*show)(json_t *))
 {
-    struct reply rep;
+    struct http_response rep = { 0 };
     int r = call(fc, method, path, body, &rep);
 
     if (r == 0) {
@@ -313,7 +262,7 @@ static int simple(const struct flags_ctx *fc, const char *method, const char *pa
         else
             r = report_error(&rep);
     }
-    buf_release(&rep.body);
+    http_response_release(&rep);
     return r;
 }
 
@@ -453,7 +402,7 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
 
 /* Prints what a stage or kill request that changed nothing found: "demo.v1: already canary 5% in
  * production (version 3 unchanged)". */
-static int print_unchanged(const struct reply *rep, const char *env_name, bool kill)
+static int print_unchanged(const struct http_response *rep, const char *env_name, bool kill)
 {
     json_t *flag = json_loads(buf_str(&rep->body), 0, NULL);
     json_t *env = json_object_get(json_object_get(flag, "environments"), env_name);
@@ -489,7 +438,7 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
                                           { NULL, 0, NULL, 0 } };
     const char *env = "production", *pct = NULL;
     const char *syntax = kill ? FLAGS_USAGE SYN_KILL : FLAGS_USAGE SYN_STAGE;
-    struct reply rep = { 0 };
+    struct http_response rep = { 0 };
     bool off = false;
     json_t *j;
     char *body, *key, *path;
@@ -539,12 +488,12 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
         goto out;
     if (rep.status < 200 || rep.status >= 300)
         r = report_error(&rep);
-    else if (fc->json || !rep.unchanged)
+    else if (fc->json || !reply_unchanged(&rep))
         r = output(fc, &rep, print_flag);
     else /* the flag already was so: rolloutd kept its version and history */
         r = print_unchanged(&rep, env, kill);
 out:
-    buf_release(&rep.body);
+    http_response_release(&rep);
     free(body);
     free(key);
     free(path);
@@ -679,8 +628,8 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         default_token = xasprintf("%s/rolloutd/admin.token", ctx->state_dir);
         fc.token = read_first_line(default_token);
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        log_error("curl_global_init() failed");
+    if (http_client_init() < 0) {
+        log_error("cannot initialize libcurl");
         r = CLI_EXIT_FAILURE;
         goto out;
     }
@@ -701,7 +650,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         r = do_keyed(&fc, argc, argv, verb);
     else
         r = cli_usage_error(usage, "unknown flags subcommand '%s'", verb);
-    curl_global_cleanup();
+    http_client_cleanup();
 out:
     if (fc.token)
         explicit_bzero(fc.token, strlen(fc.token));

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* infractl gpu: reads gpu_agents (GET /api/v1/gpus) and drains or undrains one of their GPUs
  * (POST /api/v1/gpus/GPU/{drain,undrain}), over HTTP with libcurl (docs/gpu_agent.md). */
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "http_client.h"
 
 #define GPU_DEFAULT_PORT "9842"
 #define GPU_MAX_RESPONSE (4u << 20)
@@ -56,14 +56,6 @@ const struct cli_help cmd_gpu_help = {
              "GPU is failed or drained.  See docs/gpu_agent.md.\n",
 };
 
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-    struct buf *b = userdata;
-
-    /* A short count makes curl fail the transfer with CURLE_WRITE_ERROR. */
-    return buf_append(b, p, size * n) < 0 ? 0 : size * n;
-}
-
 /* "host" -> "http://host:9842", "host:1234" and "[::1]:1234" as given. */
 static char *agent_url(const char *addr, const char *path)
 {
@@ -76,51 +68,22 @@ static char *agent_url(const char *addr, const char *path)
                      path);
 }
 
-/* One request.  0 with *ret_status and the body in out; -ECONNREFUSED when the agent cannot
- * be reached (message in errbuf), -EIO for other transfer errors. */
-static int request(const char *url, bool post, const char *token, struct buf *out, long *ret_status,
-                   char *errbuf)
+/* One request to an agent: 0 with *ret (any HTTP status), or -errno with ret->error (the
+ * agent cannot be reached: -ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT; other transfer errors). */
+static int request(const char *url, bool post, const char *token, struct http_response *ret)
 {
-    struct curl_slist *headers = NULL;
-    char *auth = NULL;
-    CURLcode cc;
-    CURL *c;
-    int r = 0;
+    return http_client_call(&(struct http_request){ .method = post ? "POST" : "GET",
+                                                    .url = url,
+                                                    .token = token,
+                                                    .body = post ? "" : NULL,
+                                                    .timeout_ms = GPU_TIMEOUT_MS,
+                                                    .max_body = GPU_MAX_RESPONSE },
+                            ret);
+}
 
-    c = curl_easy_init();
-    if (!c)
-        return -ENOMEM;
-    errbuf[0] = '\0';
-    (void)curl_easy_setopt(c, CURLOPT_URL, url);
-    (void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    (void)curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    (void)curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    (void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, GPU_TIMEOUT_MS);
-    (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (post) {
-        (void)curl_easy_setopt(c, CURLOPT_POST, 1L);
-        (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    }
-    if (token) {
-        auth = xasprintf("Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-        (void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    }
-    cc = curl_easy_perform(c);
-    if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-        cc == CURLE_OPERATION_TIMEDOUT)
-        r = -ECONNREFUSED;
-    else if (cc != CURLE_OK)
-        r = -EIO;
-    if (!errbuf[0] && cc != CURLE_OK)
-        (void)snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-    if (r == 0)
-        (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, ret_status);
-    curl_slist_free_all(headers);
-    free(auth);
-    curl_easy_cleanup(c);
-    return r;
+static bool unreachable_errno(int r)
+{
+    return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT;
 }
 
 static int read_token(const char *path, char **ret)
@@ -203,20 +166,19 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
     if (r < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        char *url = agent_url(addrs[i], "/api/v1/gpus"), errbuf[CURL_ERROR_SIZE];
-        struct buf body = BUF_INIT(GPU_MAX_RESPONSE);
-        long status = 0;
+        char *url = agent_url(addrs[i], "/api/v1/gpus");
+        struct http_response resp;
         json_t *doc = NULL, *gpus;
         size_t k;
         json_t *g;
 
-        r = request(url, false, token, &body, &status, errbuf);
-        if (r >= 0 && status == 200)
-            doc = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+        r = request(url, false, token, &resp);
+        if (r >= 0 && resp.status == 200)
+            doc = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
         if (!doc || !json_is_object(doc)) {
-            const char *why = r < 0           ? errbuf
-                              : status != 200 ? "unexpected HTTP status"
-                                              : "invalid JSON";
+            const char *why = r < 0                ? resp.error
+                              : resp.status != 200 ? "unexpected HTTP status"
+                                                   : "invalid JSON";
 
             unreachable = true;
             if (json)
@@ -226,7 +188,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
                 fprintf(stderr, "infractl: gpu_agent at %s: %s\n", addrs[i], why);
             json_decref(doc);
             free(url);
-            buf_release(&body);
+            http_response_release(&resp);
             continue;
         }
         gpus = json_object_get(doc, "gpus");
@@ -251,7 +213,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
         (void)json_object_set_new(doc, "address", json_string(addrs[i]));
         (void)json_array_append_new(all, doc);
         free(url);
-        buf_release(&body);
+        http_response_release(&resp);
     }
     if (json) {
         json_t *root = json_pack("{s:o}", "agents", all);
@@ -276,10 +238,9 @@ out:
 static int gpu_action(const char *verb, const char *addr, const char *gpu, bool now,
                       const char *token_file)
 {
-    char *token = NULL, *path, *url, errbuf[CURL_ERROR_SIZE];
-    struct buf body = BUF_INIT(GPU_MAX_RESPONSE);
+    char *token = NULL, *path, *url;
+    struct http_response resp;
     json_t *doc;
-    long status = 0;
     int r;
 
     if (!gpu[0] || strpbrk(gpu, "/?#% "))
@@ -289,26 +250,26 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
         return CLI_EXIT_FAILURE;
     path = xasprintf("/api/v1/gpus/%s/%s%s", gpu, verb, now ? "?mode=now" : "");
     url = agent_url(addr, path);
-    r = request(url, true, token, &body, &status, errbuf);
+    r = request(url, true, token, &resp);
     free(path);
     free(url);
     free(token);
     if (r < 0) {
-        fprintf(stderr, "infractl: gpu_agent at %s: %s\n", addr, errbuf);
-        buf_release(&body);
-        return r == -ECONNREFUSED ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
+        fprintf(stderr, "infractl: gpu_agent at %s: %s\n", addr, resp.error);
+        http_response_release(&resp);
+        return unreachable_errno(r) ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
     }
-    doc = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
-    if (status != 200) {
+    doc = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
+    if (resp.status != 200) {
         const char *msg =
                 json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
 
         if (!msg)
             msg = json_string_value(json_object_get(doc, "message"));
         fprintf(stderr, "infractl: %s GPU %s on %s failed (HTTP %ld): %s\n", verb, gpu, addr,
-                status, msg ? msg : buf_str(&body));
+                resp.status, msg ? msg : buf_str(&resp.body));
         json_decref(doc);
-        buf_release(&body);
+        http_response_release(&resp);
         return CLI_EXIT_FAILURE;
     }
     printf("%s: GPU %lld (%s) %s\n", addr,
@@ -318,7 +279,7 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
            : now                  ? "drained, worker stopped now"
                                   : "drained, worker stops after its current task");
     json_decref(doc);
-    buf_release(&body);
+    http_response_release(&resp);
     return CLI_EXIT_OK;
 }
 
@@ -362,7 +323,7 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx)
     if ((json && !streq(verb, "status")) || (now && !streq(verb, "drain")))
         return cli_usage_error(usage, "option '%s' does not apply to 'gpu %s'",
                                json ? "--json" : "--now", verb);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (http_client_init() < 0) {
         log_error("cannot initialize libcurl");
         return CLI_EXIT_FAILURE;
     }
@@ -372,6 +333,6 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx)
         r = cli_usage_error(usage, "'gpu %s' needs HOST[:PORT] and GPU", verb);
     else
         r = gpu_action(verb, argv[optind], argv[optind + 1], now, token_file);
-    curl_global_cleanup();
+    http_client_cleanup();
     return r;
 }
