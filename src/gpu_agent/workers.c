@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "agent.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -149,30 +147,17 @@ const char **workers_held(const struct agent *a)
 
 /* ===== Requests ===== */
 
-static int control(struct agent *a, const char *request, json_t **ret)
+static int request(struct agent *a, enum sv_request req, const struct agent_gpu *g,
+                   const struct sv_stop_options *stop)
 {
-    char *resp = NULL;
-    json_error_t jerr;
-    json_t *j;
-    int r;
+    char why[256];
+    int r = sv_request(a->cfg->state_dir, req, g->service, stop, CONTROL_TIMEOUT_USEC, why,
+                       sizeof why);
 
-    r = sv_control_call(a->cfg->state_dir, request, CONTROL_TIMEOUT_USEC, &resp);
-    if (r < 0)
-        return r;
-    j = json_loads(resp, 0, &jerr);
-    free(resp);
-    if (!j || !json_is_true(json_object_get(j, "ok"))) {
-        const char *e = json_string_value(json_object_get(j, "error"));
-
-        log_error("supervisor refused '%s': %s", request, e ? e : "invalid response");
-        json_decref(j);
-        return -EPROTO;
-    }
-    if (ret)
-        *ret = j;
-    else
-        json_decref(j);
-    return 0;
+    if (r == -EINVAL || r == -EPROTO)
+        log_error("supervisor refused to act on '%s': %s", g->service,
+                  why[0] ? why : "invalid response");
+    return r;
 }
 
 /* Stop request for a drain of tier (caller holds action_lock, not lock). */
@@ -180,16 +165,12 @@ static int send_stop(struct agent *a, const struct agent_gpu *g, enum gpu_tier t
 {
     const struct agent_worker_config *w = &a->cfg->worker;
     bool later = tier == GPU_TIER_DRAIN_LATER;
-    uint64_t grace = later ? w->drain_later_grace_usec : w->stop_grace_usec;
-    char req[256];
 
-    (void)snprintf(req, sizeof req,
-                   "{\"cmd\":\"stop\",\"service\":\"%s\",\"signal\":\"%s\",\"grace_ms\":%llu%s}",
-                   g->service,
-                   stack_signal_to_string(later ? w->drain_later_signal : w->stop_signal),
-                   (unsigned long long)(grace / USEC_PER_MSEC > 0 ? grace / USEC_PER_MSEC : 1),
-                   later ? ",\"main_only\":true" : "");
-    return control(a, req, NULL);
+    return request(a, SV_REQUEST_STOP, g,
+                   &(struct sv_stop_options){
+                           .signal = later ? w->drain_later_signal : w->stop_signal,
+                           .grace_usec = later ? w->drain_later_grace_usec : w->stop_grace_usec,
+                           .main_only = later });
 }
 
 int workers_stop(struct agent *a, struct agent_gpu *g, enum gpu_tier tier)
@@ -201,12 +182,9 @@ int workers_stop(struct agent *a, struct agent_gpu *g, enum gpu_tier tier)
 
 int workers_start(struct agent *a, struct agent_gpu *g)
 {
-    char req[128];
-
     if (!g->has_worker)
         return 0;
-    (void)snprintf(req, sizeof req, "{\"cmd\":\"start\",\"service\":\"%s\"}", g->service);
-    return control(a, req, NULL);
+    return request(a, SV_REQUEST_START, g, NULL);
 }
 
 /* ===== Status and reconciliation ===== */
@@ -244,51 +222,33 @@ void workers_on_change(const struct sv_service_change *c, void *userdata)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* A worker's state in a status response, WORKER_UNKNOWN when it is not there. */
-static enum worker_state state_in(json_t *status, const char *service)
-{
-    size_t i;
-    json_t *svc;
-
-    json_array_foreach(json_object_get(status, "services"), i, svc)
-    {
-        const char *name = json_string_value(json_object_get(svc, "name"));
-        const char *state = json_string_value(json_object_get(svc, "state"));
-
-        if (name && state && streq(name, service))
-            return worker_state_from_string(state);
-    }
-    return WORKER_UNKNOWN;
-}
-
 int workers_refresh(struct agent *a)
 {
-    json_t *status = NULL;
-    bool shutting_down;
+    struct sv_status st;
     int r;
 
     /* Under action_lock, and on the states of a status taken under it (not the pushed ones,
      * which may trail our own requests by a turn of the supervisor's loop): no drain or
      * undrain request can slip in between reading the states and acting on them. */
     pthread_mutex_lock(&a->action_lock);
-    r = control(a, "{\"cmd\":\"status\"}", &status);
+    r = sv_status_fetch(a->cfg->state_dir, CONTROL_TIMEOUT_USEC, &st);
     if (r < 0) {
         atomic_store(&a->supervisor_up, false);
         pthread_mutex_unlock(&a->action_lock);
         return r;
     }
     atomic_store(&a->supervisor_up, true);
-    shutting_down =
-            json_is_true(json_object_get(json_object_get(status, "supervisor"), "shutting_down"));
-    for (size_t i = 0; i < a->n_gpus && !shutting_down; i++) {
+    for (size_t i = 0; i < a->n_gpus && !st.shutting_down; i++) {
         struct agent_gpu *g = &a->gpus[i];
+        const struct sv_status_service *svc;
         enum worker_state ws;
         enum gpu_tier tier;
         bool drained;
 
         if (!g->has_worker)
             continue;
-        ws = state_in(status, g->service);
+        svc = sv_status_find(&st, g->service);
+        ws = svc ? worker_state_from_string(svc->state) : WORKER_UNKNOWN;
         pthread_mutex_lock(&a->lock);
         drained = g->drained;
         tier = g->tier;
@@ -302,7 +262,7 @@ int workers_refresh(struct agent *a)
             r = workers_start(a, g);
         }
     }
-    json_decref(status);
+    sv_status_release(&st);
     pthread_mutex_unlock(&a->action_lock);
     return r < 0 ? r : 0;
 }

@@ -51,7 +51,6 @@ int cmd_down(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = { { "timeout", required_argument, NULL, 't' }, { 0 } };
     uint64_t timeout = 120 * USEC_PER_SEC, start;
-    char *resp = NULL;
     long pid;
     int c, r;
 
@@ -65,8 +64,7 @@ int cmd_down(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 
     pid = read_supervisor_pid(ctx);
-    r = sv_control_call(ctx->state_dir, "{\"cmd\":\"down\"}", 5 * USEC_PER_SEC, &resp);
-    free(resp);
+    r = sv_request(ctx->state_dir, SV_REQUEST_DOWN, NULL, NULL, 5 * USEC_PER_SEC, NULL, 0);
     if (r == -ENOENT || r == -ECONNREFUSED) {
         fprintf(stderr, "infractl: stack is not running (state %s)\n", ctx->state_dir);
         return CLI_EXIT_OK;

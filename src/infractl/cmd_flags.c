@@ -535,8 +535,13 @@ static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const cha
         r = simple(fc, "DELETE", path, NULL, NULL);
         if (r == CLI_EXIT_OK && !fc->json)
             printf("deleted flag '%s'\n", argv[optind]);
-        else if (r == CLI_EXIT_OK)
-            printf("{\"deleted\":true}\n");
+        else if (r == CLI_EXIT_OK) {
+            json_t *o = json_pack("{s:b}", "deleted", 1);
+
+            if (o && json_dumpf(o, stdout, JSON_COMPACT) == 0)
+                fputc('\n', stdout);
+            json_decref(o);
+        }
     }
     free(key);
     free(path);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -52,25 +50,12 @@ static bool find_service(const struct cli_ctx *ctx, const char *name, long *ret_
 
 static int request_restart(const struct cli_ctx *ctx, const char *name)
 {
-    json_t *req = json_pack("{s:s, s:s}", "cmd", "restart", "service", name), *resp;
-    char *line = req ? json_dumps(req, JSON_COMPACT) : NULL, *answer = NULL;
-    int r;
+    char why[256];
+    int r = sv_request(ctx->state_dir, SV_REQUEST_RESTART, name, NULL, 10 * USEC_PER_SEC, why,
+                       sizeof why);
 
-    json_decref(req);
-    if (!line)
-        return -ENOMEM;
-    r = sv_control_call(ctx->state_dir, line, 10 * USEC_PER_SEC, &answer);
-    free(line);
-    if (r < 0)
-        return r;
-    resp = json_loads(answer, 0, NULL);
-    if (!json_is_true(json_object_get(resp, "ok"))) {
-        const char *e = json_string_value(json_object_get(resp, "error"));
-        log_error("restart of '%s' refused: %s", name, e ? e : answer);
-        r = -EINVAL;
-    }
-    json_decref(resp);
-    free(answer);
+    if (r == -EINVAL || r == -EPROTO)
+        log_error("restart of '%s' refused: %s", name, why[0] ? why : "invalid response");
     return r;
 }
 

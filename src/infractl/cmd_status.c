@@ -47,7 +47,7 @@ static int show_once(const struct cli_ctx *ctx, const struct stack *s, bool json
     r = status_fetch(ctx, &snap);
     if (r == -ENOENT || r == -ECONNREFUSED) {
         if (json)
-            printf("{\"running\": false, \"state_dir\": \"%s\"}\n", ctx->state_dir);
+            (void)status_print_not_running(ctx->state_dir, stdout);
         else
             fprintf(stderr, "infractl: stack is not running (state %s)\n", ctx->state_dir);
         return CLI_EXIT_NOT_RUNNING;

@@ -212,9 +212,10 @@ out:
 
 bool cli_supervisor_running(const struct cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int r = sv_control_call(ctx->state_dir, "{\"cmd\":\"status\"}", 2 * USEC_PER_SEC, &resp);
-    free(resp);
+    struct sv_status st;
+    int r = sv_status_fetch(ctx->state_dir, 2 * USEC_PER_SEC, &st);
+
+    sv_status_release(r >= 0 ? &st : NULL);
     return r >= 0;
 }
 

@@ -35,65 +35,44 @@ static const char pg_role_query[] =
         "round(extract(epoch FROM r.replay_lag)::numeric, 6) "
         "FROM (SELECT 1) AS one LEFT JOIN pg_stat_replication AS r ON true";
 
-static char *json_strdup(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? xstrdup(s) : NULL;
-}
-
+/* The supervisor's view, through its own client (supervise.h: the wire format is its alone);
+ * the strings move into the snapshot. */
 int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
 {
-    char *resp = NULL;
-    json_t *root = NULL, *services;
-    json_error_t jerr;
+    struct sv_status st;
     struct status_snapshot snap = { 0 };
     int r;
 
-    r = sv_control_call(ctx->state_dir, "{\"cmd\":\"status\"}", STATUS_TIMEOUT_USEC, &resp);
+    r = sv_status_fetch(ctx->state_dir, STATUS_TIMEOUT_USEC, &st);
     if (r < 0)
         return r;
-    root = json_loads(resp, 0, &jerr);
-    if (!root || !json_is_true(json_object_get(root, "ok"))) {
-        r = -EPROTO;
-        goto out;
-    }
-    snap.supervisor_pid =
-            (long)json_integer_value(json_object_get(json_object_get(root, "supervisor"), "pid"));
-    snap.stack_name = json_strdup(json_object_get(root, "supervisor"), "stack");
-    snap.state_dir = json_strdup(json_object_get(root, "supervisor"), "state_dir");
-    services = json_object_get(root, "services");
-    snap.n_services = json_array_size(services);
+    snap.supervisor_pid = st.pid;
+    snap.stack_name = st.stack;
+    snap.state_dir = st.state_dir;
+    st.stack = st.state_dir = NULL;
+    snap.n_services = st.n_services;
     snap.services = xcalloc(snap.n_services ? snap.n_services : 1, sizeof *snap.services);
     for (size_t i = 0; i < snap.n_services; i++) {
-        json_t *o = json_array_get(services, i);
-        struct status_service *sv = &snap.services[i];
+        struct sv_status_service *in = &st.services[i];
 
-        sv->name = json_strdup(o, "name");
-        sv->state = json_strdup(o, "state");
-        sv->health = json_strdup(o, "health");
-        sv->health_message = json_strdup(o, "health_message");
-        sv->last_exit = json_strdup(o, "last_exit");
-        sv->waiting_for = json_strdup(o, "waiting_for");
-        sv->pid = (long)json_integer_value(json_object_get(o, "pid"));
-        sv->uptime_s = json_number_value(json_object_get(o, "uptime_s"));
-        sv->restarts = (unsigned)json_integer_value(json_object_get(o, "restarts"));
-        sv->lag_bytes = -1;
-        sv->lag_seconds = -1;
-        if (!sv->name || !sv->state) {
-            r = -EPROTO;
-            goto out;
-        }
-        if (!sv->health)
-            sv->health = xstrdup("none");
+        snap.services[i] = (struct status_service){
+            .name = in->name,
+            .state = in->state,
+            .health = in->health,
+            .health_message = in->health_message,
+            .last_exit = in->last_exit,
+            .waiting_for = in->waiting_for,
+            .pid = in->pid,
+            .uptime_s = in->uptime_s,
+            .restarts = in->restarts,
+            .lag_bytes = -1,
+            .lag_seconds = -1,
+        };
+        *in = (struct sv_status_service){ .pid = 0 };
     }
+    sv_status_release(&st);
     *ret = snap;
-    snap = (struct status_snapshot){ 0 };
-    r = 0;
-out:
-    status_snapshot_release(&snap);
-    json_decref(root);
-    free(resp);
-    return r;
+    return 0;
 }
 
 static void service_release(struct status_service *sv)
@@ -885,6 +864,16 @@ static double round_ms(double s)
     if (s > 1e12)
         return s;
     return (double)(uint64_t)(s * 1000.0 + 0.5) / 1000.0;
+}
+
+int status_print_not_running(const char *state_dir, FILE *f)
+{
+    json_t *root = json_pack("{s:b, s:s}", "running", 0, "state_dir", state_dir);
+    int r = root && json_dumpf(root, f, JSON_INDENT(2)) == 0 ? 0 : -ENOMEM;
+
+    fputc('\n', f);
+    json_decref(root);
+    return r;
 }
 
 int status_print_json(const struct status_snapshot *snap, FILE *f)

@@ -71,5 +71,7 @@ int status_pending(const struct status_snapshot *snap, struct buf *out);
 bool status_any_degraded(const struct status_snapshot *snap);
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s);
 void status_print_table(const struct status_snapshot *snap, FILE *f);
+/* {"running": false, "state_dir": ...} (jansson); 0 or -ENOMEM. */
+int status_print_not_running(const char *state_dir, FILE *f);
 /* One JSON document (jansson); 0 or -ENOMEM. */
 int status_print_json(const struct status_snapshot *snap, FILE *f);

@@ -12,6 +12,8 @@
  * are reentrant. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -70,8 +72,70 @@ int sv_run(const struct stack *stack, const struct sv_options *opts) WARN_UNUSED
  * twice), -EADDRINUSE, with *reterr (may be NULL) filled with the first problem found. */
 int sv_preflight(const struct stack *stack, struct err *reterr) WARN_UNUSED_RESULT;
 
-/* Control client: sends one JSON request line to STATE/control.sock and returns the response
- * line without its newline in *ret_response (caller frees).  timeout_usec bounds the whole
+/* ===== Control client (sv_status.c): the protocol's messages are this module's alone ===== */
+
+/* One service in the supervisor's status.  Strings are owned by the sv_status (NULL only
+ * where noted); times in seconds. */
+struct sv_status_service {
+    char *name;
+    char *state;       /* stopped, waiting, starting, running, stopping, backoff, exited, failed */
+    int pid;           /* main process; 0 when none */
+    double started_at; /* wall clock of the last start; 0 = never started */
+    double uptime_s;   /* of the running process; 0 when none */
+    unsigned restarts; /* starts after the first */
+    char *health;      /* none, starting, healthy, unhealthy */
+    char *health_message; /* the last probe's message, "" when none */
+    char *last_exit;      /* "exit status 1", "killed by signal 9"; NULL before any exit */
+    char *waiting_for;    /* "etcd (service_healthy)"; NULL unless waiting on a dependency */
+};
+
+struct sv_status {
+    int pid;           /* the supervisor's */
+    double started_at; /* wall clock */
+    char *stack;       /* the stack's name */
+    char *state_dir;
+    bool shutting_down;                 /* `down` or SIGTERM received */
+    struct sv_status_service *services; /* stack order */
+    size_t n_services;
+};
+
+/* Asks the supervisor of state_dir for its status (timeout_usec bounds the exchange).  0, or
+ * the errors of sv_control_call() (-ENOENT/-ECONNREFUSED: no supervisor runs there), -EPROTO
+ * for a reply that is not a status.  Release *ret with sv_status_release(). */
+int sv_status_fetch(const char *state_dir, uint64_t timeout_usec,
+                    struct sv_status *ret) WARN_UNUSED_RESULT;
+/* Decodes a status reply (what sv_status_fetch() does with the line it read).  0 or -EPROTO;
+ * *ret is written only on success. */
+int sv_status_decode(const char *text, size_t len, struct sv_status *ret) WARN_UNUSED_RESULT;
+/* NULL-safe; resets *st. */
+void sv_status_release(struct sv_status *st);
+/* The service called name, or NULL. */
+const struct sv_status_service *sv_status_find(const struct sv_status *st, const char *name);
+
+enum sv_request {
+    SV_REQUEST_START,   /* a stopped (or held) service */
+    SV_REQUEST_STOP,    /* with optional sv_stop_options */
+    SV_REQUEST_RESTART, /* stop, then start again */
+    SV_REQUEST_DOWN,    /* stop everything and exit (service = NULL) */
+    _SV_REQUEST_MAX,
+};
+
+/* Overrides of one stop: 0 / false = the service's own stop_signal and grace. */
+struct sv_stop_options {
+    int signal;
+    uint64_t grace_usec;
+    bool main_only; /* signal the main process only, not its process group */
+};
+
+/* Sends one request.  0; -ENOENT/-ECONNREFUSED when no supervisor runs there; -EINVAL when the
+ * supervisor refused it (unknown service, shutting down: its reason in reterr_msg, which may
+ * be NULL); -EPROTO for a garbled reply; other -errno of sv_control_call(). */
+int sv_request(const char *state_dir, enum sv_request req, const char *service,
+               const struct sv_stop_options *stop, uint64_t timeout_usec, char *reterr_msg,
+               size_t msg_size) WARN_UNUSED_RESULT;
+
+/* The raw client under both: sends one JSON request line to STATE/control.sock and returns the
+ * response line without its newline in *ret_response (caller frees).  timeout_usec bounds the whole
  * exchange (0 = no limit).  Returns 0, -ENOENT/-ECONNREFUSED when no supervisor runs there,
  * -ETIMEDOUT, -EPROTO when the connection closes before a full line, -ENOBUFS for a response
  * over 4 MiB, -ENAMETOOLONG for a state dir too long for a unix socket path, other -errno. */

@@ -218,86 +218,53 @@ static json_t *json_error(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    return sv__reply_error(msg);
 }
 
-static json_t *service_json(const struct sv_sup *sup, const struct sv_unit *u, uint64_t now)
-{
-    char exit_buf[64], wait_buf[128];
-    const char *waiting = sv__sup_waiting_for(sup, u, wait_buf, sizeof wait_buf);
-    bool live = u->pid > 0;
-    json_t *o;
-
-    o = json_pack("{s:s, s:s, s:o, s:o, s:f, s:I, s:s, s:s, s:o, s:o}", "name", u->svc->name,
-                  "state", sv_state_to_string(u->state), "pid",
-                  live ? json_integer(u->pid) : json_null(), "started_at",
-                  u->spawns > 0 ? json_real((double)u->started_realtime_usec / 1e6) : json_null(),
-                  "uptime_s", live ? (double)(now - u->started_usec) / 1e6 : 0.0, "restarts",
-                  (json_int_t)u->restarts, "health",
-                  u->svc->health.present ? sv_health_to_string(u->health) : "none",
-                  "health_message", u->health_msg, "last_exit",
-                  u->has_exited
-                          ? json_string(sv_format_exit(exit_buf, sizeof exit_buf, u->exit_status))
-                          : json_null(),
-                  "waiting_for", waiting ? json_string(waiting) : json_null());
-    return o;
-}
-
+/* The status reply, through the one encoder (sv_status.c). */
 static json_t *status_json(const struct sv_sup *sup)
 {
     uint64_t now = now_usec();
-    json_t *services = json_array();
+    struct sv_status st = {
+        .pid = (int)sup->pid,
+        .started_at = (double)sup->started_realtime_usec / 1e6,
+        .stack = xstrdup(sup->stack->name),
+        .state_dir = xstrdup(sup->state_dir),
+        .shutting_down = sup->shutting_down,
+        .n_services = sup->n_units,
+    };
+    json_t *o;
 
-    for (size_t i = 0; i < sup->n_units; i++)
-        (void)json_array_append_new(services, service_json(sup, &sup->units[i], now));
-    return json_pack("{s:b, s:{s:I, s:f, s:s, s:s, s:b}, s:o}", "ok", 1, "supervisor", "pid",
-                     (json_int_t)sup->pid, "started_at", (double)sup->started_realtime_usec / 1e6,
-                     "stack", sup->stack->name, "state_dir", sup->state_dir, "shutting_down",
-                     sup->shutting_down, "services", services);
-}
+    st.services = xcalloc(sup->n_units + 1, sizeof *st.services);
+    for (size_t i = 0; i < sup->n_units; i++) {
+        const struct sv_unit *u = &sup->units[i];
+        char exit_buf[64], wait_buf[128];
+        const char *waiting = sv__sup_waiting_for(sup, u, wait_buf, sizeof wait_buf);
+        bool live = u->pid > 0;
 
-/* "SIGTERM" -> SIGTERM for the signals a stop may use (stack_signal_to_string()'s list). */
-static int signal_from_name(const char *name)
-{
-    for (int sig = 1; sig < 32; sig++) {
-        const char *s = stack_signal_to_string(sig);
-
-        if (s && streq(s, name))
-            return sig;
+        st.services[i] = (struct sv_status_service){
+            .name = xstrdup(u->svc->name),
+            .state = xstrdup(sv_state_to_string(u->state)),
+            .pid = live ? (int)u->pid : 0,
+            .started_at = u->spawns > 0 ? (double)u->started_realtime_usec / 1e6 : 0,
+            .uptime_s = live ? (double)(now - u->started_usec) / 1e6 : 0.0,
+            .restarts = u->restarts,
+            .health = xstrdup(u->svc->health.present ? sv_health_to_string(u->health) : "none"),
+            .health_message = xstrdup(u->health_msg),
+            .last_exit = u->has_exited ? xstrdup(sv_format_exit(exit_buf, sizeof exit_buf,
+                                                                u->exit_status))
+                                       : NULL,
+            .waiting_for = waiting ? xstrdup(waiting) : NULL,
+        };
     }
-    return 0;
-}
-
-/* The optional overrides of a stop: "signal" (name), "grace_ms" (> 0), "main_only" (bool). */
-static json_t *parse_stop_request(json_t *req, struct sv_stop_request *ret)
-{
-    json_t *sig = json_object_get(req, "signal"), *grace = json_object_get(req, "grace_ms"),
-           *main_only = json_object_get(req, "main_only");
-    struct sv_stop_request q = { .set = sig || grace || main_only };
-
-    if (sig) {
-        q.sig = json_is_string(sig) ? signal_from_name(json_string_value(sig)) : 0;
-        if (q.sig == 0)
-            return json_error("%s", "\"signal\" must be a signal name such as \"SIGTERM\"");
-    }
-    if (grace) {
-        if (!json_is_integer(grace) || json_integer_value(grace) <= 0 ||
-            json_integer_value(grace) > (json_int_t)(UINT64_MAX / USEC_PER_MSEC))
-            return json_error("%s", "\"grace_ms\" must be a positive integer");
-        q.grace_usec = (uint64_t)json_integer_value(grace) * USEC_PER_MSEC;
-    }
-    if (main_only) {
-        if (!json_is_boolean(main_only))
-            return json_error("%s", "\"main_only\" must be true or false");
-        q.main_only = json_is_true(main_only);
-    }
-    *ret = q;
-    return NULL;
+    o = sv__status_encode(&st);
+    sv_status_release(&st);
+    return o;
 }
 
 static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
 {
-    const char *name = json_string_value(json_object_get(req, "service"));
+    const char *name = sv__request_service(req);
     struct sv_stop_request stop = { .set = false };
     struct sv_unit *u;
     enum sv_event ev;
@@ -307,22 +274,28 @@ static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
     u = sv__sup_find(sup, name);
     if (!u)
         return json_error("unknown service '%s'", name);
-    if (streq(cmd, "stop")) {
-        json_t *bad = parse_stop_request(req, &stop);
+    if (streq(cmd, sv__request_name(SV_REQUEST_STOP))) {
+        struct sv_stop_options o;
+        const char *why = NULL;
+        int r = sv__stop_options_decode(req, &o, &why);
 
-        if (bad)
-            return bad;
+        if (r < 0)
+            return json_error("%s", why);
+        stop = (struct sv_stop_request){
+            .set = r > 0, .sig = o.signal, .grace_usec = o.grace_usec, .main_only = o.main_only
+        };
         ev = SV_EVENT_STOP_REQUEST;
     } else {
         if (sup->shutting_down)
             return json_error("cannot %s: the supervisor is shutting down", cmd);
-        ev = streq(cmd, "start") ? SV_EVENT_START : SV_EVENT_RESTART_REQUEST;
+        ev = streq(cmd, sv__request_name(SV_REQUEST_START)) ? SV_EVENT_START
+                                                            : SV_EVENT_RESTART_REQUEST;
     }
     log_info("control: %s service '%s'", cmd, name);
     u->stop_req = stop;
     sv__sup_request(sup, u, ev);
     u->stop_req = (struct sv_stop_request){ .set = false };
-    return json_pack("{s:b, s:s}", "ok", 1, "state", sv_state_to_string(u->state));
+    return sv__reply_ok(sv_state_to_string(u->state));
 }
 
 void sv__control_handle(struct sv_sup *sup, const char *line, size_t len, struct buf *out)
@@ -337,17 +310,19 @@ void sv__control_handle(struct sv_sup *sup, const char *line, size_t len, struct
         resp = json_error("invalid request: %s", req ? "not a JSON object" : jerr.text);
         goto reply;
     }
-    cmd = json_string_value(json_object_get(req, "cmd"));
+    cmd = sv__request_cmd(req);
     if (!cmd)
         resp = json_error("%s", "missing \"cmd\" string");
     else if (streq(cmd, "status"))
         resp = status_json(sup);
-    else if (streq(cmd, "start") || streq(cmd, "stop") || streq(cmd, "restart"))
+    else if (streq(cmd, sv__request_name(SV_REQUEST_START)) ||
+             streq(cmd, sv__request_name(SV_REQUEST_STOP)) ||
+             streq(cmd, sv__request_name(SV_REQUEST_RESTART)))
         resp = service_request(sup, req, cmd);
-    else if (streq(cmd, "down")) {
+    else if (streq(cmd, sv__request_name(SV_REQUEST_DOWN))) {
         log_notice("control: down requested");
         sv__sup_shutdown(sup);
-        resp = json_pack("{s:b}", "ok", 1);
+        resp = sv__reply_ok(NULL);
     } else
         resp = json_error("unknown command '%s'", cmd);
 

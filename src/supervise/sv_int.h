@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/macro.h"
 #include "probe/probe.h"
+#include "supervise.h"
 
 struct probe;
 struct stack_service;
@@ -321,6 +322,18 @@ short sv__client_events(const struct sv_client *c);
 void sv__client_io(struct sv_sup *sup, struct sv_client *c, short revents);
 /* Closes and removes dead clients (all = every client). */
 void sv__control_prune(struct sv_sup *sup, bool all);
+
+/* The protocol's messages (sv_status.c): the status reply encoded from the same field tables
+ * sv_status_decode() reads; a request's parts; the replies to requests. */
+struct json_t;
+struct json_t *sv__status_encode(const struct sv_status *st);
+const char *sv__request_cmd(struct json_t *req);     /* NULL when missing */
+const char *sv__request_service(struct json_t *req); /* NULL when missing */
+const char *sv__request_name(enum sv_request req);
+/* The stop overrides of a request: 1 when it has any, 0 when none, -EINVAL (*reterr says why). */
+int sv__stop_options_decode(struct json_t *req, struct sv_stop_options *ret, const char **reterr);
+struct json_t *sv__reply_error(const char *msg);
+struct json_t *sv__reply_ok(const char *state); /* state may be NULL */
 
 /* Handles one request line (no newline) and appends one response line (with newline) to out.
  * May change supervisor state (stop/start/restart/down).  Never fails: errors become

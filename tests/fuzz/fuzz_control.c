@@ -71,6 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sv__control_handle(&sup, (const char *)p, len, &out);
         if (out.len == before || out.data[out.len - 1] != '\n')
             abort();
+        /* A status reply decodes with the clients' decoder: one contract, both ends. */
+        if (memmem(out.data + before, out.len - before, "\"supervisor\"", 12)) {
+            struct sv_status st;
+
+            if (sv_status_decode(out.data + before, out.len - before - 1, &st) < 0 ||
+                st.n_services != sup.n_units)
+                abort();
+            sv_status_release(&st);
+        }
         if (!nl)
             break;
         p = nl + 1;
