@@ -162,7 +162,11 @@ int rollout__field_err(struct err *reterr, int code, const struct jpath *p, cons
     va_end(ap);
     if (!p->len)
         return err_set(reterr, code, 0, 0, "%s", msg);
-    return err_set(reterr, code, 0, 0, "field '%s': %s", p->s, msg);
+    (void)err_set(reterr, code, 0, 0, "field '%s': %s", p->s, msg);
+    /* A path cut short names no field; the message still shows what there is of it. */
+    if (!p->truncated)
+        err_set_field(reterr, p->s);
+    return code;
 }
 
 /* ===== Names ===== */

@@ -93,7 +93,8 @@ static inline void rollout__path_pop(struct jpath *p, size_t len)
     p->len = len;
     p->s[len] = '\0';
 }
-/* err_set(reterr, code, 0, 0, "field '<path>': <fmt>") (or just fmt at the empty root). */
+/* err_set(reterr, code, 0, 0, "field '<path>': <fmt>") (or just fmt at the empty root), and
+ * err_set_field(reterr, <path>) (none at the root or when the path was cut short). */
 int rollout__field_err(struct err *reterr, int code, const struct jpath *p, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 

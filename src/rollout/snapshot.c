@@ -3,6 +3,7 @@
  * parse/serialize the snapshot document, key lookup (open addressing on murmur3), and the
  * sharded evaluation counters with their export to Prometheus. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,9 +155,13 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
                 continue;
             sf->rule_segs[k] = find_segment(s, c->segment);
             if (!sf->rule_segs[k]) {
-                r = err_set(reterr, -EINVAL, 0, 0,
-                            "flag '%s': field 'rules[%zu].segment': unknown segment '%s'", f->key,
-                            k, c->segment);
+                char field[40];
+
+                /* The field is the flag's own (what an API client sent), not the snapshot's. */
+                (void)snprintf(field, sizeof field, "rules[%zu].segment", k);
+                r = err_set(reterr, -EINVAL, 0, 0, "flag '%s': field '%s': unknown segment '%s'",
+                            f->key, field, c->segment);
+                err_set_field(reterr, field);
                 goto fail;
             }
         }
@@ -283,13 +288,15 @@ int rollout_snapshot_parse(const char *json, size_t len, struct rollout_snapshot
     }
     v = json_object_get(root, "version");
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        r = err_set(reterr, -EINVAL, 0, 0, "field 'version': an integer >= 0 is required");
+        (void)rollout__path_key(&p, "version");
+        r = rollout__field_err(reterr, -EINVAL, &p, "an integer >= 0 is required");
         goto out;
     }
     version = (uint64_t)json_integer_value(v);
     v = json_object_get(root, "env");
     if (!json_is_string(v) || !rollout__env_name_valid(json_string_value(v))) {
-        r = err_set(reterr, -EINVAL, 0, 0, "field 'env': a valid environment name is required");
+        (void)rollout__path_key(&p, "env");
+        r = rollout__field_err(reterr, -EINVAL, &p, "a valid environment name is required");
         goto out;
     }
     env = json_string_value(v);
