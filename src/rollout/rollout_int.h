@@ -63,7 +63,7 @@ int rollout__json_u64(struct buf *out, uint64_t v);
 /* Percent in ROLLOUT_SCALE/100 units (thousandths of a percent) as a shortest decimal. */
 int rollout__json_percent(struct buf *out, uint32_t units);
 
-/* ===== JSON input (flag.c) ===== */
+/* ===== JSON input (model.c; the model parsers' helpers are in model_int.h) ===== */
 
 /* Loads a document of at most max bytes (duplicate keys rejected) into *ret_root (a json_t *;
  * json_decref it).  -E2BIG "<what> larger than <max> bytes", -EBADMSG "invalid JSON: ..." with
