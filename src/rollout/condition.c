@@ -143,13 +143,9 @@ static int parse_operand(json_t *obj, struct cond *c, struct jpath *p, struct er
     int r;
 
     if (list) {
-        if (value) {
-            old = rollout__path_key(p, "value");
-            r = rollout__field_err(reterr, -EINVAL, p, "'%s' takes 'values' (an array)",
-                                   op_names[c->op]);
-            rollout__path_pop(p, old);
-            return r;
-        }
+        if (value)
+            return rollout__member_err(reterr, -EINVAL, p, "value",
+                                       "'%s' takes 'values' (an array)", op_names[c->op]);
         if (!values)
             return rollout__field_err(reterr, -EINVAL, p, "'values' is required for '%s'",
                                       op_names[c->op]);
@@ -158,12 +154,9 @@ static int parse_operand(json_t *obj, struct cond *c, struct jpath *p, struct er
         rollout__path_pop(p, old);
         return r;
     }
-    if (values) {
-        old = rollout__path_key(p, "values");
-        r = rollout__field_err(reterr, -EINVAL, p, "'%s' takes 'value'", op_names[c->op]);
-        rollout__path_pop(p, old);
-        return r;
-    }
+    if (values)
+        return rollout__member_err(reterr, -EINVAL, p, "values", "'%s' takes 'value'",
+                                   op_names[c->op]);
     if (!value)
         return rollout__field_err(reterr, -EINVAL, p, "'value' is required for '%s'",
                                   op_names[c->op]);
@@ -195,6 +188,17 @@ out:
     return r;
 }
 
+/* The string member (1..max bytes) that op requires: "'<name>' is required for '<op>'" when
+ * it is absent. */
+static int get_operand_string(json_t *obj, const char *name, size_t max, enum cond_op op,
+                              char **ret, struct jpath *p, struct err *reterr)
+{
+    if (!json_object_get(obj, name))
+        return rollout__field_err(reterr, -EINVAL, p, "'%s' is required for '%s'", name,
+                                  op_names[op]);
+    return rollout__get_string(obj, name, 1, max, ret, p, reterr);
+}
+
 int rollout__cond_parse(void *vobj, bool allow_segment, const char *const *allow_extra,
                         struct cond *ret, struct jpath *p, struct err *reterr)
 {
@@ -205,13 +209,8 @@ int rollout__cond_parse(void *vobj, bool allow_segment, const char *const *allow
     size_t old;
     int r;
 
-    if (!json_is_object(obj)) {
-        r = rollout__field_err(reterr, -EINVAL, p, "must be an object, not %s",
-                               rollout__json_kind(obj));
-        goto fail;
-    }
     /* Conditions are always strict: a misspelt operand would silently change targeting. */
-    r = rollout__check_members(obj, true, known, allow_extra, p, reterr);
+    r = rollout__check_object(obj, true, known, allow_extra, p, reterr);
     if (r < 0)
         goto fail;
     op = json_object_get(obj, "op");
@@ -243,23 +242,16 @@ int rollout__cond_parse(void *vobj, bool allow_segment, const char *const *allow
 
         for (size_t i = 0; i < ARRAY_SIZE(forbidden); i++)
             if (json_object_get(obj, forbidden[i])) {
-                old = rollout__path_key(p, forbidden[i]);
-                r = rollout__field_err(reterr, -EINVAL, p, "not allowed with '%s'", op_names[c.op]);
-                rollout__path_pop(p, old);
+                r = rollout__member_err(reterr, -EINVAL, p, forbidden[i], "not allowed with '%s'",
+                                        op_names[c.op]);
                 goto fail;
             }
-        if (!json_object_get(obj, "segment")) {
-            r = rollout__field_err(reterr, -EINVAL, p, "'segment' is required for '%s'",
-                                   op_names[c.op]);
-            goto fail;
-        }
-        r = rollout__get_string(obj, "segment", 1, ROLLOUT_KEY_MAX, &c.segment, p, reterr);
+        r = get_operand_string(obj, "segment", ROLLOUT_KEY_MAX, c.op, &c.segment, p, reterr);
         if (r < 0)
             goto fail;
         if (!rollout__key_valid(c.segment, ROLLOUT_KEY_MAX)) {
-            old = rollout__path_key(p, "segment");
-            r = rollout__field_err(reterr, -EINVAL, p, "invalid segment key '%s'", c.segment);
-            rollout__path_pop(p, old);
+            r = rollout__member_err(reterr, -EINVAL, p, "segment", "invalid segment key '%s'",
+                                    c.segment);
             goto fail;
         }
         *ret = c;
@@ -267,17 +259,11 @@ int rollout__cond_parse(void *vobj, bool allow_segment, const char *const *allow
     }
 
     if (json_object_get(obj, "segment")) {
-        old = rollout__path_key(p, "segment");
-        r = rollout__field_err(reterr, -EINVAL, p, "only for in_segment / not_in_segment");
-        rollout__path_pop(p, old);
+        r = rollout__member_err(reterr, -EINVAL, p, "segment",
+                                "only for in_segment / not_in_segment");
         goto fail;
     }
-    if (!json_object_get(obj, "attribute")) {
-        r = rollout__field_err(reterr, -EINVAL, p, "'attribute' is required for '%s'",
-                               op_names[c.op]);
-        goto fail;
-    }
-    r = rollout__get_string(obj, "attribute", 1, ROLLOUT_ATTR_MAX, &c.attr, p, reterr);
+    r = get_operand_string(obj, "attribute", ROLLOUT_ATTR_MAX, c.op, &c.attr, p, reterr);
     if (r < 0)
         goto fail;
     c.attr_len = strlen(c.attr);

@@ -27,8 +27,7 @@ static struct rollout_flag *flag_free(struct rollout_flag *f)
         rollout__cond_release(&f->rules[i].cond);
     free(f->rules);
     free(f->envs);
-    free(f->key);
-    free(f->description);
+    rollout__def_head_release(&f->head);
     free(f->salt);
     free(f->stickiness);
     free(f);
@@ -94,13 +93,9 @@ static int parse_variants(json_t *obj, struct rollout_flag *f, struct jpath *p, 
     int r = 0;
 
     if (!vars) {
-        if (f->type != ROLLOUT_TYPE_BOOLEAN && f->type != ROLLOUT_TYPE_ANY) {
-            old = rollout__path_key(p, "variants");
-            r = rollout__field_err(reterr, -EINVAL, p, "required for type '%s'",
-                                   rollout_type_name(f->type));
-            rollout__path_pop(p, old);
-            return r;
-        }
+        if (f->type != ROLLOUT_TYPE_BOOLEAN && f->type != ROLLOUT_TYPE_ANY)
+            return rollout__member_err(reterr, -EINVAL, p, "variants", "required for type '%s'",
+                                       rollout_type_name(f->type));
         f->type = ROLLOUT_TYPE_BOOLEAN;
         f->variants = calloc(2, sizeof *f->variants);
         if (!f->variants)
@@ -170,7 +165,6 @@ static int parse_role(json_t *obj, const char *field, const char *def, struct ro
                       unsigned *ret, struct jpath *p, struct err *reterr)
 {
     char *name = NULL;
-    size_t old;
     int r, i;
 
     r = rollout__get_string(obj, field, 1, ROLLOUT_VARIANT_MAX, &name, p, reterr);
@@ -178,10 +172,8 @@ static int parse_role(json_t *obj, const char *field, const char *def, struct ro
         return r;
     i = find_variant(f, name ? name : def);
     if (i < 0) {
-        old = rollout__path_key(p, field);
-        r = rollout__field_err(reterr, -EINVAL, p, "no variant named '%s'%s", name ? name : def,
-                               name ? "" : " (the default)");
-        rollout__path_pop(p, old);
+        r = rollout__member_err(reterr, -EINVAL, p, field, "no variant named '%s'%s",
+                                name ? name : def, name ? "" : " (the default)");
     } else {
         *ret = (unsigned)i;
     }
@@ -223,10 +215,8 @@ static int parse_rules(json_t *obj, struct rollout_flag *f, struct jpath *p, str
         variant = json_object_get(rule, "variant");
         exclude = json_object_get(rule, "exclude");
         if (exclude && !json_is_boolean(exclude)) {
-            o3 = rollout__path_key(p, "exclude");
-            r = rollout__field_err(reterr, -EINVAL, p, "must be a boolean, not %s",
-                                   rollout__json_kind(exclude));
-            rollout__path_pop(p, o3);
+            r = rollout__member_err(reterr, -EINVAL, p, "exclude", "must be a boolean, not %s",
+                                    rollout__json_kind(exclude));
         } else if (variant && json_is_true(exclude)) {
             r = rollout__field_err(reterr, -EINVAL, p,
                                    "give either 'variant' or 'exclude: true', not both");
@@ -255,30 +245,22 @@ static int parse_percent(json_t *obj, const char *field, uint32_t *ret, struct j
                          struct err *reterr)
 {
     json_t *v = json_object_get(obj, field);
-    double pct, scaled;
+    double pct = json_number_value(v), scaled = pct * 1000.0; /* 0 unless a number */
     size_t old;
     int r = 0;
 
     if (!v)
         return 0;
     old = rollout__path_key(p, field);
-    if (!json_is_number(v)) {
+    if (!json_is_number(v))
         r = rollout__field_err(reterr, -EINVAL, p, "must be a number (percent), not %s",
                                rollout__json_kind(v));
-        goto out;
-    }
-    pct = json_number_value(v);
-    if (!(pct >= 0 && pct <= 100)) {
+    else if (!(pct >= 0 && pct <= 100))
         r = rollout__field_err(reterr, -EINVAL, p, "must be within 0..100 (percent)");
-        goto out;
-    }
-    scaled = pct * 1000.0;
-    if (fabs(scaled - nearbyint(scaled)) > 1e-6) {
+    else if (fabs(scaled - nearbyint(scaled)) > 1e-6)
         r = rollout__field_err(reterr, -EINVAL, p, "more precise than 0.001 %%");
-        goto out;
-    }
-    *ret = (uint32_t)nearbyint(scaled);
-out:
+    else
+        *ret = (uint32_t)nearbyint(scaled);
     rollout__path_pop(p, old);
     return r;
 }
@@ -301,10 +283,7 @@ static int parse_env(json_t *v, bool strict, struct env_state *e, struct jpath *
     e->shadow = 100 * 1000;
     e->canary = 1 * 1000;
     e->partial = 25 * 1000;
-    if (!json_is_object(v))
-        return rollout__field_err(reterr, -EINVAL, p, "must be an object, not %s",
-                                  rollout__json_kind(v));
-    r = rollout__check_members(v, strict, known, NULL, p, reterr);
+    r = rollout__check_object(v, strict, known, NULL, p, reterr);
     if (r < 0)
         return r;
     stage = json_object_get(v, "stage");
@@ -322,13 +301,9 @@ static int parse_env(json_t *v, bool strict, struct env_state *e, struct jpath *
     }
     kill = json_object_get(v, "kill");
     if (kill) {
-        if (!json_is_boolean(kill)) {
-            old = rollout__path_key(p, "kill");
-            r = rollout__field_err(reterr, -EINVAL, p, "must be a boolean, not %s",
-                                   rollout__json_kind(kill));
-            rollout__path_pop(p, old);
-            return r;
-        }
+        if (!json_is_boolean(kill))
+            return rollout__member_err(reterr, -EINVAL, p, "kill", "must be a boolean, not %s",
+                                       rollout__json_kind(kill));
         e->kill = json_is_true(kill);
     }
     r = parse_percent(v, "shadow", &e->shadow, p, reterr);
@@ -336,12 +311,9 @@ static int parse_env(json_t *v, bool strict, struct env_state *e, struct jpath *
         r = parse_percent(v, "canary", &e->canary, p, reterr);
     if (r >= 0)
         r = parse_percent(v, "partial", &e->partial, p, reterr);
-    if (r >= 0 && e->canary > e->partial) {
-        old = rollout__path_key(p, "canary");
-        r = rollout__field_err(reterr, -EINVAL, p,
-                               "must not exceed partial, so that canary stays inside partial");
-        rollout__path_pop(p, old);
-    }
+    if (r >= 0 && e->canary > e->partial)
+        r = rollout__member_err(reterr, -EINVAL, p, "canary",
+                                "must not exceed partial, so that canary stays inside partial");
     return r;
 }
 
@@ -400,29 +372,15 @@ int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rol
                                          "stickiness", "rules",       "environments", NULL };
     json_t *obj = vobj;
     struct rollout_flag *f;
+    struct def_head *h;
     json_t *v;
     size_t old;
     int r;
 
-    if (!json_is_object(obj))
-        return rollout__field_err(reterr, -EINVAL, p, "must be an object, not %s",
-                                  rollout__json_kind(obj));
-    r = rollout__check_members(obj, strict, known, NULL, p, reterr);
+    r = rollout__def_new(sizeof *f, obj, strict, known, p, &h, reterr);
     if (r < 0)
         return r;
-    f = calloc(1, sizeof *f);
-    if (!f)
-        return -ENOMEM;
-    atomic_init(&f->refs, 1);
-
-    r = rollout__get_key(obj, &f->key, p, reterr);
-    if (r < 0)
-        goto fail;
-    f->key_len = strlen(f->key);
-    r = rollout__get_string(obj, "description", 0, ROLLOUT_DESCRIPTION_MAX, &f->description, p,
-                            reterr);
-    if (r < 0)
-        goto fail;
+    f = (struct rollout_flag *)(void *)h; /* the head is its first member */
     v = json_object_get(obj, "version");
     if (v) {
         old = rollout__path_key(p, "version");
@@ -457,9 +415,7 @@ int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rol
     if (r < 0)
         goto fail;
     if (f->n_variants > 1 && f->control == f->candidate) {
-        old = rollout__path_key(p, "candidate");
-        r = rollout__field_err(reterr, -EINVAL, p, "must differ from 'control'");
-        rollout__path_pop(p, old);
+        r = rollout__member_err(reterr, -EINVAL, p, "candidate", "must differ from 'control'");
         goto fail;
     }
     r = rollout__get_string(obj, "salt", 1, ROLLOUT_KEY_MAX, &f->salt, p, reterr);
@@ -467,13 +423,11 @@ int rollout__flag_from_json(void *vobj, bool strict, struct jpath *p, struct rol
         r = rollout__get_string(obj, "stickiness", 1, ROLLOUT_ATTR_MAX, &f->stickiness, p, reterr);
     if (r < 0)
         goto fail;
-    if (!f->description)
-        f->description = strdup("");
     if (!f->salt)
-        f->salt = strdup(f->key);
+        f->salt = strdup(f->head.key);
     if (!f->stickiness)
         f->stickiness = strdup("targetingKey");
-    if (!f->description || !f->salt || !f->stickiness) {
+    if (!f->salt || !f->stickiness) {
         r = -ENOMEM;
         goto fail;
     }
@@ -494,35 +448,18 @@ fail:
     return r;
 }
 
+static int flag_from_doc(void *obj, struct jpath *p, void *ret, struct err *reterr)
+{
+    return rollout__flag_from_json(obj, true, p, ret, reterr);
+}
+
 int rollout_flag_parse(const char *json, size_t len, struct rollout_flag **ret_flag,
                        struct err *reterr)
 {
-    struct jpath p;
-    void *root;
-    int r;
-
-    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
-    if (r < 0)
-        return r;
-    rollout__path_init(&p, NULL);
-    r = rollout__flag_from_json(root, true, &p, ret_flag, reterr);
-    json_decref(root);
-    return r;
+    return rollout__def_parse(json, len, flag_from_doc, ret_flag, reterr);
 }
 
-struct rollout_flag *rollout_flag_ref(struct rollout_flag *f)
-{
-    if (f)
-        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
-    return f;
-}
-
-struct rollout_flag *rollout_flag_unref(struct rollout_flag *f)
-{
-    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-        flag_free(f);
-    return NULL;
-}
+ROLLOUT__DEFINE_REF_UNREF(struct rollout_flag, rollout_flag, head.refs, flag_free)
 
 struct rollout_flag *rollout_flag_with_version(const struct rollout_flag *f, uint64_t version)
 {
@@ -540,7 +477,7 @@ struct rollout_flag *rollout_flag_with_version(const struct rollout_flag *f, uin
 
 const char *rollout_flag_key(const struct rollout_flag *f)
 {
-    return f->key;
+    return f->head.key;
 }
 
 uint64_t rollout_flag_version(const struct rollout_flag *f)
@@ -587,13 +524,7 @@ int rollout_flag_serialize(const struct rollout_flag *f, const char *env, struct
     bool first = true;
     int r;
 
-    r = buf_puts(out, "{\"key\":");
-    if (r >= 0)
-        r = rollout__json_string(out, f->key, f->key_len);
-    if (r >= 0)
-        r = buf_puts(out, ",\"description\":");
-    if (r >= 0)
-        r = rollout__json_string(out, f->description, strlen(f->description));
+    r = rollout__def_head_write(out, &f->head);
     if (r >= 0)
         r = buf_appendf(out, ",\"version\":%llu,\"type\":\"%s\",\"variants\":{",
                         (unsigned long long)f->version, rollout_type_name(f->type));

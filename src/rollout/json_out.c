@@ -169,6 +169,21 @@ int rollout__field_err(struct err *reterr, int code, const struct jpath *p, cons
     return code;
 }
 
+int rollout__member_err(struct err *reterr, int code, struct jpath *p, const char *name,
+                        const char *fmt, ...)
+{
+    size_t old = rollout__path_key(p, name);
+    char msg[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)rollout__field_err(reterr, code, p, "%s", msg);
+    rollout__path_pop(p, old);
+    return code;
+}
+
 /* ===== Names ===== */
 
 static const char *const type_names[_ROLLOUT_TYPE_MAX] = {

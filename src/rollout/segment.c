@@ -19,49 +19,19 @@ static struct rollout_segment *segment_free(struct rollout_segment *s)
     for (size_t i = 0; i < s->n_conds; i++)
         rollout__cond_release(&s->conds[i]);
     free(s->conds);
-    free(s->key);
-    free(s->description);
+    rollout__def_head_release(&s->head);
     free(s);
     return NULL;
 }
 
-int rollout__segment_from_json(void *vobj, struct jpath *p, struct rollout_segment **ret,
-                               struct err *reterr)
+/* The required "conditions": 1..ROLLOUT_MAX_CONDITIONS of them, none testing a segment. */
+static int parse_conditions(json_t *obj, struct rollout_segment *s, struct jpath *p,
+                            struct err *reterr)
 {
-    static const char *const known[] = { "key", "description", "conditions", NULL };
-    json_t *obj = vobj;
-    struct rollout_segment *s;
-    json_t *conds;
-    size_t old, n;
-    int r;
+    json_t *conds = json_object_get(obj, "conditions");
+    size_t old = rollout__path_key(p, "conditions"), n = json_array_size(conds);
+    int r = 0;
 
-    if (!json_is_object(obj))
-        return rollout__field_err(reterr, -EINVAL, p, "must be an object, not %s",
-                                  rollout__json_kind(obj));
-    r = rollout__check_members(obj, true, known, NULL, p, reterr);
-    if (r < 0)
-        return r;
-    s = calloc(1, sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    atomic_init(&s->refs, 1);
-    r = rollout__get_key(obj, &s->key, p, reterr);
-    if (r < 0)
-        goto fail;
-    r = rollout__get_string(obj, "description", 0, ROLLOUT_DESCRIPTION_MAX, &s->description, p,
-                            reterr);
-    if (r < 0)
-        goto fail;
-    if (!s->description) {
-        s->description = strdup("");
-        if (!s->description) {
-            r = -ENOMEM;
-            goto fail;
-        }
-    }
-    conds = json_object_get(obj, "conditions");
-    old = rollout__path_key(p, "conditions");
-    n = json_array_size(conds);
     if (!conds)
         r = rollout__field_err(reterr, -EINVAL, p, "is required");
     else if (!json_is_array(conds))
@@ -86,60 +56,52 @@ int rollout__segment_from_json(void *vobj, struct jpath *p, struct rollout_segme
             s->n_conds++;
     }
     rollout__path_pop(p, old);
+    return r;
+}
+
+int rollout__segment_from_json(void *obj, struct jpath *p, struct rollout_segment **ret,
+                               struct err *reterr)
+{
+    static const char *const known[] = { "key", "description", "conditions", NULL };
+    struct rollout_segment *s;
+    struct def_head *h;
+    int r;
+
+    r = rollout__def_new(sizeof *s, obj, true, known, p, &h, reterr);
     if (r < 0)
-        goto fail;
+        return r;
+    s = (struct rollout_segment *)(void *)h; /* the head is its first member */
+    r = parse_conditions(obj, s, p, reterr);
+    if (r < 0) {
+        segment_free(s);
+        return r;
+    }
     *ret = s;
     return 0;
-fail:
-    segment_free(s);
-    return r;
+}
+
+static int segment_from_doc(void *obj, struct jpath *p, void *ret, struct err *reterr)
+{
+    return rollout__segment_from_json(obj, p, ret, reterr);
 }
 
 int rollout_segment_parse(const char *json, size_t len, struct rollout_segment **ret_segment,
                           struct err *reterr)
 {
-    struct jpath p;
-    void *root;
-    int r;
-
-    r = rollout__json_load(json, len, ROLLOUT_FLAG_JSON_MAX, "document", &root, reterr);
-    if (r < 0)
-        return r;
-    rollout__path_init(&p, NULL);
-    r = rollout__segment_from_json(root, &p, ret_segment, reterr);
-    json_decref(root);
-    return r;
+    return rollout__def_parse(json, len, segment_from_doc, ret_segment, reterr);
 }
 
-struct rollout_segment *rollout_segment_ref(struct rollout_segment *s)
-{
-    if (s)
-        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-    return s;
-}
-
-struct rollout_segment *rollout_segment_unref(struct rollout_segment *s)
-{
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-        segment_free(s);
-    return NULL;
-}
+ROLLOUT__DEFINE_REF_UNREF(struct rollout_segment, rollout_segment, head.refs, segment_free)
 
 const char *rollout_segment_key(const struct rollout_segment *s)
 {
-    return s->key;
+    return s->head.key;
 }
 
 int rollout_segment_serialize(const struct rollout_segment *s, struct buf *out)
 {
-    int r = buf_puts(out, "{\"key\":");
+    int r = rollout__def_head_write(out, &s->head);
 
-    if (r >= 0)
-        r = rollout__json_string(out, s->key, strlen(s->key));
-    if (r >= 0)
-        r = buf_puts(out, ",\"description\":");
-    if (r >= 0)
-        r = rollout__json_string(out, s->description, strlen(s->description));
     if (r >= 0)
         r = buf_puts(out, ",\"conditions\":[");
     for (size_t i = 0; r >= 0 && i < s->n_conds; i++) {
