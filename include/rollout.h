@@ -17,7 +17,8 @@
  *
  * Errors: functions return 0 (or a count) on success and -errno on failure.  Parsers fill a
  * struct err (core/err.h) whose message names the offending field with its JSON path, e.g.
- * "field 'rules[2].op': unknown operator 'eqq'"; line/col are set for JSON syntax errors. */
+ * "field 'rules[2].op': unknown operator 'eqq'", and whose field member holds that path
+ * ("rules[2].op"); line/col are set for JSON syntax errors. */
 #pragma once
 
 #include <stdbool.h>

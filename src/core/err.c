@@ -13,6 +13,7 @@ int err_set(struct err *reterr, int code, unsigned line, unsigned col, const cha
     reterr->code = code;
     reterr->line = line;
     reterr->col = col;
+    reterr->field[0] = '\0';
     va_start(ap, fmt);
     (void)vsnprintf(reterr->msg, sizeof reterr->msg, fmt, ap);
     va_end(ap);
@@ -23,6 +24,12 @@ void err_set_file(struct err *e, const char *file)
 {
     if (e)
         (void)snprintf(e->file, sizeof e->file, "%s", file);
+}
+
+void err_set_field(struct err *e, const char *field)
+{
+    if (e)
+        (void)snprintf(e->field, sizeof e->field, "%s", field ? field : "");
 }
 
 const char *err_format(const struct err *e, char *buf, unsigned long n)

@@ -127,6 +127,15 @@ struct http_server {
     pthread_t ticker;
 };
 
+/* arena.c (http_alloc() and http_strdup() are in http.h) */
+/* A zeroed request whose first arena chunk (HTTP_ARENA_CHUNK bytes) shares its allocation;
+ * NULL on OOM.  Release with http__arena_release(), then free(). */
+struct http_request *http__request_alloc(void);
+/* Frees the chunks the arena grew (not the inline one, not req). */
+void http__arena_release(struct http_request *req);
+/* n bytes of s, NUL-terminated, in the arena; NULL when the arena is full. */
+char *http__strndup(struct http_request *req, const char *s, size_t n);
+
 /* request.c */
 int http__routes_compile(struct http_server *s) WARN_UNUSED_RESULT;
 void http__routes_free(struct http_server *s);
@@ -138,7 +147,11 @@ int http__percent_decode(char *s, bool plus_is_space);
 char *http__normalize_path(struct http_request *req, const char *url);
 
 /* reply.c */
-struct MHD_Response *http__build_response(struct http_request *req, int r);
+/* Replaces the handler's reply (a body; an SSE stream is the caller's to discard first) with the
+ * JSON error body for r and the detail of http_error(); the headers set stay.  0 or -ENOMEM. */
+int http__reply_error(struct http_request *req, int r) WARN_UNUSED_RESULT;
+/* The MHD response of a body reply, which then owns the body (NULL on OOM). */
+struct MHD_Response *http__body_response(struct http_request *req);
 /* Adds the headers the handler set with http_set_header() to resp: 0, or -ENOMEM when MHD
  * refuses one. */
 int http__add_headers(struct http_request *req, struct MHD_Response *resp) WARN_UNUSED_RESULT;

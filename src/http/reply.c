@@ -232,22 +232,18 @@ int http__add_headers(struct http_request *req, struct MHD_Response *resp)
     return 0;
 }
 
-struct MHD_Response *http__build_response(struct http_request *req, int r)
+int http__reply_error(struct http_request *req, int r)
+{
+    free(req->reply_body);
+    req->reply_body = NULL;
+    req->reply = HTTP__REPLY_NONE;
+    return error_body(req, r);
+}
+
+struct MHD_Response *http__body_response(struct http_request *req)
 {
     struct MHD_Response *resp;
 
-    if (r < 0) {
-        /* A handler may have replied and then failed: the error wins, its headers stay. */
-        if (req->reply == HTTP__REPLY_SSE)
-            http__sse_discard(req);
-        free(req->reply_body);
-        req->reply_body = NULL;
-        req->reply = HTTP__REPLY_NONE;
-        if (error_body(req, r) < 0)
-            return NULL;
-    }
-    if (req->reply == HTTP__REPLY_SSE)
-        return http__sse_response(req);
     if (req->reply_body)
         resp = MHD_create_response_from_buffer(req->reply_len, req->reply_body,
                                                MHD_RESPMEM_MUST_FREE);

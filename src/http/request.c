@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* request.c - route compilation and matching, percent-decoding, the request arena and the
- * request accessors (params, query, headers, body, JSON body). */
+/* request.c - route compilation and matching, percent-decoding and the request accessors
+ * (params, query, headers, body, JSON body). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,56 +14,6 @@
 #include "core/str.h"
 #include "http.h"
 #include "http_int.h"
-
-/* ===== Arena ===== */
-
-void *http_alloc(struct http_request *req, size_t n)
-{
-    struct http__arena_chunk *c = req->arena;
-    size_t align = _Alignof(max_align_t), need, cap;
-
-    if (!size_add(n, align - 1, &need))
-        return NULL;
-    need &= ~(align - 1);
-    if (need == 0)
-        need = align;
-    if (c->cap - c->used < need) {
-        if (!size_add(need, HTTP_ARENA_CHUNK, &cap) || !size_add(req->arena_total, cap, &n) ||
-            n > req->srv->cfg.arena_max)
-            return NULL;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = req->arena;
-        req->arena = c;
-        req->arena_total += cap;
-    }
-    c->used += need;
-    return (char *)c->data + c->used - need;
-}
-
-char *http_strdup(struct http_request *req, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = http_alloc(req, n);
-
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-static char *arena_strndup(struct http_request *req, const char *s, size_t n)
-{
-    char *p = http_alloc(req, n + 1);
-
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
 
 /* ===== Routes ===== */
 
@@ -208,7 +158,7 @@ static int split_path(struct http_request *req, char **segs, size_t *ret_n)
         }
         if (n == HTTP_MAX_SEGMENTS)
             return -ENOENT;
-        segs[n] = arena_strndup(req, seg, len);
+        segs[n] = http__strndup(req, seg, len);
         if (!segs[n])
             return -ENOMEM;
         n++;

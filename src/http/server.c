@@ -137,19 +137,10 @@ out:
 static struct http_request *request_new(struct http_server *s, struct MHD_Connection *conn,
                                         const char *method)
 {
-    struct http_request *req;
-    struct http__arena_chunk *c;
-    size_t off = (sizeof *req + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    struct http_request *req = http__request_alloc();
 
-    req = malloc(off + sizeof *c + HTTP_ARENA_CHUNK);
     if (!req)
         return NULL;
-    memset(req, 0, sizeof *req);
-    c = (struct http__arena_chunk *)(void *)((char *)req + off);
-    c->next = NULL;
-    c->used = 0;
-    c->cap = HTTP_ARENA_CHUNK;
-    req->arena = c;
     req->srv = s;
     req->conn = conn;
     req->method = method;
@@ -160,18 +151,12 @@ static struct http_request *request_new(struct http_server *s, struct MHD_Connec
 
 static void request_free(struct http_request *req)
 {
-    struct http__arena_chunk *c, *next;
-
     if (!req)
         return;
     buf_release(&req->body);
     free(req->reply_body);
     http__sse_discard(req);
-    /* the last chunk in the list is the inline one */
-    for (c = req->arena; c && c->next; c = next) {
-        next = c->next;
-        free(c);
-    }
+    http__arena_release(req);
     free(req);
 }
 
@@ -211,9 +196,24 @@ static void count_request(struct http_request *req, unsigned status)
         metrics_histogram_observe(rt->duration, (double)(now_usec() - req->start_usec) / 1e6);
 }
 
+/* The response to queue: the handler's reply, or the error body when it failed (r < 0). */
+static struct MHD_Response *build_response(struct http_request *req, int r)
+{
+    if (r < 0) {
+        /* A handler may have replied and then failed: the error wins, its headers stay. */
+        if (req->reply == HTTP__REPLY_SSE)
+            http__sse_discard(req);
+        if (http__reply_error(req, r) < 0)
+            return NULL;
+    }
+    if (req->reply == HTTP__REPLY_SSE)
+        return http__sse_response(req);
+    return http__body_response(req);
+}
+
 static MHD_RESULT queue(struct http_request *req, int r)
 {
-    struct MHD_Response *resp = http__build_response(req, r);
+    struct MHD_Response *resp = build_response(req, r);
     MHD_RESULT ret;
 
     if (!resp)

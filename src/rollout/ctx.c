@@ -60,6 +60,7 @@ int rollout__ctx_parse_json(const char *json, size_t len, unsigned flags,
         obj = json_object_get(root, "context");
         if (obj && !json_is_object(obj)) {
             r = err_set(reterr, -EINVAL, 0, 0, "field 'context': must be an object");
+            err_set_field(reterr, "context");
             goto out;
         }
     }
@@ -73,6 +74,7 @@ int rollout__ctx_parse_json(const char *json, size_t len, unsigned flags,
         if (strcmp(name, "targetingKey") == 0) {
             if (!json_is_string(v)) {
                 r = err_set(reterr, -EINVAL, 0, 0, "field 'targetingKey': must be a string");
+                err_set_field(reterr, "targetingKey");
                 goto out;
             }
             size += json_string_length(v) + 1;
@@ -91,6 +93,7 @@ int rollout__ctx_parse_json(const char *json, size_t len, unsigned flags,
         if (json_is_string(v)) {
             if (strlen(json_string_value(v)) != json_string_length(v)) {
                 r = err_set(reterr, -EINVAL, 0, 0, "field '%s': NUL byte in string", name);
+                err_set_field(reterr, name);
                 goto out;
             }
             size += json_string_length(v) + 1;

@@ -162,7 +162,26 @@ int rollout__field_err(struct err *reterr, int code, const struct jpath *p, cons
     va_end(ap);
     if (!p->len)
         return err_set(reterr, code, 0, 0, "%s", msg);
-    return err_set(reterr, code, 0, 0, "field '%s': %s", p->s, msg);
+    (void)err_set(reterr, code, 0, 0, "field '%s': %s", p->s, msg);
+    /* A path cut short names no field; the message still shows what there is of it. */
+    if (!p->truncated)
+        err_set_field(reterr, p->s);
+    return code;
+}
+
+int rollout__member_err(struct err *reterr, int code, struct jpath *p, const char *name,
+                        const char *fmt, ...)
+{
+    size_t old = rollout__path_key(p, name);
+    char msg[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)rollout__field_err(reterr, code, p, "%s", msg);
+    rollout__path_pop(p, old);
+    return code;
 }
 
 /* ===== Names ===== */

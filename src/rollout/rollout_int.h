@@ -16,6 +16,25 @@
 struct buf;
 struct err;
 
+/* ===== reference counting (flags, segments, snapshots) ===== */
+
+/* Defines name_ref() and name_unref() for a type whose member refs_ is an `_Atomic unsigned`
+ * (1 when built): ref takes one more reference and returns p; unref drops one, frees the object
+ * with free_fn when it was the last, and returns NULL.  Both accept NULL.  Thread-safe. */
+#define ROLLOUT__DEFINE_REF_UNREF(type, name, refs_, free_fn)                        \
+    type *name##_ref(type *p)                                                        \
+    {                                                                                \
+        if (p)                                                                       \
+            atomic_fetch_add_explicit(&p->refs_, 1, memory_order_relaxed);           \
+        return p;                                                                    \
+    }                                                                                \
+    type *name##_unref(type *p)                                                      \
+    {                                                                                \
+        if (p && atomic_fetch_sub_explicit(&p->refs_, 1, memory_order_acq_rel) == 1) \
+            free_fn(p);                                                              \
+        return NULL;                                                                 \
+    }
+
 /* ===== murmur3_x86_32, streaming ===== */
 
 struct mm3 {
@@ -63,13 +82,17 @@ int rollout__json_u64(struct buf *out, uint64_t v);
 /* Percent in ROLLOUT_SCALE/100 units (thousandths of a percent) as a shortest decimal. */
 int rollout__json_percent(struct buf *out, uint32_t units);
 
-/* ===== JSON input (flag.c) ===== */
+/* ===== JSON input (model.c; the model parsers' helpers are in model_int.h) ===== */
 
 /* Loads a document of at most max bytes (duplicate keys rejected) into *ret_root (a json_t *;
  * json_decref it).  -E2BIG "<what> larger than <max> bytes", -EBADMSG "invalid JSON: ..." with
  * line and column. */
 int rollout__json_load(const char *json, size_t len, size_t max, const char *what, void **ret_root,
                        struct err *reterr);
+/* Keys (flags, segments; variant names with max ROLLOUT_VARIANT_MAX): 1..max bytes of A-Z a-z
+ * 0-9 . _ -.  Environment names: 1..ROLLOUT_ENV_MAX bytes of a-z 0-9 _ -. */
+bool rollout__key_valid(const char *s, size_t max);
+bool rollout__env_name_valid(const char *s);
 
 /* The general (jansson) evaluation-context parser behind rollout_ctx_parse(), which tries a
  * fast one-pass parser first (ctx.c); the same contract.  Exposed for the differential fuzz
@@ -93,9 +116,14 @@ static inline void rollout__path_pop(struct jpath *p, size_t len)
     p->len = len;
     p->s[len] = '\0';
 }
-/* err_set(reterr, code, 0, 0, "field '<path>': <fmt>") (or just fmt at the empty root). */
+/* err_set(reterr, code, 0, 0, "field '<path>': <fmt>") (or just fmt at the empty root), and
+ * err_set_field(reterr, <path>) (none at the root or when the path was cut short). */
 int rollout__field_err(struct err *reterr, int code, const struct jpath *p, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* rollout__field_err() about member name of the object at p ("field '<path>.<name>': ..."); p
+ * is as it was on return. */
+int rollout__member_err(struct err *reterr, int code, struct jpath *p, const char *name,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ===== conditions ===== */
 
@@ -158,10 +186,17 @@ int rollout__cond_parse(void *obj, bool allow_segment, const char *const *allow_
 void rollout__cond_release(struct cond *c);
 int rollout__cond_write(const struct cond *c, struct buf *out); /* members, no braces */
 
-struct rollout_segment {
+/* What every definition (flag, segment) starts with: the members their lifecycle shares
+ * (model.c builds, writes and releases it; model_int.h). */
+struct def_head {
     _Atomic unsigned refs;
-    char *key;
-    char *description;
+    char *key; /* owned */
+    size_t key_len;
+    char *description; /* owned; "" when the document has none */
+};
+
+struct rollout_segment {
+    struct def_head head; /* first member: model.c allocates the object through it */
     struct cond *conds;
     size_t n_conds;
 };
@@ -192,10 +227,7 @@ struct env_state {
 };
 
 struct rollout_flag {
-    _Atomic unsigned refs;
-    char *key;
-    size_t key_len;
-    char *description;
+    struct def_head head; /* first member: model.c allocates the object through it */
     uint64_t version;
     enum rollout_type type;
     struct variant *variants;
@@ -215,8 +247,6 @@ struct rollout_flag {
 int rollout__flag_from_json(void *obj, bool strict, struct jpath *p, struct rollout_flag **ret,
                             struct err *reterr);
 const struct env_state *rollout__flag_env(const struct rollout_flag *f, const char *env);
-bool rollout__key_valid(const char *s, size_t max);
-bool rollout__env_name_valid(const char *s);
 
 /* ===== snapshots ===== */
 

@@ -3,6 +3,7 @@
  * parse/serialize the snapshot document, key lookup (open addressing on murmur3), and the
  * sharded evaluation counters with their export to Prometheus. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,29 +37,18 @@ static struct rollout_snapshot *snapshot_free(struct rollout_snapshot *s)
     return NULL;
 }
 
-struct rollout_snapshot *rollout_snapshot_ref(struct rollout_snapshot *s)
-{
-    if (s)
-        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-    return s;
-}
-
-struct rollout_snapshot *rollout_snapshot_unref(struct rollout_snapshot *s)
-{
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-        snapshot_free(s);
-    return NULL;
-}
+ROLLOUT__DEFINE_REF_UNREF(struct rollout_snapshot, rollout_snapshot, refs, snapshot_free)
 
 static int snap_flag_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct snap_flag *)a)->f->key, ((const struct snap_flag *)b)->f->key);
+    return strcmp(((const struct snap_flag *)a)->f->head.key,
+                  ((const struct snap_flag *)b)->f->head.key);
 }
 
 static int segment_ptr_cmp(const void *a, const void *b)
 {
-    return strcmp((*(struct rollout_segment *const *)a)->key,
-                  (*(struct rollout_segment *const *)b)->key);
+    return strcmp((*(struct rollout_segment *const *)a)->head.key,
+                  (*(struct rollout_segment *const *)b)->head.key);
 }
 
 static const struct rollout_segment *find_segment(const struct rollout_snapshot *s, const char *key)
@@ -67,7 +57,7 @@ static const struct rollout_segment *find_segment(const struct rollout_snapshot 
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(key, s->segments[mid]->key);
+        int c = strcmp(key, s->segments[mid]->head.key);
 
         if (!c)
             return s->segments[mid];
@@ -107,8 +97,9 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
     if (s->n_segments > 1)
         qsort(s->segments, s->n_segments, sizeof *s->segments, segment_ptr_cmp);
     for (size_t i = 1; i < s->n_segments; i++)
-        if (strcmp(s->segments[i - 1]->key, s->segments[i]->key) == 0) {
-            r = err_set(reterr, -EINVAL, 0, 0, "segment '%s': duplicate key", s->segments[i]->key);
+        if (strcmp(s->segments[i - 1]->head.key, s->segments[i]->head.key) == 0) {
+            r = err_set(reterr, -EINVAL, 0, 0, "segment '%s': duplicate key",
+                        s->segments[i]->head.key);
             goto fail;
         }
 
@@ -130,11 +121,11 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
         const struct rollout_flag *f = sf->f;
         const struct env_state *e = rollout__flag_env(f, env);
 
-        if (i && strcmp(s->flags[i - 1].f->key, f->key) == 0) {
-            r = err_set(reterr, -EINVAL, 0, 0, "flag '%s': duplicate key", f->key);
+        if (i && strcmp(s->flags[i - 1].f->head.key, f->head.key) == 0) {
+            r = err_set(reterr, -EINVAL, 0, 0, "flag '%s': duplicate key", f->head.key);
             goto fail;
         }
-        sf->hash = rollout_murmur3_32(f->key, f->key_len, 0);
+        sf->hash = rollout_murmur3_32(f->head.key, f->head.key_len, 0);
         sf->stage = e ? e->stage : ROLLOUT_STAGE_OFF;
         sf->kill = e ? e->kill : false;
         sf->shadow = e ? e->shadow : 0;
@@ -154,9 +145,13 @@ int rollout_snapshot_build(const char *env, uint64_t version, struct rollout_fla
                 continue;
             sf->rule_segs[k] = find_segment(s, c->segment);
             if (!sf->rule_segs[k]) {
-                r = err_set(reterr, -EINVAL, 0, 0,
-                            "flag '%s': field 'rules[%zu].segment': unknown segment '%s'", f->key,
-                            k, c->segment);
+                char field[40];
+
+                /* The field is the flag's own (what an API client sent), not the snapshot's. */
+                (void)snprintf(field, sizeof field, "rules[%zu].segment", k);
+                r = err_set(reterr, -EINVAL, 0, 0, "flag '%s': field '%s': unknown segment '%s'",
+                            f->head.key, field, c->segment);
+                err_set_field(reterr, field);
                 goto fail;
             }
         }
@@ -208,7 +203,7 @@ const struct snap_flag *rollout__snapshot_lookup(const struct rollout_snapshot *
         if (!i)
             return NULL;
         sf = &s->flags[i - 1];
-        if (sf->hash == h && sf->f->key_len == len && memcmp(sf->f->key, key, len) == 0)
+        if (sf->hash == h && sf->f->head.key_len == len && memcmp(sf->f->head.key, key, len) == 0)
             return sf;
         k = (k + 1) & s->mask;
     }
@@ -283,13 +278,15 @@ int rollout_snapshot_parse(const char *json, size_t len, struct rollout_snapshot
     }
     v = json_object_get(root, "version");
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        r = err_set(reterr, -EINVAL, 0, 0, "field 'version': an integer >= 0 is required");
+        (void)rollout__path_key(&p, "version");
+        r = rollout__field_err(reterr, -EINVAL, &p, "an integer >= 0 is required");
         goto out;
     }
     version = (uint64_t)json_integer_value(v);
     v = json_object_get(root, "env");
     if (!json_is_string(v) || !rollout__env_name_valid(json_string_value(v))) {
-        r = err_set(reterr, -EINVAL, 0, 0, "field 'env': a valid environment name is required");
+        (void)rollout__path_key(&p, "env");
+        r = rollout__field_err(reterr, -EINVAL, &p, "a valid environment name is required");
         goto out;
     }
     env = json_string_value(v);
@@ -423,7 +420,7 @@ int rollout_snapshot_export_counts(struct rollout_snapshot *s, struct metrics_fa
             if (sum == s->exported[idx])
                 continue;
             if (!s->series[idx]) {
-                const char *labels[] = { sf->f->key, sf->f->variants[v].name, NULL };
+                const char *labels[] = { sf->f->head.key, sf->f->variants[v].name, NULL };
 
                 s->series[idx] = metrics_series_get(family, labels);
                 if (!s->series[idx])

@@ -255,8 +255,8 @@ int auth_require_admin(struct http_request *req, const struct auth_principal *p)
                       p->name, auth_scope_name(p->scope));
 }
 
-int auth_pick_env(struct rd *rd, struct http_request *req, const struct auth_principal *p,
-                  const char **ret_env)
+int auth_pick_env(struct http_request *req, const struct auth_principal *p, char *const *envs,
+                  size_t n_envs, const char **ret_env)
 {
     const char *q = http_request_query(req, "env");
 
@@ -266,11 +266,12 @@ int auth_pick_env(struct rd *rd, struct http_request *req, const struct auth_pri
                               "token '%s' may only evaluate environment '%s'", p->name, p->env);
         q = p->env;
     } else if (!q) {
-        q = rd->env_names[0];
+        q = envs[0];
     }
-    if (!rd_env_known(rd, q))
-        return http_error(req, -ENOENT, "unknown_environment", "env", "unknown environment '%s'",
-                          q);
-    *ret_env = rd_env_find(rd, q)->name;
-    return 0;
+    for (size_t i = 0; i < n_envs; i++)
+        if (streq(envs[i], q)) {
+            *ret_env = envs[i];
+            return 0;
+        }
+    return http_error(req, -ENOENT, "unknown_environment", "env", "unknown environment '%s'", q);
 }

@@ -63,7 +63,10 @@ int auth_check(struct rd *rd, struct http_request *req,
                struct auth_principal *ret) WARN_UNUSED_RESULT;
 /* 0 when p is an admin, else -EPERM with the error detail set on req. */
 int auth_require_admin(struct http_request *req, const struct auth_principal *p) WARN_UNUSED_RESULT;
-/* Picks the environment a request evaluates in: an eval token's own (a different ?env= is
- * -EPERM), for admin tokens ?env= or rd's default.  *ret_env is borrowed from rd or req. */
-int auth_pick_env(struct rd *rd, struct http_request *req, const struct auth_principal *p,
-                  const char **ret_env) WARN_UNUSED_RESULT;
+/* Picks the environment a request evaluates in, one of envs (the n_envs configured names,
+ * borrowed; envs[0] is the default): an eval token's own (a different ?env= is -EPERM), for
+ * admin tokens ?env= or envs[0].  -ENOENT for a name not in envs.  Errors set the detail on req.
+ * *ret_env is borrowed from envs.  The caller passes the list, so auth needs nothing of the
+ * daemon's state beyond the token table. */
+int auth_pick_env(struct http_request *req, const struct auth_principal *p, char *const *envs,
+                  size_t n_envs, const char **ret_env) WARN_UNUSED_RESULT;

@@ -183,5 +183,6 @@ int rd_h_readyz(struct http_request *req, void *userdata);
 int rd_h_metrics(struct http_request *req, void *userdata);
 
 /* routes_admin.c helpers shared with the others */
-/* Maps a store/engine error to the HTTP error detail: "field 'x': ..." messages give the field. */
+/* Maps a store/engine error to the HTTP error detail: e->msg is the message, e->field (when set)
+ * the error's "field". */
 int rd_error_from_err(struct http_request *req, int r, const struct err *e);

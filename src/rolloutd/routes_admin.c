@@ -28,14 +28,7 @@
 int rd_error_from_err(struct http_request *req, int r, const struct err *e)
 {
     const char *code = NULL;
-    char field[160] = "";
-    const char *f = e ? strstr(e->msg, "field '") : NULL;
 
-    if (f) {
-        const char *end = strchr(f + 7, '\'');
-        if (end && (size_t)(end - f - 7) < sizeof field)
-            (void)snprintf(field, sizeof field, "%.*s", (int)(end - f - 7), f + 7);
-    }
     if (r == -EBADMSG)
         code = "invalid_json";
     else if (r == -E2BIG) {
@@ -44,7 +37,7 @@ int rd_error_from_err(struct http_request *req, int r, const struct err *e)
     }
     if (!e || !e->msg[0])
         return http_error(req, r, code, NULL, "%s", strerror(-r));
-    return http_error(req, r, code, field[0] ? field : NULL, "%s", e->msg);
+    return http_error(req, r, code, e->field[0] ? e->field : NULL, "%s", e->msg);
 }
 
 static int authorize_admin(struct rd *rd, struct http_request *req, struct auth_principal *p)

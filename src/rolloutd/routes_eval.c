@@ -65,7 +65,7 @@ static int authorize_eval(struct rd *rd, struct http_request *req, const char **
 
     if (r < 0)
         return r;
-    return auth_pick_env(rd, req, &p, ret_env);
+    return auth_pick_env(req, &p, rd->env_names, rd->n_envs, ret_env);
 }
 
 int rd_h_ofrep_flag(struct http_request *req, void *userdata)
@@ -229,7 +229,7 @@ static int snapshot_env(struct rd *rd, struct http_request *req, const char **re
         return r;
     if (!http_request_query(req, "env"))
         return http_error(req, -EINVAL, NULL, "env", "query parameter 'env' is required");
-    return auth_pick_env(rd, req, &p, ret_env);
+    return auth_pick_env(req, &p, rd->env_names, rd->n_envs, ret_env);
 }
 
 int rd_h_snapshot(struct http_request *req, void *userdata)

@@ -4,6 +4,7 @@
  * into a snapshot when it names no segment, and evaluate for a few contexts. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,21 @@
 #include "rollout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A parse error says something, and its field (data), when set, is the path its message names:
+ * rolloutd hands the field to API clients without reading the message. */
+static void check_err(const struct err *e)
+{
+    char want[sizeof e->field + 16];
+
+    if (!e->msg[0])
+        abort();
+    if (!e->field[0])
+        return;
+    (void)snprintf(want, sizeof want, "field '%s': ", e->field);
+    if (strlen(e->msg) + 1 < sizeof e->msg && !strstr(e->msg, want))
+        abort(); /* (a message cut at sizeof msg may have lost the path's end) */
+}
 
 static void check_flag(struct rollout_flag *f)
 {
@@ -61,16 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct err e = ERR_INIT;
 
     if (rollout_flag_parse((const char *)data, size, &f, &e) < 0) {
-        if (!e.msg[0])
-            abort(); /* every parse error must say something */
+        check_err(&e);
     } else {
         check_flag(f);
         rollout_flag_unref(f);
     }
     e = (struct err)ERR_INIT;
     if (rollout_snapshot_parse((const char *)data, size, &s, &e) < 0) {
-        if (!e.msg[0])
-            abort();
+        check_err(&e);
     } else {
         struct buf out = BUF_INIT(0);
 

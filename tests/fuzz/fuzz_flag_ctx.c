@@ -75,7 +75,8 @@ static void differential(const uint8_t *data, size_t size, unsigned flags)
     int ra = rollout_ctx_parse((const char *)data, size, flags, &a, &ea);
     int rb = rollout__ctx_parse_json((const char *)data, size, flags, &b, &eb);
 
-    if (ra != rb || (ra == 0 && !ctx_equal(&a, &b)) || (ra < 0 && strcmp(ea.msg, eb.msg) != 0))
+    if (ra != rb || (ra == 0 && !ctx_equal(&a, &b)) ||
+        (ra < 0 && (strcmp(ea.msg, eb.msg) != 0 || strcmp(ea.field, eb.field) != 0)))
         abort();
     rollout_ctx_release(&a);
     rollout_ctx_release(&b);

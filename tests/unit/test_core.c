@@ -111,6 +111,18 @@ static void test_err_format(void)
     err_set_file(&e, "stack.yml");
     ASSERT_EQ(err_set(&e, -EINVAL, 12, 5, "unknown field '%s'", "prot"), -EINVAL);
     ASSERT_STREQ(err_format(&e, out, sizeof out), "stack.yml:12:5: unknown field 'prot'");
+    ASSERT_STREQ(e.field, "");
+
+    /* The field is data next to the message, and a later error does not inherit it. */
+    err_set_field(&e, "rules[2].op");
+    ASSERT_STREQ(e.field, "rules[2].op");
+    ASSERT_STREQ(err_format(&e, out, sizeof out), "stack.yml:12:5: unknown field 'prot'");
+    (void)err_set(&e, -EIO, 0, 0, "other");
+    ASSERT_STREQ(e.field, "");
+    err_set_field(&e, "x");
+    err_set_field(&e, NULL);
+    ASSERT_STREQ(e.field, "");
+    err_set_field(NULL, "x");
 }
 
 static void test_strv(void)

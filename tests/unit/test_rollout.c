@@ -28,16 +28,30 @@ static struct rollout_flag *flag_ok(const char *json)
     return f;
 }
 
+/* The field an expected message "field 'x': ..." names ("" for other messages). */
+static void field_of(const char *msg, char *buf, size_t n)
+{
+    const char *end;
+
+    buf[0] = '\0';
+    if (strncmp(msg, "field '", 7) == 0 && (end = strchr(msg + 7, '\'')) != NULL)
+        (void)snprintf(buf, n, "%.*s", (int)(end - msg - 7), msg + 7);
+}
+
 static void flag_err(const char *json, int code, const char *msg)
 {
     struct rollout_flag *f = NULL;
     struct err e = ERR_INIT;
     int r = rollout_flag_parse(json, strlen(json), &f, &e);
+    char field[256];
 
     if (r >= 0)
         T_FAIL("parse of %s succeeded, expected '%s'", json, msg);
     ASSERT_ERRNO(r, code);
     ASSERT_CONTAINS(e.msg, msg);
+    /* The field travels as data (struct err's field), the same path the message shows. */
+    field_of(msg, field, sizeof field);
+    ASSERT_STREQ(e.field, field);
 }
 
 /* A snapshot of one flag (plus optional segments) for env. */
@@ -343,16 +357,20 @@ static void test_snapshot_document(void)
           "\"rules\":[{\"attribute\":\"x\",\"op\":\"eqq\",\"value\":1,\"variant\":\"control\"}]}]}";
     ASSERT_ERRNO(rollout_snapshot_parse(doc, strlen(doc), &s, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "field 'flags[1].rules[0].op': unknown operator 'eqq'");
+    ASSERT_STREQ(e.field, "flags[1].rules[0].op");
     doc = "{\"version\":1,\"env\":\"production\",\"flags\":[{\"key\":\"a\",\"rules\":[{\"op\":"
           "\"in_segment\",\"segment\":\"nope\",\"variant\":\"control\"}]}]}";
     ASSERT_ERRNO(rollout_snapshot_parse(doc, strlen(doc), &s, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "flag 'a': field 'rules[0].segment': unknown segment 'nope'");
+    ASSERT_STREQ(e.field, "rules[0].segment");
     doc = "{\"version\":1,\"env\":\"production\",\"flags\":[{\"key\":\"a\"},{\"key\":\"a\"}]}";
     ASSERT_ERRNO(rollout_snapshot_parse(doc, strlen(doc), &s, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "flag 'a': duplicate key");
+    ASSERT_STREQ(e.field, "");
     doc = "{\"version\":1,\"flags\":[]}";
     ASSERT_ERRNO(rollout_snapshot_parse(doc, strlen(doc), &s, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "field 'env'");
+    ASSERT_STREQ(e.field, "env");
     buf_release(&a);
     buf_release(&b);
 }
@@ -677,6 +695,7 @@ static void test_segments(void)
     ASSERT_STREQ(variant_for(s, "s", &(struct rollout_ctx)ROLLOUT_CTX("u", NULL, 0)), "control");
     ASSERT_ERRNO(rollout_segment_parse(nested, strlen(nested), &bad, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "field 'conditions[0].op': segment tests are not allowed here");
+    ASSERT_STREQ(e.field, "conditions[0].op");
     rollout_snapshot_unref(s);
 }
 
@@ -727,9 +746,12 @@ static void test_ctx_parse(void)
 
     ASSERT_ERRNO(rollout_ctx_parse("{\"targetingKey\":1}", 18, 0, &ctx, &e), -EINVAL);
     ASSERT_CONTAINS(e.msg, "field 'targetingKey': must be a string");
+    ASSERT_STREQ(e.field, "targetingKey");
     ASSERT_ERRNO(rollout_ctx_parse("[1]", 3, 0, &ctx, &e), -EINVAL);
+    ASSERT_STREQ(e.field, "");
     ASSERT_ERRNO(rollout_ctx_parse("{\"context\":3}", 13, ROLLOUT_CTX_OFREP_BODY, &ctx, &e),
                  -EINVAL);
+    ASSERT_STREQ(e.field, "context");
     ASSERT_ERRNO(rollout_ctx_parse("{\"a\":", 5, 0, &ctx, &e), -EBADMSG);
     ASSERT_EQ(e.line, 1);
 }
