@@ -15,8 +15,8 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/signal.h"
 #include "core/str.h"
-#include "stack/stack.h"
 
 #define USEC_PER_HOUR (3600 * USEC_PER_SEC)
 
@@ -127,9 +127,9 @@ static int get_signal(struct pctx *c, const struct cfg_node *v, const char *key,
 
     if (r < 0)
         return r;
-    if (stack_signal_from_string(v->value, ret) == 0)
+    if (signal_from_string(v->value, ret) == 0)
         return 0;
-    return perr(c, v, "%s: unknown signal '%.32s' (" STACK_SIGNAL_NAMES ")", key, v->value);
+    return perr(c, v, "%s: unknown signal '%.32s' (" SIGNAL_STOP_NAMES ")", key, v->value);
 }
 
 /* ===== Templates ===== */

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/signal.h"
 #include "core/str.h"
 #include "core/time.h"
 #include "stack/stack.h"
@@ -185,8 +186,7 @@ static int send_stop(struct agent *a, const struct agent_gpu *g, enum gpu_tier t
 
     (void)snprintf(req, sizeof req,
                    "{\"cmd\":\"stop\",\"service\":\"%s\",\"signal\":\"%s\",\"grace_ms\":%llu%s}",
-                   g->service,
-                   stack_signal_to_string(later ? w->drain_later_signal : w->stop_signal),
+                   g->service, signal_to_string(later ? w->drain_later_signal : w->stop_signal),
                    (unsigned long long)(grace / USEC_PER_MSEC > 0 ? grace / USEC_PER_MSEC : 1),
                    later ? ",\"main_only\":true" : "");
     return control(a, req, NULL);

@@ -3,7 +3,6 @@
 #include "stack.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,40 +84,6 @@ const char *stack_dep_cond_to_string(enum stack_dep_cond c)
         [STACK_DEP_COMPLETED] = "service_completed_successfully",
     };
     return (unsigned)c < _STACK_DEP_COND_MAX ? names[c] : NULL;
-}
-
-int stack_signal_from_string(const char *s, int *ret)
-{
-    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2 };
-
-    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-        if (streq(s, stack_signal_to_string(sigs[i]))) {
-            *ret = sigs[i];
-            return 0;
-        }
-    return -EINVAL;
-}
-
-const char *stack_signal_to_string(int sig)
-{
-    switch (sig) {
-    case SIGTERM:
-        return "SIGTERM";
-    case SIGINT:
-        return "SIGINT";
-    case SIGQUIT:
-        return "SIGQUIT";
-    case SIGHUP:
-        return "SIGHUP";
-    case SIGKILL:
-        return "SIGKILL";
-    case SIGUSR1:
-        return "SIGUSR1";
-    case SIGUSR2:
-        return "SIGUSR2";
-    default:
-        return NULL;
-    }
 }
 
 /* Kahn's algorithm, always taking the ready service that comes first in the file, so the

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fd.h"
+#include "core/signal.h"
 #include "core/str.h"
 #include "core/strv.h"
 #include "stack.h"
@@ -803,9 +804,9 @@ static int parse_signal(struct pctx *c, const struct cfg_node *v, const char *pa
 
     if (r < 0)
         return r;
-    if (stack_signal_from_string(v->value, ret) == 0)
+    if (signal_from_string(v->value, ret) == 0)
         return 0;
-    return perr(c, v, "%s: unknown signal '%.32s' (" STACK_SIGNAL_NAMES ")", path, v->value);
+    return perr(c, v, "%s: unknown signal '%.32s' (" SIGNAL_STOP_NAMES ")", path, v->value);
 }
 
 static int parse_service(struct pctx *c, const struct cfg_node *key, const struct cfg_node *m,

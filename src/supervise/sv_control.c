@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/fd.h"
 #include "core/log.h"
+#include "core/signal.h"
 #include "core/str.h"
 #include "core/time.h"
 #include "stack/stack.h"
@@ -256,18 +257,6 @@ static json_t *status_json(const struct sv_sup *sup)
                      sup->shutting_down, "services", services);
 }
 
-/* "SIGTERM" -> SIGTERM for the signals a stop may use (stack_signal_to_string()'s list). */
-static int signal_from_name(const char *name)
-{
-    for (int sig = 1; sig < 32; sig++) {
-        const char *s = stack_signal_to_string(sig);
-
-        if (s && streq(s, name))
-            return sig;
-    }
-    return 0;
-}
-
 /* The optional overrides of a stop: "signal" (name), "grace_ms" (> 0), "main_only" (bool). */
 static json_t *parse_stop_request(json_t *req, struct sv_stop_request *ret)
 {
@@ -276,8 +265,7 @@ static json_t *parse_stop_request(json_t *req, struct sv_stop_request *ret)
     struct sv_stop_request q = { .set = sig || grace || main_only };
 
     if (sig) {
-        q.sig = json_is_string(sig) ? signal_from_name(json_string_value(sig)) : 0;
-        if (q.sig == 0)
+        if (!json_is_string(sig) || signal_from_string(json_string_value(sig), &q.sig) < 0)
             return json_error("%s", "\"signal\" must be a signal name such as \"SIGTERM\"");
     }
     if (grace) {
