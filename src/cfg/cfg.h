@@ -204,6 +204,11 @@ struct cfg_option {
     cfg_parse_fn parse;        /* CFG_CUSTOM */
 };
 
+/* The start of a table entry: { CFG_OPT(struct x, "key", CFG_STR, field), .default_value = ... }.
+ */
+#define CFG_OPT(struct_, key_, type_, field_) \
+    .key = (key_), .type = (type_), .offset = offsetof(struct_, field_)
+
 /* Parses map (named path; expected to be a map) into the struct at base: a key not in opts is
  * an error with a suggestion, then each option in table order is read (or defaulted, or
  * reported missing at `at`, which may be NULL for the map itself).  -EINVAL with c->reterr on

@@ -205,8 +205,7 @@ static int parse_health(const struct cfg_ctx *c, const struct cfg_node *key,
     return cfg_parse_section(c, m, path, key, health_opts, &t);
 }
 
-#define WORKER_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct agent_worker_config, field_)
+#define WORKER_OPT(key_, type_, field_) CFG_OPT(struct agent_worker_config, key_, type_, field_)
 
 static const struct cfg_option backoff_opts[] = {
     { WORKER_OPT("initial", CFG_DURATION, backoff_initial_usec), .default_value = "1s",
@@ -346,8 +345,7 @@ static int parse_gpus(const struct cfg_ctx *c, const struct cfg_node *key, const
     return 0;
 }
 
-#define AGENT_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct agent_config, field_)
+#define AGENT_OPT(key_, type_, field_) CFG_OPT(struct agent_config, key_, type_, field_)
 
 static const struct cfg_option root_opts[] = {
     { AGENT_OPT("listen_address", CFG_STR, listen_address), .flags = CFG_F_EMPTY_OK,

@@ -56,17 +56,10 @@ static int parse_secrets(const struct cfg_ctx *c, const struct cfg_node *key,
     return 0;
 }
 
+#define STACK_OPT(key_, type_, field_) CFG_OPT(struct stack, key_, type_, field_)
 static const struct cfg_option log_opts[] = {
-    { .key = "max_size",
-      .type = CFG_SIZE,
-      .offset = offsetof(struct stack, log_max_bytes),
-      .default_value = "10MiB",
-      .min = 1024 },
-    { .key = "keep",
-      .type = CFG_UINT,
-      .offset = offsetof(struct stack, log_keep),
-      .default_value = "3",
-      .max = 1000 },
+    { STACK_OPT("max_size", CFG_SIZE, log_max_bytes), .default_value = "10MiB", .min = 1024 },
+    { STACK_OPT("keep", CFG_UINT, log_keep), .default_value = "3", .max = 1000 },
     { .key = NULL },
 };
 
@@ -103,15 +96,9 @@ static int parse_services(const struct cfg_ctx *c, const struct cfg_node *key,
 
 /* The top level.  Secrets come before services, whose ${secret.NAME} references they check. */
 static const struct cfg_option stack_opts[] = {
-    { .key = "name",
-      .type = CFG_STR,
-      .offset = offsetof(struct stack, name),
-      .flags = CFG_F_REQUIRED | CFG_F_EMPTY_OK,
+    { STACK_OPT("name", CFG_STR, name), .flags = CFG_F_REQUIRED | CFG_F_EMPTY_OK,
       .validate = valid_stack_name },
-    { .key = "secrets",
-      .type = CFG_CUSTOM,
-      .offset = offsetof(struct stack, secrets),
-      .parse = parse_secrets },
+    { STACK_OPT("secrets", CFG_CUSTOM, secrets), .parse = parse_secrets },
     { .key = "log", .type = CFG_CUSTOM, .parse = parse_log },
     { .key = "services", .type = CFG_CUSTOM, .flags = CFG_F_REQUIRED, .parse = parse_services },
     { .key = NULL },

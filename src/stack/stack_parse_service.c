@@ -114,8 +114,7 @@ static const char *const probe_type_names[_PROBE_TYPE_MAX + 1] = {
     [PROBE_REDIS] = "redis", [PROBE_EXEC] = "exec", [_PROBE_TYPE_MAX] = NULL,
 };
 
-#define PROBE_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct probe_spec, field_)
+#define PROBE_OPT(key_, type_, field_) CFG_OPT(struct probe_spec, key_, type_, field_)
 #define PROBE_HOST                                                                             \
     {                                                                                          \
         PROBE_OPT("host", CFG_STR, host), .default_value = "127.0.0.1", .validate = valid_refs \
@@ -171,27 +170,14 @@ static const struct cfg_option *const probe_opts[_PROBE_TYPE_MAX] = {
 };
 
 /* How often a health check (or liveness check) runs, and how many failures count. */
+#define HEALTH_OPT(key_, type_, field_) CFG_OPT(struct stack_health, key_, type_, field_)
 static const struct cfg_option timing_opts[] = {
-    { .key = "interval",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_health, interval_usec),
-      .default_value = "2s",
+    { HEALTH_OPT("interval", CFG_DURATION, interval_usec), .default_value = "2s",
       .min = USEC_PER_MSEC },
-    { .key = "timeout",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_health, timeout_usec),
-      .default_value = "1s",
+    { HEALTH_OPT("timeout", CFG_DURATION, timeout_usec), .default_value = "1s",
       .min = USEC_PER_MSEC },
-    { .key = "start_period",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_health, start_period_usec),
-      .default_value = "0" },
-    { .key = "retries",
-      .type = CFG_UINT,
-      .offset = offsetof(struct stack_health, retries),
-      .default_value = "3",
-      .min = 1,
-      .max = 1000 },
+    { HEALTH_OPT("start_period", CFG_DURATION, start_period_usec), .default_value = "0" },
+    { HEALTH_OPT("retries", CFG_UINT, retries), .default_value = "3", .min = 1, .max = 1000 },
     { .key = NULL },
 };
 
@@ -307,8 +293,7 @@ static int parse_lock_type(const struct cfg_ctx *c, const struct cfg_node *key,
     return cfg_get_enum(c, v, path, "lock type", types, &type);
 }
 
-#define LOCK_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct stack_lock, field_)
+#define LOCK_OPT(key_, type_, field_) CFG_OPT(struct stack_lock, key_, type_, field_)
 static const struct cfg_option lock_opts[] = {
     { .key = "type", .type = CFG_CUSTOM, .parse = parse_lock_type },
     { LOCK_OPT("port", CFG_PORT, port), .flags = CFG_F_REQUIRED },
@@ -351,8 +336,7 @@ static int parse_template(const struct cfg_ctx *c, const struct cfg_node *key,
     return 0;
 }
 
-#define FILE_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct stack_file, field_)
+#define FILE_OPT(key_, type_, field_) CFG_OPT(struct stack_file, key_, type_, field_)
 static const struct cfg_option file_opts[] = {
     { FILE_OPT("template", CFG_CUSTOM, template_path), .flags = CFG_F_REQUIRED,
       .parse = parse_template },
@@ -386,12 +370,8 @@ static int parse_files(const struct cfg_ctx *c, const struct cfg_node *key,
 }
 
 static const struct cfg_option dep_opts[] = {
-    { .key = "condition",
-      .type = CFG_ENUM,
-      .offset = offsetof(struct stack_dep, cond),
-      .default_value = "service_started",
-      .what = "condition",
-      .names = stack__dep_cond_names },
+    { CFG_OPT(struct stack_dep, "condition", CFG_ENUM, cond), .default_value = "service_started",
+      .what = "condition", .names = stack__dep_cond_names },
     { .key = NULL },
 };
 
@@ -573,24 +553,15 @@ static int parse_command(const struct cfg_ctx *c, const struct cfg_node *key,
     return 0;
 }
 
+#define SERVICE_OPT(key_, type_, field_) CFG_OPT(struct stack_service, key_, type_, field_)
+
 static const struct cfg_option backoff_opts[] = {
-    { .key = "initial",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_service, backoff_initial_usec),
-      .default_value = "1s",
+    { SERVICE_OPT("initial", CFG_DURATION, backoff_initial_usec), .default_value = "1s",
       .min = USEC_PER_SEC },
-    { .key = "max",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_service, backoff_max_usec),
-      .default_value = "30s",
+    { SERVICE_OPT("max", CFG_DURATION, backoff_max_usec), .default_value = "30s",
       .min = USEC_PER_SEC },
-    { .key = "reset_after",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct stack_service, backoff_reset_usec),
-      .default_value = "60s" },
-    { .key = "max_restarts",
-      .type = CFG_UINT,
-      .offset = offsetof(struct stack_service, max_restarts) },
+    { SERVICE_OPT("reset_after", CFG_DURATION, backoff_reset_usec), .default_value = "60s" },
+    { SERVICE_OPT("max_restarts", CFG_UINT, max_restarts) },
     { .key = NULL },
 };
 
@@ -608,8 +579,6 @@ static int parse_backoff(const struct cfg_ctx *c, const struct cfg_node *key,
     return r;
 }
 
-#define SERVICE_OPT(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct stack_service, field_)
 /* Values are read in this order (so it decides which of several errors is reported). */
 static const struct cfg_option service_opts[] = {
     { SERVICE_OPT("kind", CFG_CUSTOM, kind), .parse = parse_kind },

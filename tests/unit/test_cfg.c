@@ -510,18 +510,10 @@ struct demo {
 
 static const char *const demo_colors[] = { "red", "green", "blue", NULL };
 
+#define INNER(key_, type_, field_) CFG_OPT(struct demo_inner, key_, type_, field_)
 static const struct cfg_option inner_opts[] = {
-    { .key = "retries",
-      .type = CFG_UINT,
-      .offset = offsetof(struct demo_inner, retries),
-      .default_value = "3",
-      .min = 1,
-      .max = 5 },
-    { .key = "every",
-      .type = CFG_DURATION,
-      .offset = offsetof(struct demo_inner, every_usec),
-      .default_value = "2s",
-      .min = USEC_PER_SEC },
+    { INNER("retries", CFG_UINT, retries), .default_value = "3", .min = 1, .max = 5 },
+    { INNER("every", CFG_DURATION, every_usec), .default_value = "2s", .min = USEC_PER_SEC },
     { .key = NULL },
 };
 
@@ -536,8 +528,7 @@ static int parse_inner(const struct cfg_ctx *c, const struct cfg_node *key,
     return cfg_parse_section(c, v, path, key, inner_opts, &d->inner);
 }
 
-#define DEMO(key_, type_, field_) \
-    .key = (key_), .type = (type_), .offset = offsetof(struct demo, field_)
+#define DEMO(key_, type_, field_) CFG_OPT(struct demo, key_, type_, field_)
 static const struct cfg_option demo_opts[] = {
     { DEMO("name", CFG_STR, name), .flags = CFG_F_REQUIRED, .validate = no_dollar },
     { DEMO("dir", CFG_ABS_PATH, dir), .default_value = "/var/lib/demo" },
