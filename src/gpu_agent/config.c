@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* config.c - strict parser of gpu_agent's YAML configuration (docs/gpu_agent.md): every error
- * names the key and file:line:col. */
+/* config.c - strict parser of gpu_agent's YAML configuration (docs/gpu_agent.md): option
+ * tables over the cfg module, so every error names the key and file:line:col. */
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,121 +13,10 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/str.h"
-#include "stack/stack.h"
+#include "core/strv.h"
 
-#define USEC_PER_HOUR (3600 * USEC_PER_SEC)
-
-struct pctx {
-    const char *file;
-    struct err *reterr;
-};
-
-static int perr(struct pctx *c, const struct cfg_node *n, const char *fmt, ...) PRINTF(3, 4);
-static int perr(struct pctx *c, const struct cfg_node *n, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    err_set_file(c->reterr, c->file);
-    return err_set(c->reterr, -EINVAL, n ? n->line : 0, n ? n->col : 0, "%s", msg);
-}
-
-static int expect(struct pctx *c, const struct cfg_node *n, const char *key, enum cfg_node_type t)
-{
-    static const char *const want[] = { "a string", "a map", "a list" };
-
-    if (n->type == t && !(t == CFG_NODE_SCALAR && cfg_node_is_null(n)))
-        return 0;
-    return perr(c, n, "%s: expected %s, got %s", key, want[t],
-                cfg_node_is_null(n)          ? "nothing"
-                : n->type == CFG_NODE_SCALAR ? "a string"
-                : n->type == CFG_NODE_MAP    ? "a map"
-                                             : "a list");
-}
-
-static int check_keys(struct pctx *c, const struct cfg_node *map, const char *section,
-                      const char *const *allowed)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        const char *best = NULL;
-        unsigned best_d = UINT_MAX;
-        bool ok = false;
-
-        for (const char *const *a = allowed; *a; a++) {
-            unsigned d = str_edit_distance(map->keys[i]->value, *a);
-
-            ok = ok || d == 0;
-            if (d < best_d) {
-                best_d = d;
-                best = *a;
-            }
-        }
-        if (ok)
-            continue;
-        if (best && best_d <= 2)
-            return perr(c, map->keys[i], "unknown key '%s%s%s' (did you mean '%s'?)", section,
-                        section[0] ? "." : "", map->keys[i]->value, best);
-        return perr(c, map->keys[i], "unknown key '%s%s%s'", section, section[0] ? "." : "",
-                    map->keys[i]->value);
-    }
-    return 0;
-}
-
-static int get_string(struct pctx *c, const struct cfg_node *v, const char *key, char **ret)
-{
-    int r = expect(c, v, key, CFG_NODE_SCALAR);
-
-    if (r < 0)
-        return r;
-    free(*ret);
-    *ret = xstrdup(v->value);
-    return 0;
-}
-
-static int get_duration(struct pctx *c, const struct cfg_node *v, const char *key, uint64_t min,
-                        uint64_t *ret)
-{
-    uint64_t d;
-    int r = expect(c, v, key, CFG_NODE_SCALAR);
-
-    if (r < 0)
-        return r;
-    if (parse_duration_usec(v->value, &d) < 0)
-        return perr(c, v, "%s: invalid duration '%.40s' (e.g. 500ms, 10s, 2h)", key, v->value);
-    if (d < min) {
-        char what[32];
-        return perr(c, v, "%s: must be at least %s", key, format_duration(what, sizeof what, min));
-    }
-    *ret = d;
-    return 0;
-}
-
-static int get_uint(struct pctx *c, const struct cfg_node *v, const char *key, uint64_t max,
-                    uint64_t *ret)
-{
-    int r = expect(c, v, key, CFG_NODE_SCALAR);
-
-    if (r < 0)
-        return r;
-    if (parse_uint_range(v->value, 0, max, ret) < 0)
-        return perr(c, v, "%s: expected an integer from 0 to %llu, got '%.40s'", key,
-                    (unsigned long long)max, v->value);
-    return 0;
-}
-
-static int get_signal(struct pctx *c, const struct cfg_node *v, const char *key, int *ret)
-{
-    int r = expect(c, v, key, CFG_NODE_SCALAR);
-
-    if (r < 0)
-        return r;
-    if (stack_signal_from_string(v->value, ret) == 0)
-        return 0;
-    return perr(c, v, "%s: unknown signal '%.32s' (" STACK_SIGNAL_NAMES ")", key, v->value);
-}
+/* The supervisor's control socket lives in the state directory: unix socket paths are short. */
+#define STATE_DIR_MAX 90
 
 /* ===== Templates ===== */
 
@@ -193,7 +79,7 @@ int worker_template_expand(const char *tmpl, const struct worker_vars *v, struct
 }
 
 /* Checks a template against a sample GPU, so typos fail at load time with their position. */
-static int check_template(struct pctx *c, const struct cfg_node *v, const char *key)
+static int check_template(const struct cfg_ctx *c, const struct cfg_node *v, const char *path)
 {
     static const struct worker_vars sample = { .index = 0,
                                                .uuid = "GPU-00000000-0000-0000-0000-000000000000",
@@ -211,12 +97,19 @@ static int check_template(struct pctx *c, const struct cfg_node *v, const char *
         /* Point at the placeholder itself when the scalar is on one line. */
         if (!strchr(v->value, '\n'))
             at.col += col - 1 + (v->plain ? 0 : 1);
-        return perr(c, &at,
-                    "%s: unknown placeholder in '%.60s' (use {index}, {uuid}, {pci_bus_id}, "
-                    "{name}, {minor}, {host}; {{ and }} for braces)",
-                    key, v->value);
+        return cfg_error(c, &at,
+                         "%s: unknown placeholder in '%.60s' (use {index}, {uuid}, {pci_bus_id}, "
+                         "{name}, {minor}, {host}; {{ and }} for braces)",
+                         path, v->value);
     }
     return r;
+}
+
+static int check_state_dir(const struct cfg_ctx *c, const struct cfg_node *v, const char *path)
+{
+    if (v->len > STATE_DIR_MAX)
+        return cfg_error(c, v, "%s: longer than %d characters", path, STATE_DIR_MAX);
+    return 0;
 }
 
 /* ===== Sections ===== */
@@ -250,108 +143,88 @@ const char *gpu_tier_to_string(enum gpu_tier t)
     return "invalid";
 }
 
-/* A list of XIDs; each gets tier (a later list wins over the defaults only). */
-static int parse_xid_list(struct pctx *c, const struct cfg_node *v, const char *key,
-                          enum gpu_tier tier, unsigned char *tiers, bool *seen)
+static const struct {
+    const char *key;
+    enum gpu_tier tier;
+} xid_lists[] = {
+    { "fail_now_xids", GPU_TIER_FAIL_NOW },
+    { "drain_later_xids", GPU_TIER_DRAIN_LATER },
+    { "count_xids", GPU_TIER_COUNT },
+};
+
+/* The health section: each XID in at most one list. */
+struct xid_tiers {
+    unsigned char *tier; /* agent_config.xid_tier */
+    bool seen[AGENT_XID_MAX + 1];
+};
+
+/* A list of XIDs that all get the list's tier.  A list given replaces the default members of
+ * its tier (they fall back to "count"); a later list wins over the defaults only. */
+static int parse_xid_list(const struct cfg_ctx *c, const struct cfg_node *key,
+                          const struct cfg_node *v, const char *path, void *field)
 {
-    int r = expect(c, v, key, CFG_NODE_SEQ);
-
-    for (size_t i = 0; r >= 0 && i < v->n; i++) {
-        uint64_t x;
-
-        r = get_uint(c, v->items[i], key, AGENT_XID_MAX, &x);
-        if (r < 0)
-            break;
-        if (seen[x])
-            return perr(c, v->items[i], "%s: XID %u is listed twice", key, (unsigned)x);
-        seen[x] = true;
-        tiers[x] = (unsigned char)tier;
-    }
-    return r;
-}
-
-static int parse_health(struct pctx *c, const struct cfg_node *m, struct agent_config *cfg)
-{
-    static const char *const keys[] = { "fail_now_xids", "drain_later_xids", "count_xids", NULL };
-    static const struct {
-        const char *key;
-        enum gpu_tier tier;
-    } lists[] = { { "fail_now_xids", GPU_TIER_FAIL_NOW },
-                  { "drain_later_xids", GPU_TIER_DRAIN_LATER },
-                  { "count_xids", GPU_TIER_COUNT } };
-    bool seen[AGENT_XID_MAX + 1] = { false };
-    int r = expect(c, m, "health", CFG_NODE_MAP);
-
-    if (r >= 0)
-        r = check_keys(c, m, "health", keys);
-    /* A list given replaces the default members of its tier (they fall back to "count"). */
-    for (size_t l = 0; r >= 0 && l < ARRAY_SIZE(lists); l++) {
-        const struct cfg_node *v = cfg_map_get(m, lists[l].key);
-        char key[64];
-
-        if (!v)
-            continue;
-        for (unsigned x = 0; x <= AGENT_XID_MAX; x++)
-            if (cfg->xid_tier[x] == lists[l].tier && !seen[x])
-                cfg->xid_tier[x] = GPU_TIER_COUNT;
-        (void)snprintf(key, sizeof key, "health.%s", lists[l].key);
-        r = parse_xid_list(c, v, key, lists[l].tier, cfg->xid_tier, seen);
-    }
-    return r;
-}
-
-static char **strv_new(size_t n)
-{
-    return xcalloc(n + 1, sizeof(char *));
-}
-
-static char **strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-    return NULL;
-}
-
-static int parse_backoff(struct pctx *c, const struct cfg_node *m, struct agent_worker_config *w)
-{
-    static const char *const keys[] = { "initial", "max", "reset_after", NULL };
-    const struct cfg_node *v;
-    int r = expect(c, m, "worker.restart_backoff", CFG_NODE_MAP);
-
-    if (r >= 0)
-        r = check_keys(c, m, "worker.restart_backoff", keys);
-    if (r >= 0 && (v = cfg_map_get(m, "initial")))
-        r = get_duration(c, v, "worker.restart_backoff.initial", USEC_PER_SEC,
-                         &w->backoff_initial_usec);
-    if (r >= 0 && (v = cfg_map_get(m, "max")))
-        r = get_duration(c, v, "worker.restart_backoff.max", USEC_PER_SEC, &w->backoff_max_usec);
-    if (r >= 0 && (v = cfg_map_get(m, "reset_after")))
-        r = get_duration(c, v, "worker.restart_backoff.reset_after", 0, &w->backoff_reset_usec);
-    if (r >= 0 && w->backoff_max_usec < w->backoff_initial_usec)
-        r = perr(c, m, "worker.restart_backoff: max is below initial");
-    return r;
-}
-
-static int parse_command(struct pctx *c, const struct cfg_node *v, struct agent_worker_config *w)
-{
-    int r = expect(c, v, "worker.command", CFG_NODE_SEQ);
+    struct xid_tiers *t = field;
+    enum gpu_tier tier = GPU_TIER_COUNT;
+    int r = cfg_expect(c, v, path, CFG_NODE_SEQ);
 
     if (r < 0)
         return r;
-    if (v->n == 0)
-        return perr(c, v, "worker.command: must not be empty");
-    w->argv = strv_new(v->n);
+    for (size_t l = 0; l < ARRAY_SIZE(xid_lists); l++)
+        if (streq(key->value, xid_lists[l].key))
+            tier = xid_lists[l].tier;
+    for (unsigned x = 0; x <= AGENT_XID_MAX; x++)
+        if (t->tier[x] == tier && !t->seen[x])
+            t->tier[x] = GPU_TIER_COUNT;
     for (size_t i = 0; i < v->n; i++) {
-        r = expect(c, v->items[i], "worker.command", CFG_NODE_SCALAR);
+        char sub[CFG_PATH_MAX];
+        uint64_t x;
+
+        r = cfg_get_uint(c, v->items[i], cfg_path_index(sub, path, i), 0, AGENT_XID_MAX, &x);
         if (r < 0)
             return r;
-        r = check_template(c, v->items[i], "worker.command");
-        if (r < 0)
-            return r;
-        w->argv[i] = xstrdup(v->items[i]->value);
+        if (t->seen[x])
+            return cfg_error(c, v->items[i], "%s: XID %u is listed twice", path, (unsigned)x);
+        t->seen[x] = true;
+        t->tier[x] = (unsigned char)tier;
     }
     return 0;
+}
+
+static const struct cfg_option health_opts[] = {
+    { .key = "fail_now_xids", .type = CFG_CUSTOM, .parse = parse_xid_list },
+    { .key = "drain_later_xids", .type = CFG_CUSTOM, .parse = parse_xid_list },
+    { .key = "count_xids", .type = CFG_CUSTOM, .parse = parse_xid_list },
+    { .key = NULL },
+};
+
+static int parse_health(const struct cfg_ctx *c, const struct cfg_node *key,
+                        const struct cfg_node *m, const char *path, void *field)
+{
+    struct xid_tiers t = { .tier = field };
+
+    return cfg_parse_section(c, m, path, key, health_opts, &t);
+}
+
+#define WORKER_OPT(key_, type_, field_) CFG_OPT(struct agent_worker_config, key_, type_, field_)
+
+static const struct cfg_option backoff_opts[] = {
+    { WORKER_OPT("initial", CFG_DURATION, backoff_initial_usec), .default_value = "1s",
+      .min = USEC_PER_SEC },
+    { WORKER_OPT("max", CFG_DURATION, backoff_max_usec), .default_value = "30s",
+      .min = USEC_PER_SEC },
+    { WORKER_OPT("reset_after", CFG_DURATION, backoff_reset_usec), .default_value = "60s" },
+    { .key = NULL },
+};
+
+static int parse_backoff(const struct cfg_ctx *c, const struct cfg_node *key,
+                         const struct cfg_node *m, const char *path, void *field)
+{
+    struct agent_worker_config *w = field;
+    int r = cfg_parse_section(c, m, path, key, backoff_opts, w);
+
+    if (r >= 0 && w->backoff_max_usec < w->backoff_initial_usec)
+        r = cfg_error(c, m, "%s: max is below initial", path);
+    return r;
 }
 
 static bool env_name_ok(const char *s)
@@ -365,197 +238,130 @@ static bool env_name_ok(const char *s)
     return true;
 }
 
-static int parse_environment(struct pctx *c, const struct cfg_node *m,
-                             struct agent_worker_config *w)
+/* KEY: template (a key alone sets the variable to ""). */
+static int parse_environment(const struct cfg_ctx *c, const struct cfg_node *key,
+                             const struct cfg_node *m, const char *path, void *field)
 {
-    int r = expect(c, m, "worker.environment", CFG_NODE_MAP);
+    char ***ret = field, **env;
+    int r = cfg_expect(c, m, path, CFG_NODE_MAP);
 
+    (void)key;
     if (r < 0)
         return r;
-    strv_free(w->env);
-    w->env = strv_new(m->n);
-    for (size_t i = 0; i < m->n; i++) {
+    env = xcalloc(m->n + 1, sizeof *env);
+    for (size_t i = 0; i < m->n && r >= 0; i++) {
         const struct cfg_node *k = m->keys[i], *v = m->items[i];
+        char sub[CFG_PATH_MAX], *val = NULL;
 
         if (!env_name_ok(k->value))
-            return perr(c, k, "worker.environment: invalid variable name '%.40s'", k->value);
-        if (cfg_node_is_null(v)) {
-            w->env[i] = xasprintf("%s=", k->value);
-            continue;
-        }
-        r = expect(c, v, "worker.environment", CFG_NODE_SCALAR);
+            r = cfg_error(c, k, "%s: invalid variable name '%.40s'", path, k->value);
+        else if (!cfg_node_is_null(v))
+            r = cfg_get_str(c, v, cfg_path_join(sub, path, k->value), CFG_F_EMPTY_OK,
+                            check_template, &val);
         if (r >= 0)
-            r = check_template(c, v, "worker.environment");
-        if (r < 0)
-            return r;
-        w->env[i] = xasprintf("%s=%s", k->value, v->value);
+            env[i] = xasprintf("%s=%s", k->value, val ? val : "");
+        free(val);
     }
+    if (r < 0) {
+        strv_free(env);
+        return r;
+    }
+    strv_free(*ret);
+    *ret = env;
     return 0;
 }
 
-static int parse_worker(struct pctx *c, const struct cfg_node *m, struct agent_config *cfg)
-{
-    static const char *const keys[] = {
-        "command",
-        "environment",
-        "user",
-        "working_dir",
-        "restart",
-        "restart_backoff",
-        "max_restarts",
-        "stop_signal",
-        "stop_grace_period",
-        "drain_later_signal",
-        "drain_later_grace_period",
-        "log_max_bytes",
-        "log_keep",
-        NULL,
-    };
-    struct agent_worker_config *w = &cfg->worker;
-    const struct cfg_node *v;
-    uint64_t u;
-    int r = expect(c, m, "worker", CFG_NODE_MAP);
+static const char *const restart_names[_AGENT_RESTART_MAX + 1] = {
+    [AGENT_RESTART_ALWAYS] = "always",
+    [AGENT_RESTART_ON_FAILURE] = "on-failure",
+    [_AGENT_RESTART_MAX] = NULL,
+};
 
-    if (r >= 0)
-        r = check_keys(c, m, "worker", keys);
+static const struct cfg_option worker_opts[] = {
+    { WORKER_OPT("command", CFG_STRV, argv),
+      .flags = CFG_F_REQUIRED | CFG_F_NONEMPTY | CFG_F_EMPTY_OK, .validate = check_template },
+    { WORKER_OPT("environment", CFG_CUSTOM, env), .parse = parse_environment },
+    { WORKER_OPT("user", CFG_STR, user), .flags = CFG_F_EMPTY_OK },
+    { WORKER_OPT("working_dir", CFG_ABS_PATH, working_dir), .flags = CFG_F_EMPTY_OK },
+    { WORKER_OPT("restart", CFG_ENUM, restart), .default_value = "always", .what = "restart policy",
+      .names = restart_names },
+    { .key = "restart_backoff", .type = CFG_CUSTOM, .parse = parse_backoff },
+    { WORKER_OPT("max_restarts", CFG_UINT, max_restarts), .max = 1000000 },
+    { WORKER_OPT("stop_signal", CFG_SIGNAL, stop_signal), .default_value = "SIGTERM" },
+    { WORKER_OPT("stop_grace_period", CFG_DURATION, stop_grace_usec), .default_value = "10s" },
+    { WORKER_OPT("drain_later_signal", CFG_SIGNAL, drain_later_signal),
+      .default_value = "SIGTERM" },
+    { WORKER_OPT("drain_later_grace_period", CFG_DURATION, drain_later_grace_usec),
+      .default_value = "24h" },
+    { WORKER_OPT("log_max_bytes", CFG_SIZE, log_max_bytes), .default_value = "10MiB" },
+    { WORKER_OPT("log_keep", CFG_UINT, log_keep), .default_value = "3", .max = 100 },
+    { .key = NULL },
+};
+
+static int parse_worker(const struct cfg_ctx *c, const struct cfg_node *key,
+                        const struct cfg_node *m, const char *path, void *field)
+{
+    struct agent_worker_config *w = field;
+    int r;
+
+    (void)key;
+    r = cfg_parse_section(c, m, path, NULL, worker_opts, w);
     if (r < 0)
         return r;
     w->present = true;
-    v = cfg_map_get(m, "command");
-    if (!v)
-        return perr(c, m, "worker: missing required key 'worker.command'");
-    r = parse_command(c, v, w);
-    if (r >= 0 && (v = cfg_map_get(m, "environment")))
-        r = parse_environment(c, v, w);
-    if (r >= 0 && (v = cfg_map_get(m, "user")))
-        r = get_string(c, v, "worker.user", &w->user);
-    if (r >= 0 && (v = cfg_map_get(m, "working_dir"))) {
-        r = get_string(c, v, "worker.working_dir", &w->working_dir);
-        if (r >= 0 && w->working_dir[0] != '/')
-            r = perr(c, v, "worker.working_dir: must be an absolute path");
-    }
-    if (r >= 0 && (v = cfg_map_get(m, "restart"))) {
-        r = expect(c, v, "worker.restart", CFG_NODE_SCALAR);
-        if (r >= 0 && streq(v->value, "always"))
-            w->restart = AGENT_RESTART_ALWAYS;
-        else if (r >= 0 && streq(v->value, "on-failure"))
-            w->restart = AGENT_RESTART_ON_FAILURE;
-        else if (r >= 0)
-            r = perr(c, v, "worker.restart: expected 'always' or 'on-failure', got '%.32s'",
-                     v->value);
-    }
-    if (r >= 0 && (v = cfg_map_get(m, "restart_backoff")))
-        r = parse_backoff(c, v, w);
-    if (r >= 0 && (v = cfg_map_get(m, "max_restarts"))) {
-        r = get_uint(c, v, "worker.max_restarts", 1000000, &u);
-        w->max_restarts = (unsigned)u;
-    }
-    if (r >= 0 && (v = cfg_map_get(m, "stop_signal")))
-        r = get_signal(c, v, "worker.stop_signal", &w->stop_signal);
-    if (r >= 0 && (v = cfg_map_get(m, "stop_grace_period")))
-        r = get_duration(c, v, "worker.stop_grace_period", 0, &w->stop_grace_usec);
-    if (r >= 0 && (v = cfg_map_get(m, "drain_later_signal")))
-        r = get_signal(c, v, "worker.drain_later_signal", &w->drain_later_signal);
-    if (r >= 0 && (v = cfg_map_get(m, "drain_later_grace_period")))
-        r = get_duration(c, v, "worker.drain_later_grace_period", 0, &w->drain_later_grace_usec);
-    if (r >= 0 && (v = cfg_map_get(m, "log_max_bytes"))) {
-        r = expect(c, v, "worker.log_max_bytes", CFG_NODE_SCALAR);
-        if (r >= 0 && parse_size(v->value, &w->log_max_bytes) < 0)
-            r = perr(c, v, "worker.log_max_bytes: invalid size '%.32s' (e.g. 10MiB)", v->value);
-    }
-    if (r >= 0 && (v = cfg_map_get(m, "log_keep"))) {
-        r = get_uint(c, v, "worker.log_keep", 100, &u);
-        w->log_keep = (unsigned)u;
-    }
-    return r;
+    if (!w->env)
+        w->env = xcalloc(1, sizeof *w->env);
+    return 0;
 }
 
-static int parse_gpus(struct pctx *c, const struct cfg_node *v, struct agent_config *cfg)
+/* "all", or a list of GPU indices. */
+static int parse_gpus(const struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+                      const char *path, void *field)
 {
+    struct agent_config *cfg = field;
+
+    (void)key;
     if (v->type == CFG_NODE_SCALAR && streq(v->value, "all")) {
         cfg->all_gpus = true;
         return 0;
     }
     if (v->type != CFG_NODE_SEQ)
-        return perr(c, v, "gpus: expected 'all' or a list of GPU indices");
+        return cfg_error(c, v, "%s: expected 'all' or a list of GPU indices", path);
     cfg->all_gpus = false;
     cfg->gpus = xcalloc(v->n ? v->n : 1, sizeof *cfg->gpus);
     for (size_t i = 0; i < v->n; i++) {
+        char sub[CFG_PATH_MAX];
         uint64_t x;
-        int r = get_uint(c, v->items[i], "gpus", AGENT_MAX_GPUS - 1, &x);
+        int r = cfg_get_uint(c, v->items[i], cfg_path_index(sub, path, i), 0, AGENT_MAX_GPUS - 1,
+                             &x);
 
         if (r < 0)
             return r;
         for (size_t k = 0; k < cfg->n_gpus; k++)
             if (cfg->gpus[k] == x)
-                return perr(c, v->items[i], "gpus: GPU %u is listed twice", (unsigned)x);
+                return cfg_error(c, v->items[i], "%s: GPU %u is listed twice", path, (unsigned)x);
         cfg->gpus[cfg->n_gpus++] = (unsigned)x;
     }
     return 0;
 }
 
-static void set_defaults(struct agent_config *cfg)
-{
-    struct agent_worker_config *w = &cfg->worker;
+#define AGENT_OPT(key_, type_, field_) CFG_OPT(struct agent_config, key_, type_, field_)
 
-    cfg->listen_address = xstrdup(AGENT_DEFAULT_LISTEN);
-    cfg->state_dir = xstrdup("/var/lib/gpu_agent");
-    cfg->collect_interval_usec = USEC_PER_SEC;
-    cfg->all_gpus = true;
-    agent_config_default_xid_tiers(cfg->xid_tier);
-    w->restart = AGENT_RESTART_ALWAYS;
-    w->backoff_initial_usec = USEC_PER_SEC;
-    w->backoff_max_usec = 30 * USEC_PER_SEC;
-    w->backoff_reset_usec = 60 * USEC_PER_SEC;
-    w->stop_signal = SIGTERM;
-    w->stop_grace_usec = 10 * USEC_PER_SEC;
-    w->drain_later_signal = SIGTERM;
-    w->drain_later_grace_usec = 24 * USEC_PER_HOUR;
-    w->log_max_bytes = 10u << 20;
-    w->log_keep = 3;
-}
-
-static int parse_root(struct pctx *c, const struct cfg_node *root, struct agent_config *cfg)
-{
-    static const char *const keys[] = {
-        "listen_address",   "state_dir", "hostname", "nvml_library", "api_token_file",
-        "collect_interval", "gpus",      "health",   "worker",       NULL
-    };
-    const struct cfg_node *v;
-    int r;
-
-    if (!root)
-        return 0; /* an empty file: every default */
-    r = expect(c, root, "(top level)", CFG_NODE_MAP);
-    if (r >= 0)
-        r = check_keys(c, root, "", keys);
-    if (r >= 0 && (v = cfg_map_get(root, "listen_address")))
-        r = get_string(c, v, "listen_address", &cfg->listen_address);
-    if (r >= 0 && (v = cfg_map_get(root, "state_dir"))) {
-        r = get_string(c, v, "state_dir", &cfg->state_dir);
-        if (r >= 0 && cfg->state_dir[0] != '/')
-            r = perr(c, v, "state_dir: must be an absolute path");
-        /* The supervisor's control socket lives there: unix socket paths are short. */
-        if (r >= 0 && strlen(cfg->state_dir) > 90)
-            r = perr(c, v, "state_dir: longer than 90 characters");
-    }
-    if (r >= 0 && (v = cfg_map_get(root, "hostname")))
-        r = get_string(c, v, "hostname", &cfg->hostname);
-    if (r >= 0 && (v = cfg_map_get(root, "nvml_library")))
-        r = get_string(c, v, "nvml_library", &cfg->nvml_library);
-    if (r >= 0 && (v = cfg_map_get(root, "api_token_file")))
-        r = get_string(c, v, "api_token_file", &cfg->api_token_file);
-    if (r >= 0 && (v = cfg_map_get(root, "collect_interval")))
-        r = get_duration(c, v, "collect_interval", 100 * USEC_PER_MSEC,
-                         &cfg->collect_interval_usec);
-    if (r >= 0 && (v = cfg_map_get(root, "gpus")))
-        r = parse_gpus(c, v, cfg);
-    if (r >= 0 && (v = cfg_map_get(root, "health")))
-        r = parse_health(c, v, cfg);
-    if (r >= 0 && (v = cfg_map_get(root, "worker")))
-        r = parse_worker(c, v, cfg);
-    return r;
-}
+static const struct cfg_option root_opts[] = {
+    { AGENT_OPT("listen_address", CFG_STR, listen_address), .flags = CFG_F_EMPTY_OK,
+      .default_value = AGENT_DEFAULT_LISTEN },
+    { AGENT_OPT("state_dir", CFG_ABS_PATH, state_dir), .flags = CFG_F_EMPTY_OK,
+      .default_value = "/var/lib/gpu_agent", .validate = check_state_dir },
+    { AGENT_OPT("hostname", CFG_STR, hostname), .flags = CFG_F_EMPTY_OK },
+    { AGENT_OPT("nvml_library", CFG_STR, nvml_library), .flags = CFG_F_EMPTY_OK },
+    { AGENT_OPT("api_token_file", CFG_STR, api_token_file), .flags = CFG_F_EMPTY_OK },
+    { AGENT_OPT("collect_interval", CFG_DURATION, collect_interval_usec), .default_value = "1s",
+      .min = 100 * USEC_PER_MSEC },
+    { .key = "gpus", .type = CFG_CUSTOM, .parse = parse_gpus },
+    { AGENT_OPT("health", CFG_CUSTOM, xid_tier), .parse = parse_health },
+    { AGENT_OPT("worker", CFG_CUSTOM, worker), .parse = parse_worker },
+    { .key = NULL },
+};
 
 struct agent_config *agent_config_free(struct agent_config *c)
 {
@@ -576,19 +382,24 @@ struct agent_config *agent_config_free(struct agent_config *c)
     return NULL;
 }
 
-/* Builds the config from a parsed tree (freed here). */
+/* Builds the config from a parsed tree (freed here); an empty file means every default. */
 static int build(const char *name, struct cfg_node *root, struct agent_config **ret,
                  struct err *reterr)
 {
-    struct pctx c = { .file = name, .reterr = reterr };
+    struct cfg_ctx c = { .file = name, .reterr = reterr, .key_noun = "key" };
     struct agent_config *cfg = xcalloc(1, sizeof *cfg);
-    int r;
+    int r = 0;
 
     cfg->path = xstrdup(name);
-    set_defaults(cfg);
-    r = parse_root(&c, root, cfg);
-    if (r >= 0 && cfg->worker.present && !cfg->worker.env)
-        cfg->worker.env = strv_new(0);
+    cfg->all_gpus = true;
+    agent_config_default_xid_tiers(cfg->xid_tier);
+    cfg_set_defaults(root_opts, cfg);
+    cfg_set_defaults(worker_opts, &cfg->worker);
+    cfg_set_defaults(backoff_opts, &cfg->worker);
+    if (root)
+        r = cfg_expect(&c, root, "(top level)", CFG_NODE_MAP);
+    if (root && r >= 0)
+        r = cfg_parse_section(&c, root, "", NULL, root_opts, cfg);
     cfg_node_free(root);
     if (r < 0) {
         agent_config_free(cfg);

@@ -3,7 +3,6 @@
 #include "stack.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,58 +66,28 @@ struct stack_service *stack_find(const struct stack *s, const char *name)
     return NULL;
 }
 
+const char *const stack__restart_names[_STACK_RESTART_MAX + 1] = {
+    [STACK_RESTART_NO] = "no",
+    [STACK_RESTART_ON_FAILURE] = "on-failure",
+    [STACK_RESTART_ALWAYS] = "always",
+    [_STACK_RESTART_MAX] = NULL,
+};
+
+const char *const stack__dep_cond_names[_STACK_DEP_COND_MAX + 1] = {
+    [STACK_DEP_STARTED] = "service_started",
+    [STACK_DEP_HEALTHY] = "service_healthy",
+    [STACK_DEP_COMPLETED] = "service_completed_successfully",
+    [_STACK_DEP_COND_MAX] = NULL,
+};
+
 const char *stack_restart_to_string(enum stack_restart r)
 {
-    static const char *const names[_STACK_RESTART_MAX] = {
-        [STACK_RESTART_NO] = "no",
-        [STACK_RESTART_ON_FAILURE] = "on-failure",
-        [STACK_RESTART_ALWAYS] = "always",
-    };
-    return (unsigned)r < _STACK_RESTART_MAX ? names[r] : NULL;
+    return (unsigned)r < _STACK_RESTART_MAX ? stack__restart_names[r] : NULL;
 }
 
 const char *stack_dep_cond_to_string(enum stack_dep_cond c)
 {
-    static const char *const names[_STACK_DEP_COND_MAX] = {
-        [STACK_DEP_STARTED] = "service_started",
-        [STACK_DEP_HEALTHY] = "service_healthy",
-        [STACK_DEP_COMPLETED] = "service_completed_successfully",
-    };
-    return (unsigned)c < _STACK_DEP_COND_MAX ? names[c] : NULL;
-}
-
-int stack_signal_from_string(const char *s, int *ret)
-{
-    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2 };
-
-    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-        if (streq(s, stack_signal_to_string(sigs[i]))) {
-            *ret = sigs[i];
-            return 0;
-        }
-    return -EINVAL;
-}
-
-const char *stack_signal_to_string(int sig)
-{
-    switch (sig) {
-    case SIGTERM:
-        return "SIGTERM";
-    case SIGINT:
-        return "SIGINT";
-    case SIGQUIT:
-        return "SIGQUIT";
-    case SIGHUP:
-        return "SIGHUP";
-    case SIGKILL:
-        return "SIGKILL";
-    case SIGUSR1:
-        return "SIGUSR1";
-    case SIGUSR2:
-        return "SIGUSR2";
-    default:
-        return NULL;
-    }
+    return (unsigned)c < _STACK_DEP_COND_MAX ? stack__dep_cond_names[c] : NULL;
 }
 
 /* Kahn's algorithm, always taking the ready service that comes first in the file, so the

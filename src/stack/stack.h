@@ -129,14 +129,10 @@ struct stack_service *stack_find(const struct stack *s, const char *name);
 /* Service indices in start order (dependencies first).  ret_order has n_services entries. */
 void stack_start_order(const struct stack *s, size_t *ret_order);
 
-/* "no", "on-failure", "always"; "service_started", ...; "SIGTERM", ... (NULL if unknown). */
+/* "no", "on-failure", "always"; "service_started", ... (NULL if unknown).  Stop signals are
+ * named by core/signal.h. */
 const char *stack_restart_to_string(enum stack_restart r);
 const char *stack_dep_cond_to_string(enum stack_dep_cond c);
-const char *stack_signal_to_string(int sig);
-/* The stop signals a stack or agent config may name ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP",
- * "SIGKILL", "SIGUSR1", "SIGUSR2") -> number; -EINVAL otherwise. */
-int stack_signal_from_string(const char *s, int *ret);
-#define STACK_SIGNAL_NAMES "SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1 or SIGUSR2"
 
 /* Values for ${...} references. */
 struct stack_vars {

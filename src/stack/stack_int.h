@@ -9,6 +9,8 @@
 #include "stack.h"
 
 struct buf;
+struct cfg_ctx;
+struct cfg_node;
 struct err;
 
 #define STACK_EXPAND_MAX (16u * 1024u * 1024u) /* bound on one expanded string or template */
@@ -23,3 +25,20 @@ void stack__service_release(struct stack_service *svc);
 /* Start order into order[] (n_services entries); returns how many services could be placed
  * (less than n_services only when dependencies form a cycle; then placed[] tells which). */
 size_t stack__order(const struct stack *s, size_t *order, bool *placed);
+
+/* The names of the enums, indexed by value and NULL-terminated (for cfg_get_enum()). */
+extern const char *const stack__restart_names[_STACK_RESTART_MAX + 1];
+extern const char *const stack__dep_cond_names[_STACK_DEP_COND_MAX + 1];
+
+/* The stack file parser (stack_parse.c, stack_parse_service.c).  Each takes the document's
+ * context, whose userdata is the struct stack being built (its secrets and directory), and
+ * returns 0 or -EINVAL with c->reterr set. */
+
+/* Parses the service `key` (map m) into svc, which the caller has zeroed and frees with
+ * stack__service_release() either way. */
+int stack__parse_service(const struct cfg_ctx *c, const struct cfg_node *key,
+                         const struct cfg_node *m, struct stack_service *svc) WARN_UNUSED_RESULT;
+/* Accepts n->value if it is a name of 1..max characters from [a-z0-9_-] (with upper, also
+ * A-Z); otherwise "PATH: invalid name 'x' (use ..., at most MAX characters)". */
+int stack__check_name(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                      size_t max, bool upper) WARN_UNUSED_RESULT;

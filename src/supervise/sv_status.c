@@ -12,8 +12,8 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
+#include "core/signal.h"
 #include "core/str.h"
-#include "stack/stack.h" /* TODO(item 2): signal names move to core */
 #include "supervise.h"
 #include "sv_int.h"
 
@@ -297,7 +297,7 @@ int sv_request(const char *state_dir, enum sv_request req, const char *service,
         (service && json_object_set_new(o, K_SERVICE, json_string(service)) < 0))
         goto out;
     if (req == SV_REQUEST_STOP && stop) {
-        const char *sig = stop->signal > 0 ? stack_signal_to_string(stop->signal) : NULL;
+        const char *sig = stop->signal > 0 ? signal_to_string(stop->signal) : NULL;
 
         if ((sig && json_object_set_new(o, K_SIGNAL, json_string(sig)) < 0) ||
             (stop->grace_usec > 0 &&
@@ -338,7 +338,7 @@ int sv__stop_options_decode(json_t *req, struct sv_stop_options *ret, const char
     int r = sig || grace || main_only;
 
     if (sig &&
-        (!json_is_string(sig) || stack_signal_from_string(json_string_value(sig), &q.signal) < 0)) {
+        (!json_is_string(sig) || signal_from_string(json_string_value(sig), &q.signal) < 0)) {
         *reterr = "\"" K_SIGNAL "\" must be a signal name such as \"SIGTERM\"";
         return -EINVAL;
     }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <signal.h>
 #include <stdlib.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fd.h"
+#include "core/signal.h"
 #include "core/str.h"
 #include "core/strv.h"
 #include "t.h"
@@ -164,6 +166,31 @@ static void test_base64(void)
     buf_release(&small);
 }
 
+/* The stop signals a configuration may name, both ways; nothing else. */
+static void test_signal_names(void)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2 };
+    int sig = -1;
+
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+        const char *name = signal_to_string(sigs[i]);
+
+        ASSERT_TRUE(name != NULL);
+        ASSERT_CONTAINS(SIGNAL_STOP_NAMES, name);
+        ASSERT_OK(signal_from_string(name, &sig));
+        ASSERT_EQ(sig, sigs[i]);
+    }
+    ASSERT_STREQ(signal_to_string(SIGTERM), "SIGTERM");
+    ASSERT_TRUE(signal_to_string(SIGSEGV) == NULL);
+    ASSERT_TRUE(signal_to_string(0) == NULL);
+    sig = -1;
+    ASSERT_ERRNO(signal_from_string("TERM", &sig), -EINVAL);
+    ASSERT_ERRNO(signal_from_string("sigterm", &sig), -EINVAL);
+    ASSERT_ERRNO(signal_from_string("SIGSEGV", &sig), -EINVAL);
+    ASSERT_ERRNO(signal_from_string("", &sig), -EINVAL);
+    ASSERT_EQ(sig, -1); /* untouched on error */
+}
+
 T_MAIN(T_CASE(test_base64), T_CASE(test_strv), T_CASE(test_buf_bounded), T_CASE(test_parse_numbers),
        T_CASE(test_parse_duration), T_CASE(test_parse_size_mode_bool), T_CASE(test_edit_distance),
-       T_CASE(test_file_roundtrip), T_CASE(test_err_format))
+       T_CASE(test_file_roundtrip), T_CASE(test_err_format), T_CASE(test_signal_names))
