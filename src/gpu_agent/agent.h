@@ -3,7 +3,7 @@
  *
  *   collect.c  NVML discovery and the background collection thread (latest snapshot)
  *   health.c   XID classification, the NVML event thread, drains and their persistence
- *   workers.c  the per-GPU worker stack, supervisor requests and the worker status thread
+ *   workers.c  the per-GPU workers' supervisor spec, requests and the worker status thread
  *   expose.c   /metrics text and the JSON status, rendered from the state below
  *   api.c      HTTP routes
  *
@@ -233,9 +233,10 @@ void *health_thread_main(void *userdata);
 
 /* ===== workers.c ===== */
 
-struct stack;
-/* The stack of one worker per GPU that has one (at least one must).  Caller frees. */
-int workers_build_stack(const struct agent *a, struct stack **ret) WARN_UNUSED_RESULT;
+struct sv_spec;
+/* The supervisor's input: one worker per GPU that has one (at least one must; -ENOENT).
+ * Caller frees with sv_spec_free(). */
+int workers_build_spec(const struct agent *a, struct sv_spec **ret) WARN_UNUSED_RESULT;
 /* NULL-terminated names of the workers of drained GPUs (caller frees the array only). */
 const char **workers_held(const struct agent *a);
 /* Asks the supervisor to stop g's worker as tier demands, or to start it.  0 or -errno. */

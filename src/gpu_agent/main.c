@@ -19,7 +19,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "http/http.h"
-#include "stack/stack.h"
 #include "supervise/supervise.h"
 
 #define PROGNAME "gpu_agent"
@@ -176,12 +175,12 @@ static int wait_signal_or_discovery(const struct agent *a, const sigset_t *mask,
 /* Runs the workers under the supervision engine until SIGTERM/SIGINT. */
 static int run_workers(struct agent *a)
 {
-    struct stack *s = NULL;
+    struct sv_spec *s = NULL;
     const char **held;
     int r;
 
     pthread_mutex_lock(&a->lock);
-    r = workers_build_stack(a, &s);
+    r = workers_build_spec(a, &s);
     held = workers_held(a);
     pthread_mutex_unlock(&a->lock);
     if (r < 0) {
@@ -195,7 +194,7 @@ static int run_workers(struct agent *a)
                                         .on_change = workers_on_change,
                                         .userdata = a });
     free(held);
-    stack_free(s);
+    sv_spec_free(s);
     return r;
 }
 

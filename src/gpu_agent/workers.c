@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* workers.c - one worker per GPU, run by the supervision engine (src/supervise, the same as
- * `infractl up`): the stack built from the worker template, drains and undrains sent as
- * control requests, each worker's state as the supervisor pushes it (workers_on_change), and a
- * thread that reads the supervisor's status every second and reconciles it with the drain
- * state (a drain whose request could not be delivered, say before the supervisor listened, is
- * enforced on the next pass). */
+ * `infractl up`): the supervisor's input (struct sv_spec) built from the worker template, drains
+ * and undrains sent as control requests, each worker's state as the supervisor pushes it
+ * (workers_on_change), and a thread that reads the supervisor's status every second and reconciles
+ * it with the drain state (a drain whose request could not be delivered, say before the supervisor
+ * listened, is enforced on the next pass). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +18,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/time.h"
-#include "stack/stack.h"
 #include "supervise/supervise.h"
 
 #define CONTROL_TIMEOUT_USEC (2 * USEC_PER_SEC)
@@ -44,7 +43,7 @@ static enum worker_state worker_state_from_string(const char *s)
     return WORKER_UNKNOWN;
 }
 
-/* ===== The stack ===== */
+/* ===== The supervisor's input ===== */
 
 static char *expand(const char *tmpl, const struct worker_vars *v)
 {
@@ -66,8 +65,8 @@ static bool env_has(char *const *env, const char *key)
     return false;
 }
 
-static void build_service(const struct agent *a, const struct agent_gpu *g,
-                          struct stack_service *svc)
+/* g's worker: the supervisor's defaults (sv_spec_add()), then the worker config. */
+static void add_worker(const struct agent *a, const struct agent_gpu *g, struct sv_spec *spec)
 {
     const struct agent_worker_config *w = &a->cfg->worker;
     const struct worker_vars v = { .index = g->index,
@@ -76,17 +75,18 @@ static void build_service(const struct agent *a, const struct agent_gpu *g,
                                    .name = g->name,
                                    .minor = g->has_minor ? g->minor : g->index,
                                    .host = a->hostname };
+    struct sv_service *svc = sv_spec_add(spec, g->service);
     size_t n_argv = 0, n_env = 0, k = 0;
 
     while (w->argv[n_argv])
         n_argv++;
     while (w->env[n_env])
         n_env++;
-    svc->name = xstrdup(g->service);
     svc->argv = xcalloc(n_argv + 1, sizeof(char *));
     for (size_t i = 0; i < n_argv; i++)
         svc->argv[i] = expand(w->argv[i], &v);
     /* CUDA must see exactly this GPU: by UUID, which needs no agreement on index order. */
+    free(svc->env);
     svc->env = xcalloc(n_env + 3, sizeof(char *));
     for (size_t i = 0; i < n_env; i++)
         svc->env[k++] = expand(w->env[i], &v);
@@ -96,11 +96,7 @@ static void build_service(const struct agent *a, const struct agent_gpu *g,
         svc->env[k++] = xstrdup("CUDA_DEVICE_ORDER=PCI_BUS_ID");
     svc->user = w->user ? xstrdup(w->user) : NULL;
     svc->working_dir = xstrdup(w->working_dir ? w->working_dir : a->cfg->state_dir);
-    svc->dirs = xcalloc(1, sizeof(char *));
-    svc->health.probe = (struct probe_spec)PROBE_SPEC_INIT;
-    svc->status_probe = (struct probe_spec)PROBE_SPEC_INIT;
-    svc->restart =
-            w->restart == AGENT_RESTART_ALWAYS ? STACK_RESTART_ALWAYS : STACK_RESTART_ON_FAILURE;
+    svc->restart = w->restart == AGENT_RESTART_ALWAYS ? SV_RESTART_ALWAYS : SV_RESTART_ON_FAILURE;
     svc->backoff_initial_usec = w->backoff_initial_usec;
     svc->backoff_max_usec = w->backoff_max_usec;
     svc->backoff_reset_usec = w->backoff_reset_usec;
@@ -109,28 +105,22 @@ static void build_service(const struct agent *a, const struct agent_gpu *g,
     svc->stop_grace_usec = w->stop_grace_usec;
 }
 
-int workers_build_stack(const struct agent *a, struct stack **ret)
+int workers_build_spec(const struct agent *a, struct sv_spec **ret)
 {
-    struct stack *s;
+    struct sv_spec *spec;
     size_t n = 0;
 
     for (size_t i = 0; i < a->n_gpus; i++)
         n += a->gpus[i].has_worker;
     if (n == 0)
         return -ENOENT;
-    s = xcalloc(1, sizeof *s);
-    s->name = xstrdup("gpu_agent");
-    s->path = xstrdup(a->cfg->path);
-    s->dir = xstrdup(a->cfg->state_dir);
-    s->secrets = xcalloc(1, sizeof(char *));
-    s->log_max_bytes = a->cfg->worker.log_max_bytes;
-    s->log_keep = a->cfg->worker.log_keep;
-    s->services = xcalloc(n, sizeof *s->services);
+    spec = sv_spec_new("gpu_agent");
+    spec->log_max_bytes = a->cfg->worker.log_max_bytes;
+    spec->log_keep = a->cfg->worker.log_keep;
     for (size_t i = 0; i < a->n_gpus; i++)
         if (a->gpus[i].has_worker)
-            build_service(a, &a->gpus[i], &s->services[s->n_services++]);
-    s->resolved = true;
-    *ret = s;
+            add_worker(a, &a->gpus[i], spec);
+    *ret = spec;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct stack;
+struct sv_spec;
 
 /* Exit codes (docs/infractl.md "Exit codes"). */
 enum cli_exit {
@@ -51,6 +52,8 @@ struct cli_help {
  * non-NULL, *ret_secrets with stack_secrets_free(). */
 int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret,
                    struct stack_secrets **ret_secrets);
+/* The stack as the supervisor's input (spec.c): a deep copy; free with sv_spec_free(). */
+struct sv_spec *cli_spec_from_stack(const struct stack *s);
 /* Prints "usage: infractl VERB ARGS" for a bad option/argument and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when a supervisor answers on the state directory's control socket. */

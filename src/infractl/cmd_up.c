@@ -172,7 +172,7 @@ static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stac
 
 /* Child side of --detach: become a session leader, log to STATE/logs/supervisor.log and
  * run the supervisor until `down`. */
-static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct stack *s, int ready_fd)
+static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct sv_spec *spec, int ready_fd)
 {
     char path[4096];
     int fd, r;
@@ -191,7 +191,7 @@ static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct stack *s
         fd_close(fd);
     }
     log_set_daemon_mode(1);
-    r = sv_run(s, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = ready_fd });
+    r = sv_run(spec, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = ready_fd });
     if (r < 0)
         log_error_errno(r, "supervisor failed");
     _exit(r < 0 ? 1 : 0);
@@ -276,6 +276,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
 {
     struct up_args a;
     struct stack *s = NULL;
+    struct sv_spec *spec = NULL;
     struct stack_secrets *sec = NULL;
     struct err e = ERR_INIT;
     char msg[600];
@@ -311,7 +312,8 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (check_user_access(ctx, s) < 0)
         goto out;
-    r = sv_preflight(s, &e);
+    spec = cli_spec_from_stack(s);
+    r = sv_preflight(spec, &e);
     if (r < 0) {
         log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
         goto out;
@@ -320,7 +322,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         goto out;
 
     if (!a.detach) {
-        r = sv_run(s, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = -1 });
+        r = sv_run(spec, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = -1 });
         if (r == -EBUSY)
             log_error("another supervisor already runs on '%s'", ctx->state_dir);
         else if (r < 0)
@@ -346,7 +348,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
             pid = fork();
             if (pid != 0)
                 _exit(pid < 0 ? 1 : 0);
-            run_daemon(ctx, s, pipefd[1]);
+            run_daemon(ctx, spec, pipefd[1]);
         }
         pipefd[1] = fd_close(pipefd[1]);
     }
@@ -369,6 +371,7 @@ out:
     fd_close(pipefd[0]);
     fd_close(pipefd[1]);
     stack_secrets_free(sec);
+    sv_spec_free(spec);
     stack_free(s);
     return ret;
 }

@@ -63,6 +63,7 @@ int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
             .last_exit = in->last_exit,
             .waiting_for = in->waiting_for,
             .pid = in->pid,
+            .started_at = in->started_at,
             .uptime_s = in->uptime_s,
             .restarts = in->restarts,
             .lag_bytes = -1,
@@ -855,17 +856,6 @@ static json_t *opt_string(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-/* Seconds to the millisecond: the supervisor sends microseconds, which as a double print as
- * 4471.8663340000003. */
-static double round_ms(double s)
-{
-    if (!(s >= 0)) /* negative or NaN: not running */
-        return 0;
-    if (s > 1e12)
-        return s;
-    return (double)(uint64_t)(s * 1000.0 + 0.5) / 1000.0;
-}
-
 int status_print_not_running(const char *state_dir, FILE *f)
 {
     json_t *root = json_pack("{s:b, s:s}", "running", 0, "state_dir", state_dir);
@@ -888,20 +878,31 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
     }
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
-        double uptime_round = round_ms(sv->uptime_s);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:f, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
-                              "s:o, s:b}",
-                              "name", sv->name, "state", sv->state, "pid",
-                              sv->pid > 0 ? json_integer(sv->pid) : json_null(), "uptime_s",
-                              uptime_round, "restarts", (json_int_t)sv->restarts, "health",
-                              sv->health, "health_message", opt_string(sv->health_message), "role",
-                              opt_string(sv->role), "detail", opt_string(sv->detail), "lag_bytes",
-                              sv->lag_bytes >= 0 ? json_integer(sv->lag_bytes) : json_null(),
-                              "lag_seconds",
-                              sv->lag_seconds >= 0 ? json_real(sv->lag_seconds) : json_null(),
-                              "endpoint", opt_string(sv->endpoint), "waiting_for",
-                              opt_string(sv->waiting_for), "up", status_service_up(sv));
-        if (!o || json_array_append_new(arr, o) < 0) {
+        /* The supervisor's fields under its own keys (supervise.h), then what status adds. */
+        const struct sv_status_service view = {
+            .name = sv->name,
+            .state = sv->state,
+            .pid = (int)sv->pid,
+            .started_at = sv->started_at,
+            .uptime_s = sv->uptime_s,
+            .restarts = sv->restarts,
+            .health = sv->health,
+            .health_message = sv->health_message,
+            .last_exit = sv->last_exit,
+            .waiting_for = sv->waiting_for,
+        };
+        json_t *o = sv_status_service_json(&view);
+
+        if (!o ||
+            json_object_update_new(
+                    o, json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "role", opt_string(sv->role),
+                                 "detail", opt_string(sv->detail), "lag_bytes",
+                                 sv->lag_bytes >= 0 ? json_integer(sv->lag_bytes) : json_null(),
+                                 "lag_seconds",
+                                 sv->lag_seconds >= 0 ? json_real(sv->lag_seconds) : json_null(),
+                                 "endpoint", opt_string(sv->endpoint), "up",
+                                 status_service_up(sv))) < 0 ||
+            json_array_append_new(arr, o) < 0) {
             r = -ENOMEM;
             goto out;
         }

@@ -15,6 +15,7 @@ struct stack;
 struct status_service {
     char *name, *state, *health, *health_message, *last_exit, *waiting_for; /* owned */
     long pid;                                                               /* 0 when not running */
+    double started_at;
     double uptime_s;
     unsigned restarts;
     /* Filled by status_collect_roles(); empty/-1 when unknown. */

@@ -28,7 +28,6 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "probe/probe.h"
-#include "stack/stack.h"
 #include "sv_int.h"
 
 /* ===== Helpers shared with the control protocol ===== */
@@ -49,43 +48,43 @@ static const struct sv_unit *find_const(const struct sv_sup *sup, const char *na
     return NULL;
 }
 
-static const char *dep_cond_name(enum stack_dep_cond c)
+static const char *dep_cond_name(enum sv_dep_cond c)
 {
     switch (c) {
-    case STACK_DEP_STARTED:
+    case SV_DEP_STARTED:
         return "service_started";
-    case STACK_DEP_HEALTHY:
+    case SV_DEP_HEALTHY:
         return "service_healthy";
-    case STACK_DEP_COMPLETED:
+    case SV_DEP_COMPLETED:
         return "service_completed_successfully";
-    case _STACK_DEP_COND_MAX:
+    case _SV_DEP_COND_MAX:
         break;
     }
     return "unknown";
 }
 
-static bool dep_met(const struct sv_sup *sup, const struct stack_dep *d)
+static bool dep_met(const struct sv_sup *sup, const struct sv_dep *d)
 {
     const struct sv_unit *v = find_const(sup, d->service);
 
     if (!v)
         return false;
     switch (d->cond) {
-    case STACK_DEP_STARTED:
+    case SV_DEP_STARTED:
         /* A one-shot that already completed did start. */
         return v->state == SV_STATE_RUNNING || v->state == SV_STATE_EXITED;
-    case STACK_DEP_HEALTHY:
+    case SV_DEP_HEALTHY:
         return v->state == SV_STATE_RUNNING &&
                (!v->svc->health.present || v->health == SV_HEALTH_HEALTHY);
-    case STACK_DEP_COMPLETED:
+    case SV_DEP_COMPLETED:
         return v->state == SV_STATE_EXITED;
-    case _STACK_DEP_COND_MAX:
+    case _SV_DEP_COND_MAX:
         break;
     }
     return false;
 }
 
-static const struct stack_dep *first_unmet_dep(const struct sv_sup *sup, const struct sv_unit *u)
+static const struct sv_dep *first_unmet_dep(const struct sv_sup *sup, const struct sv_unit *u)
 {
     for (size_t i = 0; i < u->svc->n_deps; i++)
         if (!dep_met(sup, &u->svc->deps[i]))
@@ -96,7 +95,7 @@ static const struct stack_dep *first_unmet_dep(const struct sv_sup *sup, const s
 const char *sv__sup_waiting_for(const struct sv_sup *sup, const struct sv_unit *u, char *buf,
                                 size_t n)
 {
-    const struct stack_dep *d;
+    const struct sv_dep *d;
 
     if (u->state != SV_STATE_WAITING)
         return NULL;
@@ -195,8 +194,8 @@ static void unit_log(struct sv_sup *sup, struct sv_unit *u, const void *p, size_
     char *path = sv_log_path(sup->state_dir, u->svc->name);
     int r;
 
-    r = sv__log_write(path, &u->log_fd, &u->log_size, sup->stack->log_max_bytes,
-                      sup->stack->log_keep, p, n);
+    r = sv__log_write(path, &u->log_fd, &u->log_size, sup->spec->log_max_bytes, sup->spec->log_keep,
+                      p, n);
     if (r < 0 && !u->log_failed) {
         log_warning_errno(r, "cannot write log '%s' of service '%s', dropping its output", path,
                           u->svc->name);
@@ -793,7 +792,7 @@ static bool is_held(const struct sv_options *opts, const char *name)
     return false;
 }
 
-int sv_run(const struct stack *stack, const struct sv_options *opts)
+int sv_run(const struct sv_spec *spec, const struct sv_options *opts)
 {
     struct sv_sup sup = { .listen_fd = -1 };
     char *lock_path = NULL, *pid_path = NULL, *sock_path = NULL, *logs_dir = NULL, *pid_text;
@@ -802,12 +801,11 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
     sigset_t mask, old_mask;
     int r;
 
-    if (!stack || !opts || !opts->state_dir || opts->state_dir[0] != '/' ||
-        stack->n_services == 0) {
+    if (!spec || !opts || !opts->state_dir || opts->state_dir[0] != '/' || spec->n_services == 0) {
         r = -EINVAL;
         goto out;
     }
-    sup.stack = stack;
+    sup.spec = spec;
     sup.opts = opts;
     sup.state_dir = opts->state_dir;
     sup.pid = getpid();
@@ -883,13 +881,13 @@ int sv_run(const struct stack *stack, const struct sv_options *opts)
                                .kill_main = sup_kill_main,
                                .busy = sv__fence_busy,
                                .userdata = &sup };
-    sup.n_units = stack->n_services;
+    sup.n_units = spec->n_services;
     sup.units = xcalloc(sup.n_units, sizeof *sup.units);
     for (size_t i = 0; i < sup.n_units; i++) {
-        sv_unit_init(&sup.units[i], &stack->services[i], i);
+        sv_unit_init(&sup.units[i], &spec->services[i], i);
         sv__fence_init(&sup.units[i]);
     }
-    log_notice("supervising stack '%s' (%zu services) in '%s', pid %d", stack->name, sup.n_units,
+    log_notice("supervising stack '%s' (%zu services) in '%s', pid %d", spec->name, sup.n_units,
                opts->state_dir, (int)sup.pid);
     for (size_t i = 0; i < sup.n_units; i++)
         if (!is_held(opts, sup.units[i].svc->name))

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* supervise.h - the process supervision engine behind `infractl up` (s6-supervise style): runs
- * a stack's services as children of one single-threaded event loop, restarts them by policy,
- * probes their health, writes their logs, and answers a JSON control socket.
+ * a spec's services (struct sv_spec) as children of one single-threaded event loop, restarts them
+ * by policy, probes their health, writes their logs, and answers a JSON control socket.
  *
  * Ownership: every pointer argument is borrowed for the duration of the call; strings returned
  * through ret_ parameters or as char * are owned by the caller (free()).  sv_run() blocks
@@ -18,9 +18,101 @@
 #include <sys/types.h>
 
 #include "core/macro.h"
+#include "probe/probe.h"
 
 struct err;
-struct stack;
+
+/* ===== What to run (sv_spec.c): the supervisor's own input ===== */
+
+enum sv_restart {
+    SV_RESTART_NO,
+    SV_RESTART_ON_FAILURE, /* the default */
+    SV_RESTART_ALWAYS, /* after any exit, unless stopped on request (compose's unless-stopped) */
+    _SV_RESTART_MAX,
+};
+
+enum sv_dep_cond {
+    SV_DEP_STARTED,   /* service_started: running (or exited 0: a one-shot did start) */
+    SV_DEP_HEALTHY,   /* service_healthy: running and healthy (or without a healthcheck) */
+    SV_DEP_COMPLETED, /* service_completed_successfully: exited 0 */
+    _SV_DEP_COND_MAX,
+};
+
+struct sv_dep {
+    char *service; /* a service of the same spec */
+    enum sv_dep_cond cond;
+};
+
+/* A probe with its timing: the healthcheck, or the liveness check. */
+struct sv_check {
+    bool present;
+    struct probe_spec probe;
+    uint64_t interval_usec;     /* default 2s */
+    uint64_t timeout_usec;      /* default 1s */
+    uint64_t start_period_usec; /* default 0: failures in it do not count */
+    unsigned retries;           /* failures in a row for a verdict; default 3 */
+};
+
+/* A lease-backed lock the service holds in etcd (Patroni's leader key): released by
+ * compare-and-delete once every process of the service is verified gone (sv_fence.c). */
+struct sv_lock {
+    bool present;
+    char *host; /* etcd client endpoint */
+    uint16_t port;
+    char *key;
+    char *value; /* the value that means "held by this service" */
+};
+
+/* One service.  Every string and array is owned by the spec (sv_spec_free()). */
+struct sv_service {
+    char *name;
+    unsigned line;     /* where it is defined in its source file, for errors; 0 = none */
+    char *package;     /* what provides argv[0], named when it is missing (Debian package, or
+                          "pypi:NAME==VERSION"); NULL = none */
+    char **argv;       /* NULL-terminated, argc >= 1 */
+    char **env;        /* NULL-terminated "KEY=VALUE" list, never NULL */
+    char *user;        /* run as this user when the supervisor is root; NULL = its own */
+    char *working_dir; /* NULL = the state directory */
+    struct sv_dep *deps;
+    size_t n_deps;
+    struct sv_check health;     /* a verdict only: never restarts anything */
+    struct sv_check liveness;   /* failing `retries` times in a row: the whole tree is killed */
+    uint64_t freeze_after_usec; /* main process stopped this long: killed like a failed
+                                   liveness; 0 = never */
+    struct sv_lock lock;
+    enum sv_restart restart;
+    uint64_t backoff_initial_usec; /* default 1s (never less than 1s between starts) */
+    uint64_t backoff_max_usec;     /* default 30s */
+    uint64_t backoff_reset_usec;   /* uptime that resets the backoff; default 60s */
+    unsigned max_restarts;         /* failed starts in a row before "failed"; 0 = unlimited */
+    int stop_signal;               /* default SIGTERM */
+    uint64_t stop_grace_usec;      /* default 10s, then SIGKILL to the process group */
+    uint16_t *ports;               /* TCP ports it binds (preflight: free; fence: unbound) */
+    size_t n_ports;
+};
+
+struct sv_spec {
+    char *name;             /* shown in status */
+    uint64_t log_max_bytes; /* per-service log size before rotation; default 10 MiB */
+    unsigned log_keep;      /* rotated files kept; default 3 */
+    struct sv_service *services;
+    size_t n_services;
+    size_t cap;
+};
+
+/* An empty spec with the log defaults.  Never NULL (aborts on OOM). */
+struct sv_spec *sv_spec_new(const char *name);
+/* Appends a service with every default set (sv_service_init()) and `name`; the pointer is
+ * valid until the next sv_spec_add().  Never NULL. */
+struct sv_service *sv_spec_add(struct sv_spec *spec, const char *name);
+/* Every default of a service (name and argv left NULL).  gpu_agent's workers get them from
+ * here; the stack file documents the same defaults (test_stack checks they agree). */
+void sv_service_init(struct sv_service *svc);
+/* NULL-safe; returns NULL. */
+struct sv_spec *sv_spec_free(struct sv_spec *spec);
+/* "no", "on-failure", "always"; "service_started", ... (NULL when unknown). */
+const char *sv_restart_to_string(enum sv_restart r);
+const char *sv_dep_cond_to_string(enum sv_dep_cond c);
 
 /* Every service runs with UT_SERVICE=<its name> in its environment, and everything it starts
  * inherits it: that is how the supervisor (the subreaper of them all) finds each process of a
@@ -53,13 +145,13 @@ struct sv_options {
     void *userdata;          /* passed to on_change */
 };
 
-/* Runs the stack (already resolved and prepared by the caller: no ${...} left) until a `down`
+/* Runs the spec (its files prepared by the caller) until a `down`
  * request or SIGTERM/SIGINT, then stops every service in reverse dependency order and returns.
  * A second SIGTERM/SIGINT during shutdown SIGKILLs every remaining process group at once.
  * Returns 0, -EBUSY when another supervisor holds STATE/supervisor.lock, -EINVAL for bad
  * options, other -errno for setup failures (nothing is started then).  Logs (daemon style,
- * core/log.h) what it does.  The stack is borrowed and must not change while it runs. */
-int sv_run(const struct stack *stack, const struct sv_options *opts) WARN_UNUSED_RESULT;
+ * core/log.h) what it does.  The spec is borrowed and must not change while it runs. */
+int sv_run(const struct sv_spec *spec, const struct sv_options *opts) WARN_UNUSED_RESULT;
 
 /* Checks before anything starts: every command[0] exists and is executable (error: "service
  * 'pg1': '/usr/bin/patroni' not found (install the Debian package 'patroni')"), every `user`
@@ -70,7 +162,7 @@ int sv_run(const struct stack *stack, const struct sv_options *opts) WARN_UNUSED
  * (on 127.0.0.1 or the wildcard address) counts as taken.
  * Returns 0, -ENOENT (missing or non-executable command), -EINVAL (unknown user, port declared
  * twice), -EADDRINUSE, with *reterr (may be NULL) filled with the first problem found. */
-int sv_preflight(const struct stack *stack, struct err *reterr) WARN_UNUSED_RESULT;
+int sv_preflight(const struct sv_spec *spec, struct err *reterr) WARN_UNUSED_RESULT;
 
 /* ===== Control client (sv_status.c): the protocol's messages are this module's alone ===== */
 
@@ -92,10 +184,10 @@ struct sv_status_service {
 struct sv_status {
     int pid;           /* the supervisor's */
     double started_at; /* wall clock */
-    char *stack;       /* the stack's name */
+    char *stack;       /* the spec's name (the stack's) */
     char *state_dir;
     bool shutting_down;                 /* `down` or SIGTERM received */
-    struct sv_status_service *services; /* stack order */
+    struct sv_status_service *services; /* the spec's order */
     size_t n_services;
 };
 
@@ -111,6 +203,10 @@ int sv_status_decode(const char *text, size_t len, struct sv_status *ret) WARN_U
 void sv_status_release(struct sv_status *st);
 /* The service called name, or NULL. */
 const struct sv_status_service *sv_status_find(const struct sv_status *st, const char *name);
+/* One service as the status reply carries it (a jansson object: json_t); for programs that
+ * show it, so the keys stay the supervisor's.  NULL on OOM. */
+struct json_t;
+struct json_t *sv_status_service_json(const struct sv_status_service *svc);
 
 enum sv_request {
     SV_REQUEST_START,   /* a stopped (or held) service */

@@ -21,7 +21,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/time.h"
-#include "stack/stack.h"
 #include "supervise.h"
 #include "sv_int.h"
 
@@ -228,7 +227,7 @@ static json_t *status_json(const struct sv_sup *sup)
     struct sv_status st = {
         .pid = (int)sup->pid,
         .started_at = (double)sup->started_realtime_usec / 1e6,
-        .stack = xstrdup(sup->stack->name),
+        .stack = xstrdup(sup->spec->name),
         .state_dir = xstrdup(sup->state_dir),
         .shutting_down = sup->shutting_down,
         .n_services = sup->n_units,
@@ -247,7 +246,8 @@ static json_t *status_json(const struct sv_sup *sup)
             .state = xstrdup(sv_state_to_string(u->state)),
             .pid = live ? (int)u->pid : 0,
             .started_at = u->spawns > 0 ? (double)u->started_realtime_usec / 1e6 : 0,
-            .uptime_s = live ? (double)(now - u->started_usec) / 1e6 : 0.0,
+            /* to the millisecond: a double of microseconds prints as 4471.8663340000003 */
+            .uptime_s = live ? (double)((now - u->started_usec) / 1000) / 1e3 : 0.0,
             .restarts = u->restarts,
             .health = xstrdup(u->svc->health.present ? sv_health_to_string(u->health) : "none"),
             .health_message = xstrdup(u->health_msg),

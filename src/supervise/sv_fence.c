@@ -24,7 +24,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/time.h"
-#include "stack/stack.h"
 #include "sv_int.h"
 
 #define TREE_RECHECK_USEC   (20 * USEC_PER_MSEC)   /* while a dead run's processes are dying */
@@ -50,7 +49,7 @@ static char *base64_of(const char *s)
     return buf_detach(&b, NULL);
 }
 
-static void etcd_request(struct probe_spec *spec, const struct stack_lock *l, const char *path,
+static void etcd_request(struct probe_spec *spec, const struct sv_lock *l, const char *path,
                          char *body)
 {
     *spec = (struct probe_spec){
@@ -66,7 +65,7 @@ static void etcd_request(struct probe_spec *spec, const struct stack_lock *l, co
 
 void sv__fence_init(struct sv_unit *u)
 {
-    const struct stack_lock *l = &u->svc->lock;
+    const struct sv_lock *l = &u->svc->lock;
     char *key;
 
     if (!l->present)
@@ -153,7 +152,7 @@ static const char *holder_b64(json_t *root)
 
 static void lock_done(struct sv_unit *u, uint64_t now)
 {
-    const struct stack_lock *l = &u->svc->lock;
+    const struct sv_lock *l = &u->svc->lock;
     int r = probe_result(u->lock_probe);
     char took[32];
 
@@ -227,7 +226,7 @@ static void lock_request(struct sv_unit *u, struct probe_spec *spec, uint64_t no
  * service (a process our bookkeeping missed must never be left running as leader). */
 static void lock_start(struct sv_unit *u, uint64_t now)
 {
-    const struct stack_service *svc = u->svc;
+    const struct sv_service *svc = u->svc;
 
     for (size_t i = 0; i < svc->n_ports; i++) {
         int r = sv__port_free(svc->ports[i]);
@@ -324,7 +323,7 @@ void sv__fence_orphan_exited(struct sv_sup *sup, pid_t pid, uint64_t now)
 
 static void live_finish(struct sv_unit *u, uint64_t now)
 {
-    const struct stack_health *lv = &u->svc->liveness;
+    const struct sv_check *lv = &u->svc->liveness;
     int r = probe_result(u->live_probe);
     char why[320];
 
@@ -348,7 +347,7 @@ static void live_finish(struct sv_unit *u, uint64_t now)
 
 static void watch(struct sv_unit *u, uint64_t now, uint64_t *next)
 {
-    const struct stack_service *svc = u->svc;
+    const struct sv_service *svc = u->svc;
 
     /* Know a fenced service's processes before they lose their parents (sv_tree.c). */
     if (svc->lock.present) {

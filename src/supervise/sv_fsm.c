@@ -9,7 +9,6 @@
 
 #include "core/log.h"
 #include "core/str.h"
-#include "stack/stack.h"
 #include "sv_int.h"
 
 static const char *const state_names[_SV_STATE_MAX] = {
@@ -65,12 +64,12 @@ const char *sv_format_exit(char *buf, size_t n, int status)
     return buf;
 }
 
-static uint64_t backoff_initial(const struct stack_service *svc)
+static uint64_t backoff_initial(const struct sv_service *svc)
 {
     return svc->backoff_initial_usec > 0 ? svc->backoff_initial_usec : SV_MIN_RESTART_USEC;
 }
 
-void sv_unit_init(struct sv_unit *u, const struct stack_service *svc, size_t index)
+void sv_unit_init(struct sv_unit *u, const struct sv_service *svc, size_t index)
 {
     *u = (struct sv_unit){
         .svc = svc,
@@ -152,14 +151,14 @@ static void do_start(struct sv_unit *u, uint64_t now, const struct sv_ops *ops)
 /* After a run ended (or could not begin): restart by policy, back off, or give up. */
 static void fail_run(struct sv_unit *u, uint64_t now, const struct sv_ops *ops, bool failed)
 {
-    const struct stack_service *svc = u->svc;
+    const struct sv_service *svc = u->svc;
     char what[64];
     bool restart;
     uint64_t deadline, next;
 
     (void)ops;
-    restart = svc->restart == STACK_RESTART_ALWAYS ||
-              (svc->restart == STACK_RESTART_ON_FAILURE && failed);
+    restart =
+            svc->restart == SV_RESTART_ALWAYS || (svc->restart == SV_RESTART_ON_FAILURE && failed);
     if (!restart) {
         if (failed)
             log_warning("service '%s' failed and is not restarted (restart policy)", svc->name);

@@ -16,7 +16,7 @@
 #include "supervise.h"
 
 struct probe;
-struct stack_service;
+struct sv_service;
 
 /* ===== State machine ===== */
 
@@ -80,8 +80,8 @@ struct sv_stop_request {
 /* Runtime state of one service.  The FSM owns the fields above the "loop" marker; the event
  * loop owns the resources below it. */
 struct sv_unit {
-    const struct stack_service *svc; /* borrowed from the stack */
-    size_t index;                    /* position in the stack (file order) */
+    const struct sv_service *svc; /* borrowed from the spec */
+    size_t index;                 /* position in the spec */
     enum sv_state state;
     pid_t pid;           /* main process; 0 when none */
     pid_t pgid;          /* process group of the last spawn (kept after exit to kill leftovers) */
@@ -161,7 +161,7 @@ typedef void (*sv_transition_fn)(struct sv_unit *u, int arg, uint64_t now,
 extern const sv_transition_fn sv__transitions[_SV_STATE_MAX][_SV_EVENT_MAX];
 
 /* Initialises u in STOPPED for svc (borrowed). */
-void sv_unit_init(struct sv_unit *u, const struct stack_service *svc, size_t index);
+void sv_unit_init(struct sv_unit *u, const struct sv_service *svc, size_t index);
 /* Runs the handler for (u->state, ev).  arg: wait status for SV_EVENT_EXITED, else 0.
  * now: CLOCK_MONOTONIC usec. */
 void sv_fsm_dispatch(struct sv_unit *u, enum sv_event ev, int arg, uint64_t now,
@@ -247,7 +247,7 @@ struct sv_spawn_plan {
  * (PATH, LANG, HOME, USER, then the service's env, which wins), the user's ids when the
  * supervisor is root.  -ENOENT (command or user missing), -ENOMEM.  *reterr_msg gets a
  * human reason on failure (static storage in the plan's absence: a buffer given by caller). */
-int sv__spawn_plan(const struct stack_service *svc, const char *state_dir,
+int sv__spawn_plan(const struct sv_service *svc, const char *state_dir,
                    struct sv_spawn_plan *ret_plan, char *reterr_msg,
                    size_t msg_size) WARN_UNUSED_RESULT;
 void sv__spawn_plan_release(struct sv_spawn_plan *plan);
@@ -271,8 +271,6 @@ struct sv_exec_report {
 
 /* ===== The supervisor (supervise.c) and its control protocol (sv_control.c) ===== */
 
-struct stack;
-
 #define SV_CONTROL_MAX_LINE    4096 /* request line limit */
 #define SV_CONTROL_MAX_CLIENTS 16
 #define SV_CONTROL_MAX_OUT     (4u << 20) /* pending response bytes per client */
@@ -286,10 +284,10 @@ struct sv_client {
 };
 
 struct sv_sup {
-    const struct stack *stack;     /* borrowed */
+    const struct sv_spec *spec;    /* borrowed */
     const char *state_dir;         /* borrowed */
     const struct sv_options *opts; /* borrowed */
-    struct sv_unit *units;         /* n_units, stack order */
+    struct sv_unit *units;         /* n_units, the spec's order */
     size_t n_units;
     struct sv_ops ops;
     uint64_t fence_deadline_usec; /* the nearest wake-up sv__fence_tick() asked for */

@@ -14,7 +14,6 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/str.h"
-#include "stack/stack.h"
 #include "supervise.h"
 #include "sv_int.h"
 
@@ -37,7 +36,7 @@ static const char *env_path(char *const *env)
 
 /* Same lookup as the spawner: absolute/relative paths as given, bare names on the service's
  * PATH (its own PATH= or the supervisor's default). */
-static bool command_found(const struct stack_service *svc)
+static bool command_found(const struct sv_service *svc)
 {
     const char *p;
 
@@ -59,7 +58,7 @@ static bool command_found(const struct stack_service *svc)
     return false;
 }
 
-static int check_command(const struct stack_service *svc, struct err *reterr)
+static int check_command(const struct sv_service *svc, struct err *reterr)
 {
     struct stat st;
 
@@ -81,7 +80,7 @@ static int check_command(const struct stack_service *svc, struct err *reterr)
                    svc->argv[0]);
 }
 
-static int check_user(const struct stack_service *svc, struct err *reterr)
+static int check_user(const struct sv_service *svc, struct err *reterr)
 {
     struct passwd pw, *pwp = NULL;
     char buf[4096];
@@ -117,9 +116,9 @@ int sv__port_free(uint16_t port)
     return r;
 }
 
-static int check_ports(const struct stack *stack, size_t si, struct err *reterr)
+static int check_ports(const struct sv_spec *spec, size_t si, struct err *reterr)
 {
-    const struct stack_service *svc = &stack->services[si];
+    const struct sv_service *svc = &spec->services[si];
 
     for (size_t p = 0; p < svc->n_ports; p++) {
         uint16_t port = svc->ports[p];
@@ -127,7 +126,7 @@ static int check_ports(const struct stack *stack, size_t si, struct err *reterr)
 
         /* A port declared twice would pass the bind test and fail at start. */
         for (size_t sj = 0; sj <= si; sj++) {
-            const struct stack_service *o = &stack->services[sj];
+            const struct sv_service *o = &spec->services[sj];
             size_t limit = sj == si ? p : o->n_ports;
 
             for (size_t q = 0; q < limit; q++)
@@ -147,14 +146,14 @@ static int check_ports(const struct stack *stack, size_t si, struct err *reterr)
     return 0;
 }
 
-int sv_preflight(const struct stack *stack, struct err *reterr)
+int sv_preflight(const struct sv_spec *spec, struct err *reterr)
 {
     int r;
 
-    if (!stack)
-        return err_set(reterr, -EINVAL, 0, 0, "no stack");
-    for (size_t i = 0; i < stack->n_services; i++) {
-        const struct stack_service *svc = &stack->services[i];
+    if (!spec)
+        return err_set(reterr, -EINVAL, 0, 0, "no services");
+    for (size_t i = 0; i < spec->n_services; i++) {
+        const struct sv_service *svc = &spec->services[i];
 
         if (!svc->argv || !svc->argv[0])
             return err_set(reterr, -EINVAL, svc->line, 0, "service '%s' has no command", svc->name);
@@ -164,7 +163,7 @@ int sv_preflight(const struct stack *stack, struct err *reterr)
         r = check_user(svc, reterr);
         if (r < 0)
             return r;
-        r = check_ports(stack, i, reterr);
+        r = check_ports(spec, i, reterr);
         if (r < 0)
             return r;
     }

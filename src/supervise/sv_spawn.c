@@ -16,7 +16,6 @@
 #include "core/alloc.h"
 #include "core/fd.h"
 #include "core/str.h"
-#include "stack/stack.h"
 #include "supervise.h"
 #include "sv_int.h"
 
@@ -71,7 +70,7 @@ static bool env_has_key(char *const *env, const char *kv)
 
 /* Resolves command[0] the way execvp() would, but before fork(): names without '/' are looked
  * up on the service's PATH (its own PATH= when it sets one). */
-static char *resolve_command(const struct stack_service *svc)
+static char *resolve_command(const struct sv_service *svc)
 {
     const char *path_var;
     char *found;
@@ -84,7 +83,7 @@ static char *resolve_command(const struct stack_service *svc)
     return found ? found : xstrdup(svc->argv[0]);
 }
 
-int sv__spawn_plan(const struct stack_service *svc, const char *state_dir,
+int sv__spawn_plan(const struct sv_service *svc, const char *state_dir,
                    struct sv_spawn_plan *ret_plan, char *reterr_msg, size_t msg_size)
 {
     struct sv_spawn_plan plan = { 0 };

@@ -110,6 +110,17 @@ static int encode_fields(json_t *o, const void *b, const struct field *f, size_t
     return r < 0 ? -ENOMEM : 0;
 }
 
+json_t *sv_status_service_json(const struct sv_status_service *svc)
+{
+    json_t *o = json_object();
+
+    if (o && encode_fields(o, svc, service_fields, ARRAY_SIZE(service_fields)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
 json_t *sv__status_encode(const struct sv_status *st)
 {
     json_t *root = json_object(), *sup = json_object(), *arr = json_array();

@@ -24,7 +24,6 @@
 #include "core/buf.h"
 #include "core/fd.h"
 #include "core/str.h"
-#include "stack/stack.h"
 #include "supervise.h"
 #include "sv_int.h"
 

@@ -8,22 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "stack/stack.h"
+#include "core/strv.h"
+#include "supervise/supervise.h"
 #include "supervise/sv_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char stack_yml[] = "name: fuzz\n"
-                                "services:\n"
-                                "  db:\n"
-                                "    command: [/bin/true]\n"
-                                "  app:\n"
-                                "    command: [/bin/true]\n"
-                                "    depends_on: [db]\n"
-                                "    restart: always\n";
+/* db, and app which depends on it and restarts always. */
+static struct sv_spec *make_spec(void)
+{
+    struct sv_spec *spec = sv_spec_new("fuzz");
+    struct sv_service *svc;
+
+    svc = sv_spec_add(spec, "db");
+    svc->argv = strv_copy((char *const[]){ (char *)"/bin/true", NULL });
+    svc = sv_spec_add(spec, "app");
+    svc->argv = strv_copy((char *const[]){ (char *)"/bin/true", NULL });
+    svc->restart = SV_RESTART_ALWAYS;
+    svc->deps = xcalloc(1, sizeof *svc->deps);
+    svc->deps[0] = (struct sv_dep){ .service = xstrdup("db"), .cond = SV_DEP_STARTED };
+    svc->n_deps = 1;
+    return spec;
+}
 
 static int fake_spawn(struct sv_unit *u, void *userdata)
 {
@@ -41,25 +51,23 @@ static void fake_kill(struct sv_unit *u, int sig, void *userdata)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct stack *stack;
+    static struct sv_spec *spec;
     struct sv_sup sup = { .listen_fd = -1 };
     struct sv_unit units[2];
     struct buf out = BUF_INIT(1 << 20);
     const uint8_t *p = data, *end = data + size;
 
-    if (!stack) {
-        struct err e = ERR_INIT;
+    if (!spec) {
         log_set_max_level(LOG_LVL_ERROR);
-        if (stack_parse("fuzz.yml", stack_yml, sizeof stack_yml - 1, &stack, &e) < 0)
-            abort();
+        spec = make_spec();
     }
-    sup.stack = stack;
+    sup.spec = spec;
     sup.state_dir = "/nonexistent/fuzz";
     sup.units = units;
-    sup.n_units = stack->n_services;
+    sup.n_units = spec->n_services;
     sup.ops = (struct sv_ops){ .spawn = fake_spawn, .kill = fake_kill };
     for (size_t i = 0; i < sup.n_units; i++)
-        sv_unit_init(&units[i], &stack->services[i], i);
+        sv_unit_init(&units[i], &spec->services[i], i);
     sv_fsm_dispatch(&units[0], SV_EVENT_START, 0, 1000000, &sup.ops);
 
     /* Each input line is one request; every request gets exactly one response line. */

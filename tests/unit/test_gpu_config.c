@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "gpu_agent/config.h"
+#include "supervise/supervise.h"
 #include "t.h"
 
 static struct agent_config *parse_ok(const char *text)
@@ -108,6 +109,21 @@ static void test_defaults(void)
     ASSERT_EQ(c->worker.stop_signal, SIGTERM);
     ASSERT_EQ(c->worker.stop_grace_usec, 10 * USEC_PER_SEC);
     ASSERT_EQ(c->worker.drain_later_signal, SIGTERM);
+    {
+        /* Where a worker's settings meet the supervisor's, the defaults are its. */
+        struct sv_spec *spec = sv_spec_new("x");
+        const struct sv_service *d = sv_spec_add(spec, "w");
+
+        ASSERT_EQ(c->worker.backoff_initial_usec, d->backoff_initial_usec);
+        ASSERT_EQ(c->worker.backoff_max_usec, d->backoff_max_usec);
+        ASSERT_EQ(c->worker.backoff_reset_usec, d->backoff_reset_usec);
+        ASSERT_EQ(c->worker.max_restarts, d->max_restarts);
+        ASSERT_EQ(c->worker.stop_signal, d->stop_signal);
+        ASSERT_EQ(c->worker.stop_grace_usec, d->stop_grace_usec);
+        ASSERT_EQ(c->worker.log_max_bytes, spec->log_max_bytes);
+        ASSERT_EQ(c->worker.log_keep, spec->log_keep);
+        sv_spec_free(spec);
+    }
     agent_config_free(c);
 }
 

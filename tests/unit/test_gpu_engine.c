@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 
 #include "core/str.h"
-#include "stack/stack.h"
+#include "supervise/supervise.h"
 #include "supervise/sv_int.h"
 #include "t.h"
 
@@ -48,18 +48,18 @@ static const struct sv_ops ops = {
     .spawn = fake_spawn, .kill = fake_kill, .kill_main = fake_kill_main, .userdata = NULL
 };
 
-static struct stack_service worker(void)
+static struct sv_service worker(void)
 {
     static char path[] = "/bin/sleep", name[] = "gpu0";
     static char *argv[] = { path, NULL };
     static char *env[] = { NULL };
 
     fake = (struct fake){ .next_pid = 4000 };
-    return (struct stack_service){
+    return (struct sv_service){
         .name = name,
         .argv = argv,
         .env = env,
-        .restart = STACK_RESTART_ALWAYS,
+        .restart = SV_RESTART_ALWAYS,
         .backoff_initial_usec = 1 * SEC,
         .backoff_max_usec = 30 * SEC,
         .backoff_reset_usec = 60 * SEC,
@@ -90,7 +90,7 @@ static void stop(struct sv_unit *u, struct sv_stop_request q, uint64_t now)
 
 static void test_plain_stop_uses_the_service_settings(void)
 {
-    struct stack_service svc = worker();
+    struct sv_service svc = worker();
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -108,7 +108,7 @@ static void test_plain_stop_uses_the_service_settings(void)
 
 static void test_drain_later_then_fail_now_escalates(void)
 {
-    struct stack_service svc = worker();
+    struct sv_service svc = worker();
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -149,7 +149,7 @@ static void test_drain_later_then_fail_now_escalates(void)
 
 static void test_stop_in_backoff_and_start_again(void)
 {
-    struct stack_service svc = worker();
+    struct sv_service svc = worker();
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);

@@ -16,6 +16,7 @@
 #include "core/str.h"
 #include "stack/secrets.h"
 #include "stack/stack.h"
+#include "supervise/supervise.h"
 #include "t.h"
 
 #define DATA UT_SOURCE_DIR "/tests/unit/data/stack"
@@ -178,6 +179,38 @@ static void test_full_example(void)
     ASSERT_STREQ(schema->health.probe.user, "default");
     ASSERT_STREQ(schema->health.probe.command[1], "replication");
     ASSERT_TRUE(stack_find(s, "nope") == NULL);
+    stack_free(s);
+}
+
+/* The stack file's service defaults are the supervisor's (sv_service_init(): one fact; the
+ * stack model and the engine know nothing of each other, so this test ties them). */
+static void test_defaults_are_the_supervisors(void)
+{
+    struct stack *s = parse_ok("name: x\nservices:\n  a:\n    command: [/bin/true]\n"
+                               "    healthcheck: {type: tcp, port: 1}\n"
+                               "    liveness: {type: tcp, port: 1}\n");
+    struct stack_service *a = &s->services[0];
+    struct sv_spec *spec = sv_spec_new("x");
+    const struct sv_service *d = sv_spec_add(spec, "a");
+
+    ASSERT_EQ(s->log_max_bytes, spec->log_max_bytes);
+    ASSERT_EQ(s->log_keep, spec->log_keep);
+    ASSERT_STREQ(stack_restart_to_string(a->restart), sv_restart_to_string(d->restart));
+    ASSERT_EQ(a->backoff_initial_usec, d->backoff_initial_usec);
+    ASSERT_EQ(a->backoff_max_usec, d->backoff_max_usec);
+    ASSERT_EQ(a->backoff_reset_usec, d->backoff_reset_usec);
+    ASSERT_EQ(a->max_restarts, d->max_restarts);
+    ASSERT_EQ(a->stop_signal, d->stop_signal);
+    ASSERT_EQ(a->stop_grace_usec, d->stop_grace_usec);
+    ASSERT_EQ(a->freeze_after_usec, d->freeze_after_usec);
+    ASSERT_EQ(a->health.interval_usec, d->health.interval_usec);
+    ASSERT_EQ(a->health.timeout_usec, d->health.timeout_usec);
+    ASSERT_EQ(a->health.start_period_usec, d->health.start_period_usec);
+    ASSERT_EQ(a->health.retries, d->health.retries);
+    ASSERT_EQ(a->liveness.interval_usec, d->liveness.interval_usec);
+    ASSERT_EQ(a->liveness.timeout_usec, d->liveness.timeout_usec);
+    ASSERT_EQ(a->liveness.retries, d->liveness.retries);
+    sv_spec_free(spec);
     stack_free(s);
 }
 
@@ -833,9 +866,9 @@ static void test_prepare(void)
     tmp_cleanup();
 }
 
-T_MAIN(T_CASE(test_full_example), T_CASE(test_defaults), T_CASE(test_err_unknown_field),
-       T_CASE(test_err_types), T_CASE(test_err_values), T_CASE(test_err_missing),
-       T_CASE(test_err_probe_keys), T_CASE(test_err_ports_deps), T_CASE(test_err_refs),
-       T_CASE(test_err_yaml), T_CASE(test_load_missing_file), T_CASE(test_start_order),
-       T_CASE(test_resolve), T_CASE(test_resolve_missing_secret), T_CASE(test_expand),
-       T_CASE(test_secrets), T_CASE(test_prepare), T_CASE(test_fencing_fields))
+T_MAIN(T_CASE(test_full_example), T_CASE(test_defaults), T_CASE(test_defaults_are_the_supervisors),
+       T_CASE(test_err_unknown_field), T_CASE(test_err_types), T_CASE(test_err_values),
+       T_CASE(test_err_missing), T_CASE(test_err_probe_keys), T_CASE(test_err_ports_deps),
+       T_CASE(test_err_refs), T_CASE(test_err_yaml), T_CASE(test_load_missing_file),
+       T_CASE(test_start_order), T_CASE(test_resolve), T_CASE(test_resolve_missing_secret),
+       T_CASE(test_expand), T_CASE(test_secrets), T_CASE(test_prepare), T_CASE(test_fencing_fields))

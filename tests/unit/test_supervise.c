@@ -21,16 +21,16 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "core/time.h"
 #include "probe/probe.h"
-#include "stack/stack.h"
 #include "supervise/supervise.h"
 #include "t.h"
 
 #define MSEC USEC_PER_MSEC
 #define SEC  USEC_PER_SEC
 
-/* ===== A stack built in memory ===== */
+/* ===== A spec built in memory ===== */
 
 #define TB_MAX_SERVICES 8
 
@@ -47,53 +47,32 @@ static char **strv(const char *const *src)
     return v;
 }
 
-static void strv_free(char **v)
+static struct sv_spec *tb_new(void)
 {
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
+    return sv_spec_new("test");
 }
 
-static struct stack *tb_new(void)
-{
-    struct stack *s = xcalloc(1, sizeof *s);
-
-    s->name = xstrdup("test");
-    s->log_max_bytes = 10u << 20;
-    s->log_keep = 3;
-    s->services = xcalloc(TB_MAX_SERVICES, sizeof *s->services);
-    return s;
-}
-
-/* A service running `/bin/sh -c script`, restart on-failure, quick stop grace. */
-static struct stack_service *tb_add(struct stack *s, const char *name, const char *script)
+/* A service running `/bin/sh -c script`, the supervisor's defaults, a quick stop grace. */
+static struct sv_service *tb_add(struct sv_spec *s, const char *name, const char *script)
 {
     const char *argv[] = { "/bin/sh", "-c", script, NULL };
-    const char *env[] = { NULL };
-    struct stack_service *svc;
+    struct sv_service *svc;
 
-    ASSERT_TRUE(s->n_services < TB_MAX_SERVICES);
-    svc = &s->services[s->n_services++];
-    svc->name = xstrdup(name);
+    ASSERT_TRUE(s->n_services < TB_MAX_SERVICES); /* pointers stay valid below the first grow */
+    svc = sv_spec_add(s, name);
     svc->line = (unsigned)s->n_services;
     svc->argv = strv(argv);
-    svc->env = strv(env);
-    svc->restart = STACK_RESTART_ON_FAILURE;
-    svc->backoff_initial_usec = 1 * SEC;
-    svc->backoff_max_usec = 30 * SEC;
-    svc->backoff_reset_usec = 60 * SEC;
-    svc->stop_signal = SIGTERM;
     svc->stop_grace_usec = 2 * SEC;
     return svc;
 }
 
-static void tb_dep(struct stack_service *svc, const char *on, enum stack_dep_cond cond)
+static void tb_dep(struct sv_service *svc, const char *on, enum sv_dep_cond cond)
 {
     svc->deps = xrealloc(svc->deps, (svc->n_deps + 1) * sizeof *svc->deps);
-    svc->deps[svc->n_deps++] = (struct stack_dep){ .service = xstrdup(on), .cond = cond };
+    svc->deps[svc->n_deps++] = (struct sv_dep){ .service = xstrdup(on), .cond = cond };
 }
 
-static void tb_health_exec(struct stack_service *svc, const char *script)
+static void tb_health_exec(struct sv_service *svc, const char *script)
 {
     const char *argv[] = { "/bin/sh", "-c", script, NULL };
 
@@ -106,25 +85,9 @@ static void tb_health_exec(struct stack_service *svc, const char *script)
     svc->health.retries = 1;
 }
 
-static void tb_free(struct stack *s)
+static void tb_free(struct sv_spec *s)
 {
-    for (size_t i = 0; i < s->n_services; i++) {
-        struct stack_service *svc = &s->services[i];
-
-        free(svc->name);
-        free(svc->package);
-        free(svc->user);
-        strv_free(svc->argv);
-        strv_free(svc->env);
-        for (size_t k = 0; k < svc->n_deps; k++)
-            free(svc->deps[k].service);
-        free(svc->deps);
-        strv_free(svc->health.probe.argv);
-        free(svc->ports);
-    }
-    free(s->services);
-    free(s->name);
-    free(s);
+    (void)sv_spec_free(s);
 }
 
 /* ===== A supervisor in a child process ===== */
@@ -192,7 +155,7 @@ static char *state_path(const char *name)
 }
 
 /* Forks the supervisor (its log goes to STATE/supervisor.log) and waits for its readiness. */
-static void sup_start(const struct stack *s)
+static void sup_start(const struct sv_spec *s)
 {
     int pfd[2];
     char c = 0;
@@ -348,7 +311,7 @@ static void sup_down(void)
 
 static void test_crashing_service_is_restarted(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     json_t *st, *svc;
     char *log;
 
@@ -398,8 +361,8 @@ static void test_crashing_service_is_restarted(void)
 
 static void test_stop_escalates_to_sigkill_for_the_group(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     json_t *st, *r;
     pid_t main_pid, grandchild;
     uint64_t t0, took;
@@ -409,7 +372,7 @@ static void test_stop_escalates_to_sigkill_for_the_group(void)
     script = xasprintf("trap '' TERM; sleep 100 & echo $! > %s/grandchild; wait", state_dir);
     svc = tb_add(s, "stubborn", script);
     svc->stop_grace_usec = 500 * MSEC;
-    svc->restart = STACK_RESTART_ALWAYS;
+    svc->restart = SV_RESTART_ALWAYS;
     free(script);
     sup_start(s);
     st = wait_state("stubborn", "state", "running", 3 * SEC);
@@ -443,8 +406,8 @@ static void test_stop_escalates_to_sigkill_for_the_group(void)
 
 static void test_service_healthy_dependency_waits(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *late, *app;
+    struct sv_spec *s = tb_new();
+    struct sv_service *late, *app;
     char *script, *check;
     json_t *st, *svc;
 
@@ -455,7 +418,7 @@ static void test_service_healthy_dependency_waits(void)
     tb_health_exec(late, check);
     late->health.start_period_usec = 10 * SEC;
     app = tb_add(s, "app", "exec sleep 100");
-    tb_dep(app, "late", STACK_DEP_HEALTHY);
+    tb_dep(app, "late", SV_DEP_HEALTHY);
     free(script);
     free(check);
     sup_start(s);
@@ -480,22 +443,22 @@ static void test_service_healthy_dependency_waits(void)
 
 static void test_completed_successfully_dependency(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     json_t *st;
     char *script;
 
     make_state_dir();
     script = xasprintf("echo schema > %s/init.out", state_dir);
     svc = tb_add(s, "init", script);
-    svc->restart = STACK_RESTART_NO;
+    svc->restart = SV_RESTART_NO;
     free(script);
     svc = tb_add(s, "badinit", "exit 3");
-    svc->restart = STACK_RESTART_NO;
+    svc->restart = SV_RESTART_NO;
     svc = tb_add(s, "app", "exec sleep 100");
-    tb_dep(svc, "init", STACK_DEP_COMPLETED);
+    tb_dep(svc, "init", SV_DEP_COMPLETED);
     svc = tb_add(s, "app2", "exec sleep 100");
-    tb_dep(svc, "badinit", STACK_DEP_COMPLETED);
+    tb_dep(svc, "badinit", SV_DEP_COMPLETED);
     sup_start(s);
 
     st = wait_state("app", "state", "running", 3 * SEC);
@@ -523,7 +486,7 @@ static void test_completed_successfully_dependency(void)
 
 static void test_restart_stop_start_commands(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     json_t *st, *r;
     pid_t pid1, pid2;
 
@@ -587,8 +550,8 @@ static void test_restart_stop_start_commands(void)
 
 static void test_down_stops_in_reverse_order_and_leaves_nothing(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     pid_t pids[8], grandchild;
     size_t n = 0;
     json_t *st, *it;
@@ -607,7 +570,7 @@ static void test_down_stops_in_reverse_order_and_leaves_nothing(void)
                        "while :; do sleep 0.05; done",
                        order_path, state_dir);
     svc = tb_add(s, "app", script);
-    tb_dep(svc, "db", STACK_DEP_STARTED);
+    tb_dep(svc, "db", SV_DEP_STARTED);
     free(script);
     script = xasprintf("sleep 100 & echo $! > %s/grandchild; exec sleep 100", state_dir);
     tb_add(s, "forker", script);
@@ -646,7 +609,7 @@ static void test_down_stops_in_reverse_order_and_leaves_nothing(void)
  * it left outside its process group is inherited by the supervisor and stopped at the end. */
 static void test_child_in_own_session_is_stopped_at_down(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     pid_t orphan, main_pid;
     json_t *st;
     char *script;
@@ -677,7 +640,7 @@ static void test_child_in_own_session_is_stopped_at_down(void)
  * UT_SERVICE mark and, for a child whose environment was overwritten, by ancestry. */
 static void test_run_end_kills_the_whole_tree_before_restart(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     pid_t detached, grandchild, main_pid;
     json_t *st;
     char *script, *text, *log;
@@ -717,8 +680,8 @@ static void test_run_end_kills_the_whole_tree_before_restart(void)
  * then a restart by policy. */
 static void test_frozen_service_is_fenced(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     pid_t first, child;
     json_t *st;
     char *script, *log, *text;
@@ -727,7 +690,7 @@ static void test_frozen_service_is_fenced(void)
     script = xasprintf("d=%s; setsid sleep 100 & echo $! > $d/child.$$; exec sleep 100", state_dir);
     svc = tb_add(s, "freezer", script);
     free(script);
-    svc->restart = STACK_RESTART_ALWAYS;
+    svc->restart = SV_RESTART_ALWAYS;
     svc->freeze_after_usec = 200 * MSEC;
     sup_start(s);
     st = wait_state("freezer", "state", "running", 3 * SEC);
@@ -766,8 +729,8 @@ static void test_frozen_service_is_fenced(void)
 /* A liveness probe failing `retries` times in a row after start_period fences the service. */
 static void test_failed_liveness_fences(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     const char *argv[] = { "/bin/sh", "-c", "exit 1", NULL };
     pid_t first;
     json_t *st;
@@ -775,7 +738,7 @@ static void test_failed_liveness_fences(void)
 
     make_state_dir();
     svc = tb_add(s, "hung", "exec sleep 100");
-    svc->restart = STACK_RESTART_ALWAYS;
+    svc->restart = SV_RESTART_ALWAYS;
     svc->liveness.present = true;
     svc->liveness.probe = (struct probe_spec)PROBE_SPEC_INIT;
     svc->liveness.probe.type = PROBE_EXEC;
@@ -793,14 +756,13 @@ static void test_failed_liveness_fences(void)
     ASSERT_CONTAINS(text, "fencing service 'hung': liveness failed 3 time(s) in a row");
     free(text);
     free(log);
-    strv_free(svc->liveness.probe.argv);
     tb_free(s);
     cleanup();
 }
 
 static void test_log_file_and_rotation(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     char *log, *log1, *log2, *log3, *text;
     struct stat st0, st1, st2;
 
@@ -842,7 +804,7 @@ static void test_log_file_and_rotation(void)
 
 static void test_second_supervisor_is_busy(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     struct sv_options opts;
     char *pidf, *text;
 
@@ -890,8 +852,8 @@ static void test_second_supervisor_is_busy(void)
 
 static void test_exec_failure_is_reported_once(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     json_t *st;
     char *log, *text, *first;
 
@@ -899,7 +861,7 @@ static void test_exec_failure_is_reported_once(void)
     svc = tb_add(s, "ghost", "unused");
     free(svc->argv[0]);
     svc->argv[0] = xstrdup("/nonexistent/ghostd");
-    svc->restart = STACK_RESTART_NO;
+    svc->restart = SV_RESTART_NO;
     sup_start(s);
     st = wait_state("ghost", "state", "failed", 3 * SEC);
     ASSERT_STREQ(str_field(service_of(st, "ghost"), "last_exit"), "exit status 127");
@@ -918,8 +880,8 @@ static void test_exec_failure_is_reported_once(void)
 
 static void test_environment_user_and_working_dir(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     const char *env[] = { "LANG=en_US.UTF-8", "EXTRA=1", NULL };
     char *log, *text;
     bool root = geteuid() == 0;
@@ -961,7 +923,7 @@ static void test_environment_user_and_working_dir(void)
 
 static void test_sigterm_stops_and_supervisor_death_kills_services(void)
 {
-    struct stack *s = tb_new();
+    struct sv_spec *s = tb_new();
     json_t *st;
     pid_t svc_pid, p;
     int status = 0;
@@ -1002,8 +964,8 @@ static void test_sigterm_stops_and_supervisor_death_kills_services(void)
 
 static void test_preflight(void)
 {
-    struct stack *s = tb_new();
-    struct stack_service *svc;
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
     struct sockaddr_in sa = { .sin_family = AF_INET };
     socklen_t len = sizeof sa;
     struct err e = ERR_INIT;

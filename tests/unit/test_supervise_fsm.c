@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 
 #include "core/str.h"
-#include "stack/stack.h"
+#include "supervise/supervise.h"
 #include "supervise/sv_int.h"
 #include "t.h"
 
@@ -42,14 +42,14 @@ static void fake_kill(struct sv_unit *u, int sig, void *userdata)
 static struct fake fake;
 static const struct sv_ops ops = { .spawn = fake_spawn, .kill = fake_kill, .userdata = &fake };
 
-static struct stack_service service(enum stack_restart restart)
+static struct sv_service service(enum sv_restart restart)
 {
     static char true_path[] = "/bin/true", name[] = "svc";
     static char *argv[] = { true_path, NULL };
     static char *env[] = { NULL };
 
     fake = (struct fake){ .next_pid = 1000 };
-    return (struct stack_service){
+    return (struct sv_service){
         .name = name,
         .argv = argv,
         .env = env,
@@ -83,7 +83,7 @@ static void start_running(struct sv_unit *u, uint64_t now)
 
 static void test_start_crash_backoff_doubles_and_caps(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
     uint64_t t = 100 * SEC;
     const uint64_t expect[] = { 1, 2, 4, 5, 5 };
@@ -123,7 +123,7 @@ static void test_start_crash_backoff_doubles_and_caps(void)
  * failure counted, no growing backoff, however often it happens. */
 static void test_fenced_run_does_not_grow_backoff(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ALWAYS);
+    struct sv_service svc = service(SV_RESTART_ALWAYS);
     struct sv_unit u;
     uint64_t t = 100 * SEC;
 
@@ -151,7 +151,7 @@ static void test_fenced_run_does_not_grow_backoff(void)
 
 static void test_min_one_second_between_starts(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ALWAYS);
+    struct sv_service svc = service(SV_RESTART_ALWAYS);
     struct sv_unit u;
     uint64_t t = 100 * SEC;
 
@@ -179,7 +179,7 @@ static void test_min_one_second_between_starts(void)
 
 static void test_clean_exit_on_failure_is_exited(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -190,7 +190,7 @@ static void test_clean_exit_on_failure_is_exited(void)
     ASSERT_STREQ(sv_state_to_string(u.state), "exited");
 
     /* restart: no and a failure: failed, not restarted. */
-    svc = service(STACK_RESTART_NO);
+    svc = service(SV_RESTART_NO);
     sv_unit_init(&u, &svc, 0);
     start_running(&u, 10 * SEC);
     ev(&u, SV_EVENT_EXITED, EXIT(3), 11 * SEC);
@@ -200,7 +200,7 @@ static void test_clean_exit_on_failure_is_exited(void)
 
 static void test_max_restarts_gives_up(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
     uint64_t t = 10 * SEC;
 
@@ -231,7 +231,7 @@ static void test_max_restarts_gives_up(void)
 
 static void test_failed_exec_and_failed_spawn_count_as_failures(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -250,7 +250,7 @@ static void test_failed_exec_and_failed_spawn_count_as_failures(void)
 
 static void test_stop_running_grace_then_kill(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ALWAYS);
+    struct sv_service svc = service(SV_RESTART_ALWAYS);
     struct sv_unit u;
 
     svc.stop_signal = SIGINT;
@@ -273,7 +273,7 @@ static void test_stop_running_grace_then_kill(void)
 
 static void test_stop_during_backoff_and_waiting(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -294,7 +294,7 @@ static void test_stop_during_backoff_and_waiting(void)
 
 static void test_restart_request_while_running(void)
 {
-    struct stack_service svc = service(STACK_RESTART_NO);
+    struct sv_service svc = service(SV_RESTART_NO);
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
@@ -316,7 +316,7 @@ static void test_restart_request_while_running(void)
 
 static void test_health(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
 
     svc.health.present = true;
@@ -348,7 +348,7 @@ static void test_health(void)
 
 static void test_unexpected_pairs_are_ignored(void)
 {
-    struct stack_service svc = service(STACK_RESTART_ON_FAILURE);
+    struct sv_service svc = service(SV_RESTART_ON_FAILURE);
     struct sv_unit u;
 
     sv_unit_init(&u, &svc, 0);
