@@ -212,7 +212,7 @@ enum sv_request {
     SV_REQUEST_START,   /* a stopped (or held) service */
     SV_REQUEST_STOP,    /* with optional sv_stop_options */
     SV_REQUEST_RESTART, /* stop, then start again */
-    SV_REQUEST_DOWN,    /* stop everything and exit (service = NULL) */
+    SV_REQUEST_DOWN,    /* stop everything, then the supervisor ends (service = NULL) */
     _SV_REQUEST_MAX,
 };
 
