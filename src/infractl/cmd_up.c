@@ -222,9 +222,27 @@ static bool wait_ready(int fd, uint64_t timeout_usec)
     return read(fd, &c, 1) == 1 && c == '\n';
 }
 
-/* Polls the supervisor until every service is up (healthy, or completed for one-shots),
- * printing progress when the set of pending services changes. */
-static int wait_healthy(const struct cli_ctx *ctx, const struct up_args *a)
+/* Appends "postgres cluster (problems)" for each degraded cluster; returns how many. */
+static int clusters_pending(const struct status_snapshot *snap, struct buf *out)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        const struct status_cluster *c = &snap->clusters[i];
+
+        if (!c->degraded)
+            continue;
+        if (buf_appendf(out, "%s%s cluster (%s)", out->len ? ", " : "", c->name, c->problems) < 0)
+            break;
+        n++;
+    }
+    return n;
+}
+
+/* Polls the supervisor until every service is up (healthy, or completed for one-shots) and
+ * every cluster is whole (a leader, a synchronous replica, replicas streaming: what `status`
+ * judges), printing progress when the set of pending things changes. */
+static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, const struct up_args *a)
 {
     uint64_t deadline = now_usec() + a->timeout_usec, start = now_usec();
     struct buf last = BUF_INIT(0), pending = BUF_INIT(0);
@@ -242,9 +260,13 @@ static int wait_healthy(const struct cli_ctx *ctx, const struct up_args *a)
         buf_reset(&pending);
         r = status_pending(&snap, &pending);
         if (r == 0) {
+            status_collect_roles(&snap, s);
+            r = clusters_pending(&snap, &pending);
+        }
+        if (r == 0) {
             if (!a->quiet)
-                fprintf(stderr, "%s: all %zu services up after %.1fs\n", "infractl",
-                        snap.n_services, (double)(now_usec() - start) / 1e6);
+                fprintf(stderr, "%s: all %zu services up, clusters whole, after %.1fs\n",
+                        "infractl", snap.n_services, (double)(now_usec() - start) / 1e6);
             goto out;
         }
         if (!a->quiet && !streq(buf_str(&pending), buf_str(&last))) {
@@ -363,7 +385,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
     ret = CLI_EXIT_OK;
 wait:
     if (a.wait) {
-        r = wait_healthy(ctx, &a);
+        r = wait_healthy(ctx, s, &a);
         if (r < 0)
             ret = r == -ETIMEDOUT ? CLI_EXIT_UNHEALTHY : CLI_EXIT_FAILURE;
     }
