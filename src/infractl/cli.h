@@ -52,8 +52,10 @@ struct cli_help {
  * non-NULL, *ret_secrets with stack_secrets_free(). */
 int cli_load_stack(const struct cli_ctx *ctx, bool create_secrets, struct stack **ret,
                    struct stack_secrets **ret_secrets);
-/* The stack as the supervisor's input (spec.c): a deep copy; free with sv_spec_free(). */
-struct sv_spec *cli_spec_from_stack(const struct stack *s);
+/* The stack as the supervisor's input (spec.c): a deep copy; free with sv_spec_free().  sel:
+ * NULL for every service, or n_services flags choosing some (a spec to preflight: its
+ * dependencies on services left out are dropped). */
+struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel);
 /* Prints "usage: infractl VERB ARGS" for a bad option/argument and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when a supervisor answers on the state directory's control socket. */

@@ -14,24 +14,27 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "core/time.h"
 #include "stack/secrets.h"
 #include "stack/stack.h"
 #include "status.h"
 #include "supervise/supervise.h"
 
-static const char usage[] = "up [--detach] [--wait] [--timeout S] [--quiet]";
+static const char usage[] = "up [--detach] [--wait] [--timeout S] [--quiet] [SERVICE...]";
 
 static const struct cli_help_item up_options[] = {
     { "-d, --detach", "run the supervisor as a daemon (log: STATE/logs/supervisor.log)" },
     { "-w, --wait", "with --detach: wait until every service is up, printing progress" },
     { "-t, --timeout S", "how long --wait waits (default 180s; 90, 90s, 2m)" },
     { "-q, --quiet", "print errors only (no progress lines)" },
+    { "SERVICE...", "only these services and what they depend on (default: all)" },
     { NULL, NULL },
 };
 
@@ -40,12 +43,16 @@ const struct cli_help cmd_up_help = {
     .summary = "Start the stack (supervised)",
     .options = up_options,
     .notes = "Checks the stack file, binaries, users and ports first: nothing is started when a\n"
-             "check fails.  Without --detach the supervisor runs until SIGINT/SIGTERM.\n",
+             "check fails.  Without --detach the supervisor runs until SIGINT/SIGTERM.\n"
+             "With SERVICE names, the other services stay stopped (a later `up` starts them);\n"
+             "when the stack already runs, up starts whichever chosen services are stopped.\n",
 };
 
 struct up_args {
     bool detach, wait, quiet;
     uint64_t timeout_usec;
+    char **names; /* SERVICE... (argv), n_names of them; none = every service */
+    size_t n_names;
 };
 
 static int parse_args(int argc, char **argv, struct up_args *a)
@@ -79,8 +86,8 @@ static int parse_args(int argc, char **argv, struct up_args *a)
             return cli_usage_error(usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    a->names = argv + optind;
+    a->n_names = (size_t)(argc - optind);
     if (a->wait && !a->detach)
         return cli_usage_error(usage, "--wait needs --detach (in the foreground, up runs "
                                       "until interrupted)");
@@ -113,7 +120,7 @@ static bool user_can_access(const char *user, const char *path, int amode)
 
 /* Services run as several system users: each must reach the state directory and read the
  * files its command names (a checkout under /root is out of their reach). */
-static int check_user_access(const struct cli_ctx *ctx, const struct stack *s)
+static int check_user_access(const struct cli_ctx *ctx, const struct stack *s, const bool *sel)
 {
     if (geteuid() != 0)
         return 0; /* no user switching: everything runs as us */
@@ -121,7 +128,7 @@ static int check_user_access(const struct cli_ctx *ctx, const struct stack *s)
         const struct stack_service *svc = &s->services[i];
         struct stat st;
 
-        if (!svc->user)
+        if (!svc->user || !sel[i])
             continue;
         if (!user_can_access(svc->user, ctx->state_dir, X_OK)) {
             log_error("service '%s' runs as '%s', who cannot reach the state directory '%s' "
@@ -145,8 +152,9 @@ static int check_user_access(const struct cli_ctx *ctx, const struct stack *s)
     return 0;
 }
 
-/* Creates the state directory layout and every service's dirs and files. */
-static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stack_secrets *sec)
+/* Creates the state directory layout and the chosen services' dirs and files. */
+static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stack_secrets *sec,
+                   const bool *sel)
 {
     struct stack_vars vars = { .state_dir = ctx->state_dir,
                                .tools_dir = ctx->tools_dir,
@@ -161,6 +169,8 @@ static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stac
     if (r < 0)
         return log_error_errno(r, "cannot create '%s'", path);
     for (size_t i = 0; i < s->n_services; i++) {
+        if (!sel[i])
+            continue;
         r = stack_prepare_service(s, &s->services[i], &vars, &e);
         if (r < 0) {
             log_error("service '%s': %s", s->services[i].name, err_format(&e, msg, sizeof msg));
@@ -172,7 +182,8 @@ static int prepare(const struct cli_ctx *ctx, const struct stack *s, struct stac
 
 /* Child side of --detach: become a session leader, log to STATE/logs/supervisor.log and
  * run the supervisor until `down`. */
-static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct sv_spec *spec, int ready_fd)
+static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct sv_spec *spec,
+                                const char *const *held, int ready_fd)
 {
     char path[4096];
     int fd, r;
@@ -191,7 +202,8 @@ static void NORETURN run_daemon(const struct cli_ctx *ctx, const struct sv_spec 
         fd_close(fd);
     }
     log_set_daemon_mode(1);
-    r = sv_run(spec, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = ready_fd });
+    r = sv_run(spec, &(struct sv_options){
+                             .state_dir = ctx->state_dir, .ready_fd = ready_fd, .held = held });
     if (r < 0)
         log_error_errno(r, "supervisor failed");
     _exit(r < 0 ? 1 : 0);
@@ -239,10 +251,11 @@ static int clusters_pending(const struct status_snapshot *snap, struct buf *out)
     return n;
 }
 
-/* Polls the supervisor until every service is up (healthy, or completed for one-shots) and
- * every cluster is whole (a leader, a synchronous replica, replicas streaming: what `status`
- * judges), printing progress when the set of pending things changes. */
-static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, const struct up_args *a)
+/* Polls the supervisor until every chosen service is up (healthy, or completed for one-shots)
+ * and every cluster among them is whole (a leader, a synchronous replica, replicas streaming:
+ * what `status` judges), printing progress when the set of pending things changes. */
+static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, char **chosen,
+                        const struct up_args *a)
 {
     uint64_t deadline = now_usec() + a->timeout_usec, start = now_usec();
     struct buf last = BUF_INIT(0), pending = BUF_INIT(0);
@@ -257,6 +270,9 @@ static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, const 
             print_log_tail(ctx, "supervisor", 4096);
             goto out;
         }
+        r = status_filter(&snap, chosen, (int)strv_length(chosen));
+        if (r < 0)
+            goto out;
         buf_reset(&pending);
         r = status_pending(&snap, &pending);
         if (r == 0) {
@@ -294,6 +310,105 @@ out:
     return r;
 }
 
+/* Chosen services the running supervisor has stopped (held back by an earlier `up SERVICE`,
+ * stopped by hand, or given up on): marks them in todo; -ENOENT for a chosen service the
+ * supervisor does not know (the stack file changed since it started). */
+static int stopped_services(const struct cli_ctx *ctx, const struct stack *s, const bool *sel,
+                            bool *todo, size_t *ret_n)
+{
+    struct status_snapshot snap = { 0 };
+    int r;
+
+    *ret_n = 0;
+    r = status_fetch(ctx, &snap);
+    if (r < 0)
+        return log_error_errno(r, "the supervisor of '%s' does not answer", ctx->state_dir);
+    for (size_t i = 0; i < s->n_services && r == 0; i++) {
+        const struct status_service *st = NULL;
+
+        todo[i] = false;
+        if (!sel[i])
+            continue;
+        for (size_t k = 0; k < snap.n_services && !st; k++)
+            if (streq(snap.services[k].name, s->services[i].name))
+                st = &snap.services[k];
+        if (!st) {
+            log_error("service '%s' is not known to the running supervisor (the stack file "
+                      "changed since it started): run `infractl down`, then `up`",
+                      s->services[i].name);
+            r = -ENOENT;
+        } else if (streq(st->state, "stopped") || streq(st->state, "failed")) {
+            todo[i] = true;
+            (*ret_n)++;
+        }
+    }
+    status_snapshot_release(&snap);
+    return r;
+}
+
+/* `up` on a running stack: checks, prepares and starts the chosen services it has stopped. */
+static int start_stopped(const struct cli_ctx *ctx, const struct stack *s,
+                         struct stack_secrets *sec, const bool *sel, const struct up_args *a)
+{
+    bool *todo = xcalloc(s->n_services ? s->n_services : 1, sizeof *todo);
+    struct sv_spec *spec = NULL;
+    struct err e = ERR_INIT;
+    char msg[600];
+    size_t n;
+    int r;
+
+    r = stopped_services(ctx, s, sel, todo, &n);
+    if (r < 0 || n == 0) {
+        if (r == 0 && !a->quiet)
+            fprintf(stderr, "infractl: stack '%s' is already running (state %s)\n", s->name,
+                    ctx->state_dir);
+        goto out;
+    }
+    r = check_user_access(ctx, s, todo);
+    if (r < 0)
+        goto out;
+    spec = cli_spec_from_stack(s, todo);
+    r = sv_preflight(spec, &e);
+    if (r < 0) {
+        log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
+        goto out;
+    }
+    r = prepare(ctx, s, sec, todo);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < s->n_services; i++) {
+        if (!todo[i])
+            continue;
+        r = sv_request(ctx->state_dir, SV_REQUEST_START, s->services[i].name, NULL,
+                       10 * USEC_PER_SEC, msg, sizeof msg);
+        if (r < 0) {
+            if (r == -EINVAL && msg[0])
+                log_error("cannot start '%s': %s", s->services[i].name, msg);
+            else
+                log_error_errno(r, "cannot start '%s'", s->services[i].name);
+            goto out;
+        }
+        if (!a->quiet)
+            fprintf(stderr, "infractl: starting '%s'\n", s->services[i].name);
+    }
+out:
+    sv_spec_free(spec);
+    free(todo);
+    return r;
+}
+
+/* Names of the services sel marks (want = true) or leaves out (want = false). */
+static char **names_where(const struct stack *s, const bool *sel, bool want)
+{
+    char **v = xcalloc(s->n_services + 1, sizeof *v);
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_services; i++)
+        if (sel[i] == want)
+            v[n++] = xstrdup(s->services[i].name);
+    return v;
+}
+
 int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
 {
     struct up_args a;
@@ -301,6 +416,8 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
     struct sv_spec *spec = NULL;
     struct stack_secrets *sec = NULL;
     struct err e = ERR_INIT;
+    char **chosen = NULL, **held = NULL;
+    bool *sel = NULL;
     char msg[600];
     int pipefd[2] = { -1, -1 };
     int r, ret = CLI_EXIT_FAILURE;
@@ -324,27 +441,40 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
     r = cli_load_stack(ctx, true, &s, &sec);
     if (r < 0)
         return CLI_EXIT_FAILURE;
+    sel = xcalloc(s->n_services ? s->n_services : 1, sizeof *sel);
+    for (size_t i = 0; i < s->n_services; i++)
+        sel[i] = a.n_names == 0;
+    if (stack_closure(s, a.names, a.n_names, sel, &e) < 0) {
+        log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
+        ret = CLI_EXIT_USAGE;
+        goto out;
+    }
+    chosen = names_where(s, sel, true);
+    held = names_where(s, sel, false);
 
     if (cli_supervisor_running(ctx)) {
-        if (!a.quiet)
-            fprintf(stderr, "infractl: stack '%s' is already running (state %s)\n", s->name,
-                    ctx->state_dir);
+        if (start_stopped(ctx, s, sec, sel, &a) < 0)
+            goto out;
         ret = CLI_EXIT_OK;
         goto wait;
     }
-    if (check_user_access(ctx, s) < 0)
+    if (check_user_access(ctx, s, sel) < 0)
         goto out;
-    spec = cli_spec_from_stack(s);
+    spec = cli_spec_from_stack(s, sel);
     r = sv_preflight(spec, &e);
     if (r < 0) {
         log_error("%s; nothing was started", err_format(&e, msg, sizeof msg));
         goto out;
     }
-    if (prepare(ctx, s, sec) < 0)
+    spec = sv_spec_free(spec);
+    if (prepare(ctx, s, sec, sel) < 0)
         goto out;
+    spec = cli_spec_from_stack(s, NULL);
 
     if (!a.detach) {
-        r = sv_run(spec, &(struct sv_options){ .state_dir = ctx->state_dir, .ready_fd = -1 });
+        r = sv_run(spec, &(struct sv_options){ .state_dir = ctx->state_dir,
+                                               .ready_fd = -1,
+                                               .held = (const char *const *)held });
         if (r == -EBUSY)
             log_error("another supervisor already runs on '%s'", ctx->state_dir);
         else if (r < 0)
@@ -370,7 +500,7 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
             pid = fork();
             if (pid != 0)
                 _exit(pid < 0 ? 1 : 0);
-            run_daemon(ctx, spec, pipefd[1]);
+            run_daemon(ctx, spec, (const char *const *)held, pipefd[1]);
         }
         pipefd[1] = fd_close(pipefd[1]);
     }
@@ -380,18 +510,21 @@ int cmd_up(int argc, char **argv, struct cli_ctx *ctx)
         goto out;
     }
     if (!a.quiet)
-        fprintf(stderr, "infractl: supervisor started for stack '%s' (state %s)\n", s->name,
-                ctx->state_dir);
+        fprintf(stderr, "infractl: supervisor started for stack '%s' (state %s)%s\n", s->name,
+                ctx->state_dir, held[0] ? ", some services held back" : "");
     ret = CLI_EXIT_OK;
 wait:
     if (a.wait) {
-        r = wait_healthy(ctx, s, &a);
+        r = wait_healthy(ctx, s, chosen, &a);
         if (r < 0)
             ret = r == -ETIMEDOUT ? CLI_EXIT_UNHEALTHY : CLI_EXIT_FAILURE;
     }
 out:
     fd_close(pipefd[0]);
     fd_close(pipefd[1]);
+    strv_free(chosen);
+    strv_free(held);
+    free(sel);
     stack_secrets_free(sec);
     sv_spec_free(spec);
     stack_free(s);

@@ -49,7 +49,7 @@ static enum sv_dep_cond cond_of(enum stack_dep_cond c)
     }
 }
 
-struct sv_spec *cli_spec_from_stack(const struct stack *s)
+struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel)
 {
     struct sv_spec *spec = sv_spec_new(s->name);
 
@@ -57,7 +57,11 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s)
     spec->log_keep = s->log_keep;
     for (size_t i = 0; i < s->n_services; i++) {
         const struct stack_service *in = &s->services[i];
-        struct sv_service *out = sv_spec_add(spec, in->name);
+        struct sv_service *out;
+
+        if (sel && !sel[i])
+            continue;
+        out = sv_spec_add(spec, in->name);
 
         out->line = in->line;
         out->package = dup_or_null(in->package);
@@ -68,9 +72,9 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s)
         out->working_dir = dup_or_null(in->working_dir);
         out->deps = xcalloc(in->n_deps + 1, sizeof *out->deps);
         for (size_t k = 0; k < in->n_deps; k++)
-            out->deps[k] = (struct sv_dep){ .service = xstrdup(in->deps[k].service),
-                                            .cond = cond_of(in->deps[k].cond) };
-        out->n_deps = in->n_deps;
+            if (!sel || sel[in->deps[k].index])
+                out->deps[out->n_deps++] = (struct sv_dep){ .service = xstrdup(in->deps[k].service),
+                                                            .cond = cond_of(in->deps[k].cond) };
         copy_check(&out->health, &in->health);
         copy_check(&out->liveness, &in->liveness);
         out->freeze_after_usec = in->freeze_after_usec;

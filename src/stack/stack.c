@@ -151,6 +151,29 @@ void stack_start_order(const struct stack *s, size_t *ret_order)
     free(placed);
 }
 
+static void mark_with_deps(const struct stack *s, size_t i, bool *sel)
+{
+    if (sel[i])
+        return;
+    sel[i] = true;
+    for (size_t k = 0; k < s->services[i].n_deps; k++)
+        mark_with_deps(s, s->services[i].deps[k].index, sel);
+}
+
+int stack_closure(const struct stack *s, char *const *names, size_t n_names, bool *sel,
+                  struct err *reterr)
+{
+    for (size_t k = 0; k < n_names; k++) {
+        const struct stack_service *svc = stack_find(s, names[k]);
+
+        if (!svc)
+            return err_set(reterr, -ENOENT, 0, 0, "no service '%s' in stack '%s'", names[k],
+                           s->name);
+        mark_with_deps(s, (size_t)(svc - s->services), sel);
+    }
+    return 0;
+}
+
 static bool secret_declared(const struct stack *s, const char *name, size_t len)
 {
     if (!s->secrets)

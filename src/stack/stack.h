@@ -128,6 +128,11 @@ struct stack *stack_free(struct stack *s);
 struct stack_service *stack_find(const struct stack *s, const char *name);
 /* Service indices in start order (dependencies first).  ret_order has n_services entries. */
 void stack_start_order(const struct stack *s, size_t *ret_order);
+/* Marks in sel (n_services entries, set by the caller, e.g. all false) the named services and
+ * everything they depend on, transitively (what `up SERVICE...` starts).  -ENOENT with
+ * *reterr naming the first unknown service; sel is then unspecified. */
+int stack_closure(const struct stack *s, char *const *names, size_t n_names, bool *sel,
+                  struct err *reterr) WARN_UNUSED_RESULT;
 
 /* "no", "on-failure", "always"; "service_started", ... (NULL if unknown).  Stop signals are
  * named by core/signal.h. */

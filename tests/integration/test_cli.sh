@@ -228,4 +228,52 @@ else
     diag "$(cat "$tmp/mini.err")"
 fi
 
+# 12. up SERVICE...: the named services and their dependencies start, the rest stay stopped
+# (a service whose binary is missing, Java say, does not keep the others down); a later up
+# starts what was held back.
+cat >"$tmp/part.yml" <<'YML'
+name: part
+services:
+  base:
+    command: [/bin/sleep, "3600.4321"]
+  app:
+    command: [/bin/sleep, "3600.4321"]
+    depends_on: [base]
+  other:
+    command: [/bin/sleep, "3600.4321"]
+  broken:
+    package: ghost-jre
+    command: [/usr/bin/ghost-java-not-installed]
+YML
+part() { "$INFRACTL" -f "$tmp/part.yml" --state-dir "$tmp/part" "$@"; }
+part_state() { part status --json | jq -r --arg n "$1" '.services[] | select(.name == $n) | .state'; }
+states_are() { # states_are SERVICE STATE...
+    while (($#)); do
+        [[ $(part_state "$1") == "$2" ]] || { diag "$1 is $(part_state "$1"), not $2"; return 1; }
+        shift 2
+    done
+}
+out=$(part up --detach nope 2>&1)
+rc=$?
+ok "up with an unknown service exits 2" test "$rc" -eq 2
+ok "up with an unknown service names it" grep -q "no service 'nope'" <<<"$out"
+ok "up with an unknown service starts nothing" test ! -S "$tmp/part/control.sock"
+if part up --detach --wait --timeout 30 app >"$tmp/part.out" 2>&1; then
+    ok "up app: app and its dependency base run" states_are app running base running
+    ok "up app: the others stay stopped" states_are other stopped broken stopped
+    out=$(part up --detach broken 2>&1)
+    rc=$?
+    diag "$out"
+    ok "up of a service whose binary is missing exits 1" test "$rc" -eq 1
+    ok "up of a service whose binary is missing names the package" grep -q "ghost-jre" <<<"$out"
+    ok "the failed up left the running services alone" states_are app running broken stopped
+    ok "a later up OTHER starts it on the running supervisor" \
+        part up --detach --wait --timeout 30 --quiet other
+    ok "other runs" states_are other running
+    part down --timeout 20 >/dev/null 2>&1
+else
+    ok "up app on a stack with a broken service" false
+    diag "$(cat "$tmp/part.out")"
+fi
+
 t_done
