@@ -22,7 +22,7 @@ set -euo pipefail
 # ---- runtime: the build toolchain and libraries we link, and the stack's real engines
 build_pkgs=(build-essential cmake pkg-config
             libyaml-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev
-            libmicrohttpd-dev libsqlite3-dev)
+            libmicrohttpd-dev libsqlite3-dev librdkafka-dev)
 # infrastructure/local/stack.yml (each service names its package there too).  Patroni is not
 # Debian's 3.0.2 (it can lose acknowledged writes after a leader freeze, fixed in 3.0.3) but
 # 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
