@@ -14,6 +14,10 @@
  *
  * Calls are thread-safe and may run concurrently (each has its own client); they must not be
  * called from a librdkafka callback.  Every thread librdkafka starts has all signals blocked.
+ * Its sockets are O_CLOEXEC, but librdkafka 2.0.2 makes each broker's wakeup pipe with plain
+ * pipe() (2 fds per known broker, open while a call runs): a program that fork()s and exec()s
+ * from another thread meanwhile passes them on unless its child closes fds >= 3
+ * (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) before execve()).
  * librdkafka's own log lines go to core/log.h at debug level; the adapter prints nothing else.
  *
  * bootstrap is librdkafka's bootstrap.servers: "host:port[,host:port...]".
