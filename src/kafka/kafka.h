@@ -164,9 +164,9 @@ struct kfk_topic_result {
 /* Makes the cluster match specs[0..n): creates missing topics (CreateTopics, with their
  * configs), and for existing ones replaces the dynamic config when it differs from the spec's
  * (DescribeConfigs, then AlterConfigs: librdkafka 2.0.2 has no IncrementalAlterConfigs) and adds
- * partitions when there are fewer than the spec's (CreatePartitions).  A replication factor or
- * a partition count above the spec is reported, never changed.  Idempotent: a second apply of
- * the same specs reports KFK_TOPIC_UNCHANGED for each.
+ * partitions when there are fewer than the spec's (CreatePartitions).  A replication factor
+ * that differs, or a partition count above the spec's, is reported, never changed.  Idempotent:
+ * a second apply of the same specs reports KFK_TOPIC_UNCHANGED for each.
  *
  * On success *ret_results holds n results in spec order (the caller frees them with
  * kfk_topic_results_free()) and the return value is how many have status KFK_TOPIC_ERROR.
