@@ -22,7 +22,7 @@ set -euo pipefail
 # ---- runtime: the build toolchain and libraries we link, and the stack's real engines
 build_pkgs=(build-essential cmake pkg-config
             libyaml-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev
-            libmicrohttpd-dev libsqlite3-dev)
+            libmicrohttpd-dev libsqlite3-dev librdkafka-dev)
 # infrastructure/local/stack.yml (each service names its package there too).  Patroni is not
 # Debian's 3.0.2 (it can lose acknowledged writes after a leader freeze, fixed in 3.0.3) but
 # 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
@@ -33,7 +33,8 @@ stack_pkgs=(etcd-server etcd-client postgresql-15 postgresql-client-15
 test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            python3-celery python3-redis  # gpu_failover: real Celery workers, Redis broker
            shfmt                         # check.deps parses our shell scripts with it
-           wrk)                          # make bench (OFREP load); check.deps checks bench too
+           wrk                           # make bench (OFREP load); check.deps checks bench too
+           kcat openjdk-17-jre-headless maven)  # kafka_adapter: a real 3-node Kafka from its jars
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)

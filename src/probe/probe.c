@@ -20,12 +20,13 @@
 
 static const char *const probe_type_names[_PROBE_TYPE_MAX] = {
     [PROBE_TCP] = "tcp",     [PROBE_HTTP] = "http", [PROBE_PG] = "pg",
-    [PROBE_REDIS] = "redis", [PROBE_EXEC] = "exec",
+    [PROBE_REDIS] = "redis", [PROBE_EXEC] = "exec", [PROBE_KAFKA] = "kafka",
 };
 
 static const struct probe_ops *const probe_type_ops[_PROBE_TYPE_MAX] = {
-    [PROBE_TCP] = &probe__tcp_ops,     [PROBE_HTTP] = &probe__http_ops, [PROBE_PG] = &probe__pg_ops,
-    [PROBE_REDIS] = &probe__redis_ops, [PROBE_EXEC] = &probe__exec_ops,
+    [PROBE_TCP] = &probe__tcp_ops,   [PROBE_HTTP] = &probe__http_ops,
+    [PROBE_PG] = &probe__pg_ops,     [PROBE_REDIS] = &probe__redis_ops,
+    [PROBE_EXEC] = &probe__exec_ops, [PROBE_KAFKA] = &probe__kafka_ops,
 };
 
 const char *probe_type_to_string(enum probe_type t)
@@ -167,6 +168,7 @@ struct probe *probe_start(const struct probe_spec *spec, uint64_t timeout_usec)
     p->fd = -1;
     p->net.fd = -1;
     p->exec_pidfd = p->exec_out = p->exec_epfd = -1;
+    p->kafka_fd = -1;
     buf_init(&p->detail, PROBE_DETAIL_MAX);
     buf_init(&p->http_in, PROBE_HTTP_MAX);
     buf_init(&p->net.out, 0);

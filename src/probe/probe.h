@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* probe.h - health probes (tcp, http, pg, redis, exec) as non-blocking state machines that any
- * poll()/epoll loop can drive, plus blocking helpers for CLIs and tests.
+/* probe.h - health probes (tcp, http, pg, redis, exec, kafka) as non-blocking state machines
+ * that any poll()/epoll loop can drive, plus blocking helpers for CLIs and tests.
  *
  * A probe never blocks: probe_start() begins the work, the caller polls probe_fd() for
  * probe_events() and calls probe_step() when the fd is ready or when probe_deadline() has
  * passed.  The fd may change between steps (libpq may reconnect), so re-read it each time.
- * Probes are single-threaded objects; different probes may be used from different threads. */
+ * Probes are single-threaded objects; different probes may be used from different threads.
+ * Only the kafka probe starts a thread of its own (librdkafka has no non-blocking API): see
+ * PROBE_KAFKA below. */
 #pragma once
 
 #include <stdbool.h>
@@ -21,14 +23,16 @@ enum probe_type {
     PROBE_PG,    /* libpq connect + query (default "SELECT 1") returns rows or command ok */
     PROBE_REDIS, /* optional AUTH, then command (default PING); reply is not an error */
     PROBE_EXEC,  /* argv exits 0; stdout+stderr captured (bounded) */
+    PROBE_KAFKA, /* librdkafka metadata request to host:port: the answer lists that broker
+                    itself and a controller (kafka/kafka.h kfk_probe()) */
     _PROBE_TYPE_MAX,
 };
 
 /* Every string is owned by the spec and freed by probe_spec_release(). */
 struct probe_spec {
     enum probe_type type;
-    char *host;             /* tcp/http/pg/redis; default "127.0.0.1" when NULL */
-    uint16_t port;          /* tcp/http/pg/redis */
+    char *host;             /* tcp/http/pg/redis/kafka; default "127.0.0.1" when NULL */
+    uint16_t port;          /* tcp/http/pg/redis/kafka */
     char *path;             /* http: default "/" */
     char *method;           /* http: default "GET" */
     char *body;             /* http: request body (sent with Content-Type: application/json),
@@ -50,7 +54,8 @@ struct probe_spec {
 void probe_spec_release(struct probe_spec *spec);
 /* Deep copy; dst is overwritten.  Aborts on OOM. */
 void probe_spec_copy(struct probe_spec *dst, const struct probe_spec *src);
-/* "tcp", "http", "pg", "redis", "exec" <-> enum; from_string returns -EINVAL when unknown. */
+/* "tcp", "http", "pg", "redis", "exec", "kafka" <-> enum; from_string returns -EINVAL when
+ * unknown. */
 const char *probe_type_to_string(enum probe_type t);
 int probe_type_from_string(const char *s, enum probe_type *ret);
 
@@ -60,6 +65,17 @@ struct probe;
  * group; it is reaped by the probe itself (through a pidfd), so a SIGCHLD handler elsewhere must
  * reap only the pids it started (waitpid(pid) or waitid(P_PIDFD)), never waitpid(-1).  Its fd
  * is an internal epoll fd (output pipe + pidfd), pollable like any other.
+ *
+ * Kafka probes: librdkafka's calls block, so the probe runs kfk_probe() in a short-lived
+ * detached thread (all signals blocked, SIGCHLD/SIGTERM/SIGINT/SIGHUP included, so a
+ * supervisor's signalfd sees them all) and its fd is the read end of a pipe the thread writes
+ * one byte to when it is done.  The thread shares only a reference-counted job with the probe
+ * (the bootstrap string, the result, the pipe's write end), never the probe or its spec, so
+ * probe_free() never waits for it: joining would stall the caller's loop for up to the timeout
+ * behind a hung broker, and librdkafka calls cannot be cancelled.  A freed probe's thread ends
+ * on its own within the timeout (plus librdkafka's teardown, a few ms) and frees the job.
+ * While it runs, librdkafka 2.0.2 holds pipes without O_CLOEXEC (kafka/kafka.h): a caller that
+ * forks and execs meanwhile should close fds >= 3 in the child.
  *
  * Starts a probe that must finish within timeout_usec.  The spec is borrowed and must outlive
  * the probe.  Returns NULL only on OOM; a probe that fails at once (bad host, connect refused
@@ -87,12 +103,16 @@ bool probe_done(const struct probe *p);
  * -EIO for a non-zero exit or a fatal signal, the spawn errno (-ENOENT ...) when it could not
  * start, -ECHILD when someone else reaped the child.  -EINPROGRESS while not done.  probe_message()
  * is a one-line human reason
- * ("connect to 127.0.0.1:5433: Connection refused", "HTTP 503", "exit status 1"); borrowed. */
+ * ("connect to 127.0.0.1:5433: Connection refused", "HTTP 503", "exit status 1",
+ * "3 brokers, controller 2"); borrowed. */
 int probe_result(const struct probe *p);
 const char *probe_message(const struct probe *p);
 /* What the service answered, for callers that interpret it (borrowed, "" when none):
  *   http: the response body;  redis: the reply as text (arrays one element per line, nil as
- *   empty line);  pg: result rows, one per line, fields separated by '\t';  exec: output. */
+ *   empty line);  pg: result rows, one per line, fields separated by '\t';  exec: output;
+ *   kafka: one line per broker of the answer, "broker=1 host=127.0.0.1 port=9092 self=1
+ *   controller=0 replicas=12 led=4 under_replicated=0 offline=0 led_internal=2 ..." (the
+ *   *_internal counts are the part of each count in "__" topics). */
 const char *probe_detail(const struct probe *p);
 /* Wall time from start to done, in usec. */
 uint64_t probe_elapsed_usec(const struct probe *p);

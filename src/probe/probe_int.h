@@ -25,8 +25,11 @@
 #define PROBE_REDIS_MAX   ((size_t)1024 * 1024) /* redis: bytes read before giving up */
 #define PROBE_MSG_MAX     512
 
-struct pg_conn;     /* libpq PGconn */
-struct redisReader; /* hiredis reader */
+struct pg_conn;         /* libpq PGconn */
+struct redisReader;     /* hiredis reader */
+struct probe_kafka_job; /* probe_kafka.c: shared with the probe's thread */
+struct kfk_probe_result;
+struct err;
 
 struct probe_ops {
     void (*start)(struct probe *p);
@@ -80,6 +83,10 @@ struct probe {
     int exec_out;        /* read end of the stdout+stderr pipe, -1 after EOF */
     int exec_epfd;       /* epoll over exec_out and exec_pidfd: the one fd the caller polls */
     size_t exec_dropped; /* output bytes beyond PROBE_EXEC_OUTPUT */
+
+    /* kafka: our reference to the job its thread runs, and the pipe's read end */
+    struct probe_kafka_job *kafka_job;
+    int kafka_fd;
 };
 
 extern const struct probe_ops probe__tcp_ops;
@@ -87,6 +94,14 @@ extern const struct probe_ops probe__http_ops;
 extern const struct probe_ops probe__pg_ops;
 extern const struct probe_ops probe__redis_ops;
 extern const struct probe_ops probe__exec_ops;
+extern const struct probe_ops probe__kafka_ops;
+
+/* What a kafka probe's thread runs: kfk_probe() unless a test swaps in a fake (to check the
+ * thread's life cycle under ThreadSanitizer, which cannot follow librdkafka's glibc C11
+ * threads).  Read by probe_start() only, on the caller's thread. */
+typedef int (*probe_kafka_fn)(const char *bootstrap, uint64_t timeout_usec,
+                              struct kfk_probe_result *ret, struct err *reterr);
+extern probe_kafka_fn probe__kafka_run;
 
 /* Records the result (first call wins), stamps the end time, drops the wait and releases the
  * type resources.  The message is squashed to one line. */

@@ -110,8 +110,9 @@ static int valid_http_method(const struct cfg_ctx *c, const struct cfg_node *n, 
 /* ===== Probes and health checks ===== */
 
 static const char *const probe_type_names[_PROBE_TYPE_MAX + 1] = {
-    [PROBE_TCP] = "tcp",     [PROBE_HTTP] = "http", [PROBE_PG] = "pg",
-    [PROBE_REDIS] = "redis", [PROBE_EXEC] = "exec", [_PROBE_TYPE_MAX] = NULL,
+    [PROBE_TCP] = "tcp",      [PROBE_HTTP] = "http", [PROBE_PG] = "pg",
+    [PROBE_REDIS] = "redis",  [PROBE_EXEC] = "exec", [PROBE_KAFKA] = "kafka",
+    [_PROBE_TYPE_MAX] = NULL,
 };
 
 #define PROBE_OPT(key_, type_, field_) CFG_OPT(struct probe_spec, key_, type_, field_)
@@ -164,9 +165,10 @@ static const struct cfg_option exec_opts[] = {
       .flags = CFG_F_REQUIRED | CFG_F_NONEMPTY | CFG_F_EMPTY_OK, .validate = valid_refs },
     { .key = NULL },
 };
+/* A kafka probe names a bootstrap broker: host and port, as tcp. */
 static const struct cfg_option *const probe_opts[_PROBE_TYPE_MAX] = {
     [PROBE_TCP] = tcp_opts,     [PROBE_HTTP] = http_opts, [PROBE_PG] = pg_opts,
-    [PROBE_REDIS] = redis_opts, [PROBE_EXEC] = exec_opts,
+    [PROBE_REDIS] = redis_opts, [PROBE_EXEC] = exec_opts, [PROBE_KAFKA] = tcp_opts,
 };
 
 /* How often a health check (or liveness check) runs, and how many failures count. */

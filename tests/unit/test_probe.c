@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* test_probe.c - probes against real servers on 127.0.0.1: listening sockets, a forked HTTP
- * server, redis-server, PostgreSQL 15 and real child processes. */
+ * server, redis-server, PostgreSQL 15, real child processes and librdkafka's mock cluster. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "core/buf.h"
 #include "core/str.h"
 #include "core/time.h"
+#include "kafka_mock.h"
 #include "probe/probe.h"
 #include "probe/probe_int.h"
 #include "srv.h"
@@ -127,6 +129,9 @@ static void test_type_strings(void)
         ASSERT_EQ(t, i);
     }
     ASSERT_STREQ(probe_type_to_string(PROBE_REDIS), "redis");
+    ASSERT_STREQ(probe_type_to_string(PROBE_KAFKA), "kafka");
+    ASSERT_OK(probe_type_from_string("kafka", &t));
+    ASSERT_EQ(t, PROBE_KAFKA);
     ASSERT_ERRNO(probe_type_from_string("kafka2", &t), -EINVAL);
     ASSERT_ERRNO(probe_type_from_string(NULL, &t), -EINVAL);
     ASSERT_TRUE(probe_type_to_string(_PROBE_TYPE_MAX) == NULL);
@@ -620,6 +625,229 @@ static void test_pg(void)
     buf_release(&det);
 }
 
+/* ===== kafka (librdkafka's mock cluster; tests/lib/kafka_mock.h) ===== */
+
+static unsigned count_threads(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+
+    ASSERT_TRUE(d != NULL);
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    (void)closedir(d);
+    return n;
+}
+
+/* Waits (up to 5 s) until only `n` threads are left: the probe's thread and librdkafka's are
+ * gone. */
+static void wait_threads(unsigned n)
+{
+    uint64_t deadline = now_usec() + 5000 * MSEC;
+
+    while (count_threads() > n && now_usec() < deadline)
+        srv__sleep_ms(10);
+    ASSERT_EQ(count_threads(), n);
+}
+
+static void test_kafka_healthy(void)
+{
+    struct kmock m;
+    struct buf msg = BUF_INIT(4096), det = BUF_INIT(PROBE_DETAIL_MAX);
+    struct probe_spec s = { .type = PROBE_KAFKA }; /* host: 127.0.0.1 by default */
+    char line[128];
+    unsigned lines = 0;
+
+    kmock_start(&m, 3);
+    ASSERT_EQ(rd_kafka_mock_topic_create(m.mc, "orders", 6, 2), 0);
+    s.port = kmock_port(&m, 2);
+    ASSERT_OK(run(&s, 3000 * MSEC, &msg, &det));
+    ASSERT_STREQ(buf_str(&msg), "3 brokers, controller 0");
+    (void)snprintf(line, sizeof line, "broker=2 host=127.0.0.1 port=%u self=1 controller=0 ",
+                   (unsigned)s.port);
+    ASSERT_CONTAINS(buf_str(&det), line);
+    ASSERT_CONTAINS(buf_str(&det), "broker=1 host=127.0.0.1");
+    ASSERT_CONTAINS(buf_str(&det), " self=0 controller=0 replicas=6 led=");
+    ASSERT_CONTAINS(buf_str(&det), "cluster brokers=3 controller=0 self=2 topics=1 replicas=6 "
+                                   "led=6 under_replicated=0 offline=0 replicas_internal=0");
+    for (const char *c = buf_str(&det); *c; c++)
+        lines += *c == '\n';
+    ASSERT_EQ(lines, 4);
+    kmock_stop(&m);
+    buf_release(&msg);
+    buf_release(&det);
+}
+
+static void test_kafka_down_and_bad_input(void)
+{
+    struct kmock m;
+    struct buf msg = BUF_INIT(4096), det = BUF_INIT(PROBE_DETAIL_MAX);
+    struct probe_spec s = { .type = PROBE_KAFKA, .host = S("127.0.0.1") };
+    uint64_t t0;
+
+    kmock_start(&m, 1);
+    s.port = kmock_port(&m, 1);
+    ASSERT_EQ(rd_kafka_mock_broker_set_down(m.mc, -1), 0);
+    t0 = now_usec();
+    ASSERT_ERRNO(run(&s, 3000 * MSEC, &msg, &det), -ECONNREFUSED);
+    ASSERT_LE(now_usec() - t0, 1500 * MSEC); /* refused at once, not at the deadline */
+    ASSERT_CONTAINS(buf_str(&msg), "all brokers are down");
+    ASSERT_CONTAINS(buf_str(&msg), "Connection refused");
+    ASSERT_STREQ(buf_str(&det), "");
+    kmock_stop(&m);
+
+    s.port = 0;
+    ASSERT_ERRNO(run(&s, 3000 * MSEC, &msg, &det), -EINVAL);
+    ASSERT_STREQ(buf_str(&msg), "no port to probe");
+    buf_release(&msg);
+    buf_release(&det);
+}
+
+/* Brokers that accept connections and never answer in time (as when SIGSTOPped): the probe
+ * ends by its deadline, whoever notices first (kfk_probe() gets slightly less time). */
+static void test_kafka_hung_broker_deadline(void)
+{
+    struct kmock m;
+    struct probe_spec s = { .type = PROBE_KAFKA, .host = S("127.0.0.1") };
+    struct probe *p;
+    uint64_t took;
+
+    kmock_start(&m, 3);
+    kmock_hang(&m, 30000);
+    s.port = kmock_port(&m, 1);
+    p = probe_start(&s, 600 * MSEC);
+    ASSERT_TRUE(p != NULL);
+    probe_run_all(&p, 1);
+    took = probe_elapsed_usec(p);
+    ASSERT_ERRNO(probe_result(p), -ETIMEDOUT);
+    ASSERT_GE(took, 500 * MSEC);
+    ASSERT_LE(took, 700 * MSEC);
+    ASSERT_TRUE(strstr(probe_message(p), "no answer from 127.0.0.1:") ||
+                strstr(probe_message(p), "timed out after 600ms"));
+    ASSERT_EQ(probe_fd(p), -1);
+    p = probe_free(p);
+    kmock_stop(&m);
+}
+
+/* probe_free() while the thread is still inside librdkafka: it returns at once, and the thread
+ * finishes later on its own without touching the freed probe (ASan would see it); then every
+ * thread and fd is gone. */
+static void test_kafka_free_while_running(void)
+{
+    struct kmock m;
+    struct probe_spec s = { .type = PROBE_KAFKA, .host = S("127.0.0.1") };
+    struct probe *p[3];
+    unsigned threads, fds;
+    uint64_t t0;
+
+    kmock_start(&m, 1);
+    kmock_hang(&m, 30000);
+    s.port = kmock_port(&m, 1);
+    threads = count_threads();
+    fds = count_fds();
+    for (unsigned i = 0; i < 3; i++) {
+        p[i] = probe_start(&s, (400 + 100 * i) * MSEC);
+        ASSERT_TRUE(p[i] && probe_fd(p[i]) >= 0 && probe_events(p[i]) == POLLIN);
+    }
+    srv__sleep_ms(50);
+    ASSERT_GE(count_threads(), threads + 3);
+    t0 = now_usec();
+    p[0] = probe_free(p[0]);
+    ASSERT_LE(now_usec() - t0, 20 * MSEC);
+    /* One finishes by its deadline (the thread still runs), then is freed. */
+    while (!probe_step(p[1], 0))
+        srv__sleep_ms(10);
+    ASSERT_ERRNO(probe_result(p[1]), -ETIMEDOUT);
+    p[1] = probe_free(p[1]);
+    /* One is left to its thread and read normally. */
+    probe_run_all(&p[2], 1);
+    ASSERT_ERRNO(probe_result(p[2]), -ETIMEDOUT);
+    p[2] = probe_free(p[2]);
+    wait_threads(threads);
+    ASSERT_EQ(count_fds(), fds);
+    kmock_stop(&m);
+}
+
+/* Bits of the signals the supervisor reads through its signalfd, in a SigBlk mask. */
+static bool sigs_blocked(unsigned long long mask)
+{
+    static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (!(mask & (1ULL << (sigs[i] - 1))))
+            return false;
+    return true;
+}
+
+/* The tids of this process's threads, into tids (at most n); returns how many. */
+static unsigned list_tids(long *tids, unsigned n)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    unsigned k = 0;
+
+    ASSERT_TRUE(d != NULL);
+    while ((de = readdir(d)) && k < n)
+        if (de->d_name[0] != '.')
+            tids[k++] = strtol(de->d_name, NULL, 10);
+    (void)closedir(d);
+    return k;
+}
+
+/* Every thread the probe brings (its own and librdkafka's, which it starts) blocks SIGCHLD,
+ * SIGTERM, SIGINT and SIGHUP, and the caller's mask is left as it was.  (The mock cluster's
+ * threads are the test's: rd_kafka_mock_cluster_new() does not block signals.) */
+static void test_kafka_thread_blocks_signals(void)
+{
+    struct kmock m;
+    struct probe_spec s = { .type = PROBE_KAFKA, .host = S("127.0.0.1") };
+    struct probe *p;
+    sigset_t before, after;
+    long old[64], now[64];
+    unsigned n_old, n_now, checked = 0, threads;
+
+    kmock_start(&m, 1);
+    kmock_hang(&m, 30000);
+    s.port = kmock_port(&m, 1);
+    threads = count_threads();
+    n_old = list_tids(old, 64);
+    ASSERT_OK(pthread_sigmask(SIG_SETMASK, NULL, &before));
+    p = probe_start(&s, 1000 * MSEC);
+    ASSERT_OK(pthread_sigmask(SIG_SETMASK, NULL, &after));
+    ASSERT_EQ(sigismember(&after, SIGTERM), sigismember(&before, SIGTERM));
+    ASSERT_EQ(sigismember(&after, SIGCHLD), sigismember(&before, SIGCHLD));
+    srv__sleep_ms(100);
+    n_now = list_tids(now, 64);
+    for (unsigned i = 0; i < n_now; i++) {
+        char path[64], text[4096], *blk;
+        bool known = false;
+        FILE *f;
+        size_t k;
+
+        for (unsigned j = 0; j < n_old && !known; j++)
+            known = old[j] == now[i];
+        if (known)
+            continue;
+        (void)snprintf(path, sizeof path, "/proc/self/task/%ld/status", now[i]);
+        f = fopen(path, "re");
+        if (!f)
+            continue; /* ended meanwhile */
+        k = fread(text, 1, sizeof text - 1, f);
+        (void)fclose(f);
+        text[k] = '\0';
+        blk = strstr(text, "SigBlk:");
+        ASSERT_TRUE(blk != NULL);
+        if (!sigs_blocked(strtoull(blk + 7, NULL, 16)))
+            T_FAIL("thread %ld does not block SIGCHLD/SIGTERM/SIGINT/SIGHUP: %.24s", now[i], blk);
+        checked++;
+    }
+    ASSERT_GE(checked, 3); /* the probe's thread, its client's main and broker threads */
+    p = probe_free(p);
+    wait_threads(threads);
+    kmock_stop(&m);
+}
+
 /* ===== many at once ===== */
 
 static void test_run_all_concurrent(void)
@@ -676,4 +904,6 @@ T_MAIN(T_CASE(test_type_strings), T_CASE(test_spec_copy_release), T_CASE(test_tc
        T_CASE(test_deadline_step), T_CASE(test_exec_true_false), T_CASE(test_exec_output_env),
        T_CASE(test_exec_timeout_kills_group), T_CASE(test_exec_free_kills_stragglers),
        T_CASE(test_exec_status_stolen), T_CASE(test_redis), T_CASE(test_pg),
-       T_CASE(test_run_all_concurrent))
+       T_CASE(test_kafka_healthy), T_CASE(test_kafka_down_and_bad_input),
+       T_CASE(test_kafka_hung_broker_deadline), T_CASE(test_kafka_free_while_running),
+       T_CASE(test_kafka_thread_blocks_signals), T_CASE(test_run_all_concurrent))

@@ -337,11 +337,27 @@ static void test_err_probe_keys(void)
                8, 7, "unknown field 'services.a.status_probe.interval'");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    healthcheck: {type: exec, command: [x], host: h}\n",
                5, 45, "field 'services.a.healthcheck.host' is not valid for probe type 'exec'");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    healthcheck: {type: kafka, port: 1, path: /x}\n", 5,
+               41, "field 'services.a.healthcheck.path' is not valid for probe type 'kafka'");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    healthcheck: {type: smtp, port: 25}\n", 5, 25,
                "services.a.healthcheck.type: unknown probe type 'smtp'");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    healthcheck: {type: http, port: 1, "
                    "expect_status: 700}\n",
                5, 55, "services.a.healthcheck.expect_status: 700 is out of range");
+}
+
+/* A kafka probe is a bootstrap broker: host (default 127.0.0.1) and port. */
+static void test_kafka_probe(void)
+{
+    struct stack *s = parse_ok(HDR "  kafka1:\n    command: [a]\n    healthcheck:\n"
+                                   "      type: kafka\n      port: 29092\n");
+
+    ASSERT_EQ(s->services[0].health.probe.type, PROBE_KAFKA);
+    ASSERT_STREQ(s->services[0].health.probe.host, "127.0.0.1");
+    ASSERT_EQ(s->services[0].health.probe.port, 29092);
+    stack_free(s);
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    healthcheck: {type: kafka}\n", 5, 5,
+               "missing required field 'services.a.healthcheck.port'");
 }
 
 static void test_err_ports_deps(void)
@@ -868,7 +884,8 @@ static void test_prepare(void)
 
 T_MAIN(T_CASE(test_full_example), T_CASE(test_defaults), T_CASE(test_defaults_are_the_supervisors),
        T_CASE(test_err_unknown_field), T_CASE(test_err_types), T_CASE(test_err_values),
-       T_CASE(test_err_missing), T_CASE(test_err_probe_keys), T_CASE(test_err_ports_deps),
-       T_CASE(test_err_refs), T_CASE(test_err_yaml), T_CASE(test_load_missing_file),
-       T_CASE(test_start_order), T_CASE(test_resolve), T_CASE(test_resolve_missing_secret),
-       T_CASE(test_expand), T_CASE(test_secrets), T_CASE(test_prepare), T_CASE(test_fencing_fields))
+       T_CASE(test_err_missing), T_CASE(test_err_probe_keys), T_CASE(test_kafka_probe),
+       T_CASE(test_err_ports_deps), T_CASE(test_err_refs), T_CASE(test_err_yaml),
+       T_CASE(test_load_missing_file), T_CASE(test_start_order), T_CASE(test_resolve),
+       T_CASE(test_resolve_missing_secret), T_CASE(test_expand), T_CASE(test_secrets),
+       T_CASE(test_prepare), T_CASE(test_fencing_fields))
