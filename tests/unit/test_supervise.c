@@ -885,17 +885,22 @@ static void test_environment_user_and_working_dir(void)
     const char *env[] = { "LANG=en_US.UTF-8", "EXTRA=1", NULL };
     char *log, *text;
     bool root = geteuid() == 0;
+    int leak[2];
 
     make_state_dir();
     svc = tb_add(s, "envy",
                  "echo \"uid=$(id -u) gid=$(id -g) cwd=$(pwd)\"; echo \"PATH=$PATH\"; "
                  "echo \"LANG=$LANG EXTRA=$EXTRA HOME=$HOME USER=$USER\"; "
+                 "echo \"fds=$(ls /proc/$$/fd | tr '\\n' ' ')\"; "
                  "echo \"stdin=$(cat | wc -c)\"; exec sleep 100");
     strv_free(svc->env);
     svc->env = strv(env);
     svc->working_dir = xstrdup("/tmp");
     if (root)
         svc->user = xstrdup("nobody"); /* privileges are dropped only by a root supervisor */
+    /* A pipe without O_CLOEXEC, as libraries in other threads make them (librdkafka's): the
+     * supervisor inherits it, its services must not. */
+    ASSERT_EQ(pipe(leak), 0);
     sup_start(s);
     json_decref(wait_state("envy", "state", "running", 3 * SEC));
     log = sv_log_path(state_dir, "envy");
@@ -910,6 +915,7 @@ static void test_environment_user_and_working_dir(void)
     ASSERT_CONTAINS(text, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
     ASSERT_CONTAINS(text, "LANG=en_US.UTF-8 EXTRA=1 HOME="); /* the service's env wins */
     ASSERT_CONTAINS(text, "stdin=0\n");
+    ASSERT_CONTAINS(text, "fds=0 1 2 3 \n"); /* 3: the shell's pipe from $(...) */
     if (root) {
         ASSERT_CONTAINS(text, "uid=65534 gid=65534 ");
         ASSERT_CONTAINS(text, "HOME=/nonexistent USER=nobody\n");
@@ -917,6 +923,8 @@ static void test_environment_user_and_working_dir(void)
     free(text);
     free(log);
     sup_down();
+    (void)close(leak[0]);
+    (void)close(leak[1]);
     tb_free(s);
     cleanup();
 }
