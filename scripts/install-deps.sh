@@ -12,6 +12,9 @@
 #            + Patroni 4.1.5 from PyPI (infrastructure/patroni/requirements.txt: every
 #              dependency pinned with its hash) in a virtual environment of Debian's
 #              /usr/bin/python3 under the tools dir, its wheels cached there (offline afterwards)
+#            + Apache Kafka 4.4.0 (KRaft) and the Prometheus JMX exporter agent from Maven
+#              Central (infrastructure/kafka/pom.xml) into the tools dir, its local Maven
+#              repository cached there (offline afterwards); a system user `kafka` runs them
 #   tests    what `make test` calls besides that                    (make test)
 #   ci       format check, sanitizer and fuzzer runtimes            (.ci/run)
 # (`make bench` needs the tests set: its load tool and peers' runtime are there.)
@@ -28,6 +31,9 @@ build_pkgs=(build-essential cmake pkg-config
 # 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
 stack_pkgs=(etcd-server etcd-client postgresql-15 postgresql-client-15
             haproxy pgbouncer redis-server redis-sentinel redis-tools python3-venv)
+
+# Kafka: a JVM to run the brokers, Maven to fetch them (install_kafka below).
+kafka_pkgs=(openjdk-17-jre-headless maven)
 
 # ---- tests: tools the integration tests and their checks call
 test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
@@ -94,6 +100,52 @@ install_patroni() {
     "$venv/bin/patroni" --version >&2
 }
 
+KAFKA_VERSION=4.4.0
+# Kafka's jars in $TOOLS/kafka-$KAFKA_VERSION/libs, resolved by Maven from Maven Central into a
+# local repository in $TOOLS/cache/m2 (a second run works offline).  Idempotent.
+install_kafka() {
+    local tools dest m2 pom stamp log
+    tools=$(tools_dir)
+    dest=$tools/kafka-$KAFKA_VERSION
+    m2=$tools/cache/m2
+    pom=$(cd "$(dirname "$0")/.." && pwd)/infrastructure/kafka/pom.xml
+    stamp=$(cat "$pom" "$(dirname "$pom")/tools-log4j2.xml" | sha256sum | cut -d' ' -f1)
+    if [[ -d $dest/libs && $(cat "$dest/.pom.sha256" 2>/dev/null) == "$stamp" ]]; then
+        return 0
+    fi
+    [[ $mode == check ]] && { echo "install-deps: Kafka $KAFKA_VERSION is not installed in $dest" >&2; return 1; }
+    echo "install-deps: installing Kafka $KAFKA_VERSION into $dest (Maven Central)" >&2
+    mkdir -p "$m2"
+    chmod 755 "$tools"
+    rm -rf "$dest.new"
+    log=$(mktemp)
+    # Offline first: a cached repository needs no network.
+    if ! mvn -q -o -B -f "$pom" -Dmaven.repo.local="$m2" dependency:copy-dependencies \
+        -DoutputDirectory="$dest.new/libs" >"$log" 2>&1 &&
+        ! mvn -q -B -f "$pom" -Dmaven.repo.local="$m2" dependency:copy-dependencies \
+            -DoutputDirectory="$dest.new/libs" >"$log" 2>&1; then
+        grep -E "ERROR|Could not" "$log" | head -5 >&2
+        echo "install-deps: cannot fetch Kafka $KAFKA_VERSION (org.apache.kafka:kafka_2.13:$KAFKA_VERSION and the jars of $pom) from Maven Central; the stack's kafka services cannot start (start the others: infractl up --detach --wait SERVICE...)" >&2
+        rm -rf "$dest.new" "$log"
+        return 1
+    fi
+    rm -f "$log"
+    mkdir -p "$dest.new/config"
+    cp "$(dirname "$pom")/tools-log4j2.xml" "$dest.new/config/"
+    rm -rf "$dest"
+    mv "$dest.new" "$dest"
+    echo "$stamp" >"$dest/.pom.sha256"
+    chmod -R a+rX "$tools"
+    echo "install-deps: Kafka $KAFKA_VERSION: $(find "$dest/libs" -name '*.jar' | wc -l) jars" >&2
+}
+
+# The unprivileged user the brokers run as (Debian has no kafka package to create one).
+ensure_kafka_user() {
+    id kafka >/dev/null 2>&1 && return 0
+    [[ $mode == check ]] && { echo "install-deps: user kafka is missing" >&2; return 1; }
+    $SUDO useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin kafka
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
     exit 2
@@ -102,7 +154,7 @@ usage() {
 want=()
 add_set() {
     case $1 in
-    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}") ;;
+    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}") ;;
     tests) add_set runtime; want+=("${test_pkgs[@]}") ;;
     ci | all) add_set tests; want+=("${ci_pkgs[@]}") ;;
     bench) add_set tests ;;
@@ -136,8 +188,10 @@ missing=()
 for p in "${want[@]}"; do
     [[ -n ${installed[$p]:-} ]] || missing+=("$p")
 done
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO=sudo
 if ((${#missing[@]} == 0)); then
-    install_patroni
+    install_patroni && install_kafka && ensure_kafka_user
     exit
 fi
 if [[ $mode == check ]]; then
@@ -146,7 +200,6 @@ if [[ $mode == check ]]; then
 fi
 
 echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null || {
         echo "install-deps: missing ${missing[*]}: run as root or install sudo" >&2
@@ -168,4 +221,4 @@ trap '[[ $created_policy == 1 ]] && $SUDO rm -f $policy' EXIT
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: installed ${#missing[@]} package(s)" >&2
-install_patroni
+install_patroni && install_kafka && ensure_kafka_user

@@ -10,7 +10,9 @@
 #   stack claims; the Patroni templates agree with each other except for name, ports and paths;
 #   HAProxy's backends and PgBouncer's target match the Patroni/HAProxy ports; each Patroni
 #   node's lock (leader key, member name, etcd port), liveness port and Patroni version agree
-#   with its template, scripts/install-deps.sh and infrastructure/patroni/requirements.txt.
+#   with its template, scripts/install-deps.sh and infrastructure/patroni/requirements.txt;
+#   the Kafka nodes agree with each other, their ports, kafka-init, kafka-topics and the
+#   versions scripts/install-deps.sh and infrastructure/kafka/pom.xml install.
 #
 # Usage: check-local-stack.py [path/to/stack.yml]   (exit 0 = consistent, 1 = problems listed)
 # Needs Debian's python3-yaml (run with /usr/bin/python3, not a pyenv python).
@@ -50,6 +52,77 @@ def strings(x):
     elif isinstance(x, dict):
         for v in x.values():
             yield from strings(v)
+
+
+def properties(text):
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def check_kafka(services, rendered, stack_dir):
+    """Kafka nodes: one node id, client/controller/JMX ports as claimed, the same voters, the
+    same settings otherwise; kafka-init formats each node's config; kafka-topics bootstraps from
+    every broker; the versions in the commands are the ones scripts/install-deps.sh and
+    infrastructure/kafka/pom.xml install."""
+    nodes = {n: s for n, s in services.items() if s.get("kind") == "kafka"}
+    if not nodes:
+        return
+    deps = open(os.path.join(stack_dir, "../../scripts/install-deps.sh")).read()
+    pom = open(os.path.join(stack_dir, "../kafka/pom.xml")).read()
+    ver = re.search(r"^KAFKA_VERSION=(\S+)$", deps, re.M).group(1)
+    if f"<kafka.version>{ver}</kafka.version>" not in pom:
+        problem(f"infrastructure/kafka/pom.xml does not pin Kafka {ver} (install-deps.sh)")
+    jmx = re.search(r"<jmx\.exporter\.version>([^<]+)<", pom)
+    voters, norm, brokers, configs = set(), {}, [], []
+    for n, s in nodes.items():
+        cmd = " ".join(s["command"])
+        if f"/kafka-{ver}/libs/" not in cmd:
+            problem(f"{n}: command does not run the jars of Kafka {ver} (install-deps.sh)")
+        if jmx and f"jmx_prometheus_javaagent-{jmx.group(1)}.jar" not in cmd:
+            problem(f"{n}: command does not load jmx_prometheus_javaagent {jmx.group(1)} (pom.xml)")
+        conf_path = s["command"][s["command"].index("kafka.Kafka") + 1]
+        f = next((f for f in s["files"] if f["path"] == conf_path), None)
+        if not f:
+            problem(f"{n}: {conf_path} (kafka.Kafka's argument) is not one of its files")
+            continue
+        configs.append(conf_path)
+        text = rendered.get(f["template"], "")
+        props = properties(text)
+        client, controller, jmx_port = s["ports"]
+        want = f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
+        if props.get("listeners") != want:
+            problem(f"{n}: {f['template']} listeners is not {want}")
+        node_id = props.get("node.id", "")
+        if f"{node_id}@127.0.0.1:{controller}" not in props.get("controller.quorum.voters", ""):
+            problem(f"{n}: node {node_id} with controller port {controller} is not a voter")
+        voters.add(props.get("controller.quorum.voters"))
+        if f"=127.0.0.1:{jmx_port}:" not in cmd:
+            problem(f"{n}: the JMX exporter does not listen on its port {jmx_port}")
+        for key in ("healthcheck", "status_probe"):
+            if (s.get(key) or {}).get("port") != client or (s.get(key) or {}).get("type") != "kafka":
+                problem(f"{n}: {key} is not a kafka probe of its client port {client}")
+        brokers.append(f"127.0.0.1:{client}")
+        t = "".join(l for l in text.splitlines(True) if not l.lstrip().startswith("#"))
+        t = re.sub(rf"\b{re.escape(n)}\b", "NODE", t)
+        t = re.sub(rf"\b({client}|{controller})\b", "PORT", t)
+        t = re.sub(r"^controller\.quorum\.voters=.*$", "", t, flags=re.M)  # checked above
+        norm[n] = re.sub(r"^node\.id=\d+$", "node.id=ID", t, flags=re.M)
+    if len(voters) > 1:
+        problem("Kafka nodes disagree on controller.quorum.voters")
+    if len(set(norm.values())) > 1:
+        problem("Kafka templates differ in more than node id, name, ports and paths: " + ", ".join(norm))
+    init = next((s for s in services.values() if "KAFKA_CONFIGS" in (s.get("environment") or {})), None)
+    if init and sorted(init["environment"]["KAFKA_CONFIGS"].split()) != sorted(configs):
+        problem("kafka-init: KAFKA_CONFIGS is not the nodes' server.properties")
+    for n, s in services.items():
+        for a in s.get("command", []):
+            if str(a).startswith("--bootstrap=") and sorted(a[12:].split(",")) != sorted(brokers):
+                problem(f"{n}: --bootstrap is not every broker ({','.join(brokers)})")
 
 
 def main():
@@ -180,6 +253,8 @@ def main():
             for port in re.findall(r"host=127\.0\.0\.1 port=(\d+)", btext):
                 if int(port) not in hap["ports"]:
                     problem(f"pgbouncer: database target port {port} is not an HAProxy port")
+
+    check_kafka(services, rendered, os.path.dirname(os.path.abspath(path)))
 
     for p in problems:
         print(f"{path}: {p}", file=sys.stderr)

@@ -44,6 +44,7 @@ static const struct cli_cmd commands[] = {
     { "flags", cmd_flags, &cmd_flags_help },
     { "gpu", cmd_gpu, &cmd_gpu_help },
     { "drill", cmd_drill, &cmd_drill_help },
+    { "kafka", cmd_kafka, &cmd_kafka_help },
     { "help", cmd_help, &help_help },
     { "version", cmd_version, &version_help },
 };
@@ -307,6 +308,13 @@ static int parse_global(int *argc, char **argv, const char **stack, const char *
         const char *val = NULL;
 
         if (streq(a, "--")) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (verb && streq(verb, "kafka") && a[0] != '-' && !streq(a, "apply") &&
+            !streq(a, "bootstrap")) {
+            /* `kafka TOOL ARGS`: ARGS are the Kafka tool's own (its --help, its --file) */
             while (i < *argc)
                 argv[out++] = argv[i++];
             break;

@@ -17,6 +17,7 @@
 #include "core/time.h"
 #include "probe/probe.h"
 #include "stack/stack.h"
+#include "status_int.h"
 #include "supervise/supervise.h"
 
 #define STATUS_TIMEOUT_USEC (3 * USEC_PER_SEC)
@@ -93,6 +94,9 @@ void status_snapshot_release(struct status_snapshot *snap)
     free(snap->services);
     free(snap->stack_name);
     free(snap->state_dir);
+    for (size_t i = 0; i < snap->kafka.n_groups; i++)
+        free(snap->kafka.groups[i].name);
+    free(snap->kafka.groups);
     *snap = (struct status_snapshot){ 0 };
 }
 
@@ -199,27 +203,16 @@ static int64_t to_i64(const char *s)
     return parse_i64(s, &v) < 0 ? -1 : v;
 }
 
-struct role_job {
-    struct status_service *sv;
-    const struct stack_service *svc;
-    struct probe_spec spec;
-    struct probe *probe;
-    struct probe_spec cluster_spec; /* patroni: GET /cluster on the REST port */
-    struct probe *cluster;
-    struct probe_spec version_spec; /* patroni: GET /patroni (its version) */
-    struct probe *version;
-};
-
 static bool job_is(const struct role_job *j, const char *kind)
 {
     return j->svc && j->svc->kind && streq(j->svc->kind, kind);
 }
 
-/* The job's service is of this kind and its status probe answered. */
-static bool job_ok(const struct role_job *j, const char *kind)
+bool status__job_ok(const struct role_job *j, const char *kind)
 {
     return job_is(j, kind) && j->probe && probe_result(j->probe) == 0;
 }
+#define job_ok status__job_ok
 
 /* Splits line into at most max fields at sep (in place); returns the count. */
 static int split_fields(char *line, char sep, char **f, int max)
@@ -235,8 +228,7 @@ static int split_fields(char *line, char sep, char **f, int max)
     return nf;
 }
 
-/* Calls fn for each line of text (copied into a bounded buffer). */
-static void for_each_line(const char *text, void (*fn)(char *line, void *ud), void *ud)
+void status__for_each_line(const char *text, void (*fn)(char *line, void *ud), void *ud)
 {
     for (const char *p = text; p && *p;) {
         char line[1024];
@@ -342,7 +334,7 @@ static void interpret_haproxy(struct role_job *jobs, size_t n)
 
         if (!job_ok(&jobs[i], "haproxy"))
             continue;
-        for_each_line(probe_detail(jobs[i].probe), haproxy_line, &acc);
+        status__for_each_line(probe_detail(jobs[i].probe), haproxy_line, &acc);
         (void)snprintf(sv->role, sizeof sv->role, "proxy");
         (void)snprintf(sv->detail, sizeof sv->detail, "write->%s read->%s",
                        acc.write.len ? buf_str(&acc.write) : "none",
@@ -378,7 +370,7 @@ static void interpret_pgbouncer(struct role_job *jobs, size_t n)
 
         if (!job_ok(&jobs[i], "pgbouncer"))
             continue;
-        for_each_line(probe_detail(jobs[i].probe), pgbouncer_line, &acc);
+        status__for_each_line(probe_detail(jobs[i].probe), pgbouncer_line, &acc);
         (void)snprintf(sv->role, sizeof sv->role, "pooler");
         (void)snprintf(sv->detail, sizeof sv->detail,
                        "clients %" PRId64 " active %" PRId64 " waiting, servers %" PRId64
@@ -445,7 +437,7 @@ static const struct role_kind {
 } role_kinds[] = {
     { "patroni", pg_role_query, interpret_patroni }, { "redis", NULL, interpret_redis },
     { "sentinel", NULL, interpret_sentinel },        { "haproxy", NULL, interpret_haproxy },
-    { "pgbouncer", NULL, interpret_pgbouncer },
+    { "pgbouncer", NULL, interpret_pgbouncer },      { "kafka", NULL, status__interpret_kafka },
 };
 
 static const struct role_kind *role_kind_find(const char *kind)
@@ -574,15 +566,25 @@ static void check_patroni_version(struct status_snapshot *snap, const struct rol
 
 /* ===== Clusters as a whole ===== */
 
-static bool kind_is(const struct stack *s, const struct status_service *sv, const char *kind)
+bool status__kind_is(const struct stack *s, const struct status_service *sv, const char *kind)
 {
     const struct stack_service *svc = s ? stack_find(s, sv->name) : NULL;
 
     return svc && svc->kind && streq(svc->kind, kind);
 }
 
-static void problem(struct status_cluster *c, const char *fmt, ...) PRINTF(2, 3);
-static void problem(struct status_cluster *c, const char *fmt, ...)
+bool status__member_running(struct status_cluster *c, const struct status_service *sv)
+{
+    c->members++;
+    if (!streq(sv->state, "running")) {
+        status__problem(c, "%s %s", sv->name, sv->state);
+        return false;
+    }
+    c->running++;
+    return true;
+}
+
+void status__problem(struct status_cluster *c, const char *fmt, ...)
 {
     size_t len = strlen(c->problems);
     va_list ap;
@@ -608,14 +610,8 @@ static void judge_postgres(struct status_snapshot *snap, const struct stack *s,
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
 
-        if (!kind_is(s, sv, "patroni"))
+        if (!status__kind_is(s, sv, "patroni") || !status__member_running(c, sv))
             continue;
-        c->members++;
-        if (!streq(sv->state, "running")) {
-            problem(c, "%s %s", sv->name, sv->state);
-            continue;
-        }
-        c->running++;
         if (streq(sv->role, "leader")) {
             leaders++;
             leader = sv;
@@ -625,23 +621,23 @@ static void judge_postgres(struct status_snapshot *snap, const struct stack *s,
     if (c->members == 0)
         return;
     if (leaders == 0)
-        problem(c, "no leader");
+        status__problem(c, "no leader");
     else if (leaders > 1)
-        problem(c, "%u leaders", leaders);
+        status__problem(c, "%u leaders", leaders);
     if (leaders == 1 && c->members > 1 && sync == 0)
-        problem(c, "no synchronous replica");
+        status__problem(c, "no synchronous replica");
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
 
-        if (!kind_is(s, sv, "patroni") || !streq(sv->state, "running") || sv == leader)
+        if (!status__kind_is(s, sv, "patroni") || !streq(sv->state, "running") || sv == leader)
             continue;
         if (sv->role_error[0])
-            problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
+            status__problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
         else if (!streq(sv->detail, "streaming"))
-            problem(c, "%s not streaming", sv->name);
+            status__problem(c, "%s not streaming", sv->name);
         if (leader && sv->timeline > 0 && leader->timeline > 0 && sv->timeline != leader->timeline)
-            problem(c, "%s on timeline %lld, the leader on %lld", sv->name, (long long)sv->timeline,
-                    (long long)leader->timeline);
+            status__problem(c, "%s on timeline %lld, the leader on %lld", sv->name,
+                            (long long)sv->timeline, (long long)leader->timeline);
     }
 }
 
@@ -654,33 +650,34 @@ static void judge_redis(struct status_snapshot *snap, const struct stack *s,
 
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
-        bool node = kind_is(s, sv, "redis"), sentinel = kind_is(s, sv, "sentinel");
+        bool node = status__kind_is(s, sv, "redis"), sentinel = status__kind_is(s, sv, "sentinel");
 
         if (!node && !sentinel)
             continue;
         c->members += node;
         if (!streq(sv->state, "running")) {
-            problem(c, "%s %s", sv->name, sv->state);
+            status__problem(c, "%s %s", sv->name, sv->state);
             continue;
         }
         c->running += node;
         if (sv->role_error[0]) {
-            problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
+            status__problem(c, "%s does not answer (%s)", sv->name, sv->role_error);
         } else if (node && streq(sv->role, "master")) {
             masters++;
         } else if (node && !streq(sv->detail, "link up")) {
-            problem(c, "%s %s", sv->name, sv->detail[0] ? sv->detail : "replication unknown");
+            status__problem(c, "%s %s", sv->name,
+                            sv->detail[0] ? sv->detail : "replication unknown");
         } else if (sentinel) {
             if (seen && strcspn(seen, ",") == strcspn(sv->detail, ",") &&
                 strncmp(seen, sv->detail, strcspn(seen, ",")) != 0)
-                problem(c, "the Sentinels disagree on the master");
+                status__problem(c, "the Sentinels disagree on the master");
             seen = seen ? seen : sv->detail;
         }
     }
     if (c->members == 0)
         return;
     if (masters != 1)
-        problem(c, masters ? "%u masters" : "no master", masters);
+        status__problem(c, masters ? "%u masters" : "no master", masters);
 }
 
 static void judge_clusters(struct status_snapshot *snap, const struct stack *s)
@@ -688,7 +685,9 @@ static void judge_clusters(struct status_snapshot *snap, const struct stack *s)
     static const struct {
         const char *name;
         void (*judge)(struct status_snapshot *, const struct stack *, struct status_cluster *);
-    } kinds[] = { { "postgres", judge_postgres }, { "redis", judge_redis } };
+    } kinds[] = { { "postgres", judge_postgres },
+                  { "redis", judge_redis },
+                  { "kafka", status__judge_kafka } };
 
     snap->n_clusters = 0;
     for (size_t k = 0; k < ARRAY_SIZE(kinds) && snap->n_clusters < STATUS_MAX_CLUSTERS; k++) {
@@ -715,6 +714,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
     struct role_job *jobs = xcalloc(snap->n_services ? snap->n_services : 1, sizeof *jobs);
     struct probe **probes = xcalloc(3 * snap->n_services + 1, sizeof *probes);
     uint64_t started = now_usec(), left;
+    struct status_lag_query *lag;
     const char *leader;
     unsigned np = 0;
 
@@ -728,6 +728,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         const struct stack_service *svc = stack_find(s, sv->name);
         const struct role_kind *kind;
 
+        jobs[i].snap = snap;
         jobs[i].sv = sv;
         jobs[i].svc = svc;
         if (!svc)
@@ -739,7 +740,9 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         if (!kind || !svc->has_status_probe || !streq(sv->state, "running"))
             continue;
         if (!streq(kind->kind, "patroni")) {
-            start_job(&jobs[i], kind, PHASE1_TIMEOUT_USEC, probes, &np);
+            start_job(&jobs[i], kind,
+                      streq(kind->kind, "kafka") ? STATUS_KAFKA_BUDGET_USEC : PHASE1_TIMEOUT_USEC,
+                      probes, &np);
             continue;
         }
         if (svc->health.present && svc->health.probe.type == PROBE_HTTP) {
@@ -751,6 +754,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
                 probes[np++] = jobs[i].version;
         }
     }
+    lag = status__lag_start(snap, s, STATUS_KAFKA_BUDGET_USEC);
     probe_run_all(probes, np);
     for (size_t i = 0; i < snap->n_services; i++) {
         check_patroni_version(snap, &jobs[i]);
@@ -797,6 +801,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         probe_spec_release(&jobs[i].cluster_spec);
         probe_spec_release(&jobs[i].version_spec);
     }
+    status__lag_finish(lag, snap);
     judge_clusters(snap, s);
     free(probes);
     free(jobs);
@@ -816,9 +821,37 @@ static void format_lag(const struct status_service *sv, char *out, size_t n)
         (void)snprintf(out, n, "%" PRId64 "B", sv->lag_bytes);
 }
 
+/* "kafka: controller kafka1 (epoch 7), 36 partitions, 0 under-replicated, 0 offline" and the
+ * consumer groups with their total lag. */
+static void print_kafka(const struct status_kafka *k, FILE *f)
+{
+    if (!k->present)
+        return;
+    fprintf(f, "kafka: controller %s", k->controller[0] ? k->controller : "unknown");
+    if (k->quorum_epoch >= 0)
+        fprintf(f, " (epoch %lld)", k->quorum_epoch);
+    if (k->metadata_known)
+        fprintf(f, ", %u partitions, %u under-replicated, %u offline", k->partitions,
+                k->under_replicated, k->offline);
+    fprintf(f, "\nkafka consumer groups:%s", k->groups_known && !k->n_groups ? " none" : "");
+    if (!k->groups_known)
+        fprintf(f, " unknown (%s)", k->groups_error);
+    for (size_t i = 0; i < k->n_groups; i++) {
+        const struct status_group *g = &k->groups[i];
+
+        fprintf(f, "%s %s lag %" PRId64 " (%s", i ? "," : "", g->name, g->lag, g->state);
+        if (g->unknown)
+            fprintf(f, ", %u partitions unknown", g->unknown);
+        if (g->error[0])
+            fprintf(f, ", %s", g->error);
+        fputc(')', f);
+    }
+    fputc('\n', f);
+}
+
 void status_print_table(const struct status_snapshot *snap, FILE *f)
 {
-    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-13s %-14s %-16s %s\n", "SERVICE", "STATE", "PID",
+    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-19s %-14s %-16s %s\n", "SERVICE", "STATE", "PID",
             "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
@@ -837,7 +870,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
             (void)format_duration(up, sizeof up, (uint64_t)(sv->uptime_s * 1e6));
         }
         format_lag(sv, lag, sizeof lag);
-        fprintf(f, "%-10s %-9s %-8s %-8s %-4u %-9s %-13s %-14s %-16s %s\n", sv->name, sv->state,
+        fprintf(f, "%-10s %-9s %-8s %-8s %-4u %-9s %-19s %-14s %-16s %s\n", sv->name, sv->state,
                 pid, up, sv->restarts, sv->health, sv->role[0] ? sv->role : "-", lag,
                 sv->endpoint[0] ? sv->endpoint : "-", detail);
     }
@@ -848,6 +881,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
                 c->degraded ? "DEGRADED" : "healthy", c->running, c->members,
                 c->degraded ? ": " : "", c->problems);
     }
+    print_kafka(&snap->kafka, f);
     fputs(snap->warnings, f);
 }
 
@@ -864,6 +898,35 @@ int status_print_not_running(const char *state_dir, FILE *f)
     fputc('\n', f);
     json_decref(root);
     return r;
+}
+
+/* {"controller", "quorum_epoch", "partitions", "under_replicated", "offline" (null when no
+ * broker answered), "consumer_groups": [{"name", "state", "lag", "partitions",
+ * "partitions_unknown", "error"}] (null when unknown), "consumer_groups_error"}. */
+static json_t *kafka_json(const struct status_kafka *k)
+{
+    json_t *o = json_object(), *groups = k->groups_known ? json_array() : json_null();
+
+#define KAFKA_COUNT(v) (k->metadata_known ? json_integer((json_int_t)(v)) : json_null())
+    (void)json_object_set_new(o, "controller", opt_string(k->controller));
+    (void)json_object_set_new(o, "quorum_epoch",
+                              k->quorum_epoch >= 0 ? json_integer(k->quorum_epoch) : json_null());
+    (void)json_object_set_new(o, "partitions", KAFKA_COUNT(k->partitions));
+    (void)json_object_set_new(o, "under_replicated", KAFKA_COUNT(k->under_replicated));
+    (void)json_object_set_new(o, "offline", KAFKA_COUNT(k->offline));
+#undef KAFKA_COUNT
+    for (size_t i = 0; groups && k->groups_known && i < k->n_groups; i++) {
+        const struct status_group *g = &k->groups[i];
+
+        (void)json_array_append_new(
+                groups, json_pack("{s:s, s:s, s:I, s:i, s:i, s:o}", "name", g->name, "state",
+                                  g->state, "lag", (json_int_t)g->lag, "partitions",
+                                  (json_int_t)g->partitions, "partitions_unknown",
+                                  (json_int_t)g->unknown, "error", opt_string(g->error)));
+    }
+    (void)json_object_set_new(o, "consumer_groups", groups);
+    (void)json_object_set_new(o, "consumer_groups_error", opt_string(k->groups_error));
+    return o;
 }
 
 int status_print_json(const struct status_snapshot *snap, FILE *f)
@@ -908,6 +971,12 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
         }
         if (sv->role_error[0])
             (void)json_object_set_new(o, "role_error", json_string(sv->role_error));
+        if (sv->partitions.known)
+            (void)json_object_set_new(o, "partitions",
+                                      json_pack("{s:i, s:i, s:i}", "led",
+                                                (json_int_t)sv->partitions.led, "under_replicated",
+                                                (json_int_t)sv->partitions.under_replicated,
+                                                "offline", (json_int_t)sv->partitions.offline));
         up += status_service_up(sv);
     }
     (void)json_object_set_new(root, "running", json_true());
@@ -931,6 +1000,8 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
         (void)json_object_set_new(root, "clusters", clusters ? clusters : json_null());
         (void)json_object_set_new(root, "warnings", json_string(snap->warnings));
     }
+    if (snap->kafka.present)
+        (void)json_object_set_new(root, "kafka", kafka_json(&snap->kafka));
     /* 15 significant digits print a value rounded to the millisecond as such (4471.866, not
      * 4471.8659999999999), and drop the binary noise of the other reals (lag_seconds). */
     if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0)

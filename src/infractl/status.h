@@ -27,6 +27,35 @@ struct status_service {
     int64_t timeline;   /* PostgreSQL members: from Patroni's /cluster; 0 when unknown */
     char role_error[128];
     bool must_run; /* restart: always: "exited" is not up (a database node, not a job) */
+    /* Kafka brokers: partitions of this broker, counted as Kafka's per-broker gauges do. */
+    struct status_partitions {
+        bool known;
+        unsigned led;              /* partitions it leads */
+        unsigned under_replicated; /* of those, with fewer in-sync replicas than replicas */
+        unsigned offline;          /* without a leader, the broker among their replicas */
+    } partitions;
+};
+
+/* One Kafka consumer group and its lag summed over the partitions it committed offsets for. */
+struct status_group {
+    char *name; /* owned */
+    char state[32];
+    int64_t lag;
+    unsigned partitions, unknown; /* partitions counted; of those, lag unknown */
+    char error[256];              /* "" when its offsets were read */
+};
+
+/* The Kafka cluster as a whole (kind kafka services), when the stack has one. */
+struct status_kafka {
+    bool present;
+    bool metadata_known; /* a broker answered: the counts below are real */
+    unsigned partitions, under_replicated, offline; /* every partition, internal ones too */
+    char controller[64];         /* the service leading the KRaft quorum; "" when none is known */
+    long long quorum_epoch;      /* the highest leader epoch a node recorded; -1 when unknown */
+    struct status_group *groups; /* owned */
+    size_t n_groups;
+    bool groups_known;
+    char groups_error[256]; /* why the groups are not known */
 };
 
 /* A replicated group of services (the PostgreSQL cluster, the Redis primary and replicas) as
@@ -49,7 +78,8 @@ struct status_snapshot {
     /* Filled by status_collect_roles(). */
     struct status_cluster clusters[STATUS_MAX_CLUSTERS];
     size_t n_clusters;
-    char warnings[512]; /* one per line, "" when none (an old Patroni, say) */
+    char warnings[512];        /* one per line, "" when none (an old Patroni, say) */
+    struct status_kafka kafka; /* filled by status_collect_roles() */
 };
 
 /* Asks the supervisor of ctx->state_dir.  -ENOENT/-ECONNREFUSED when none runs. */
@@ -64,10 +94,14 @@ bool status_any_failed(const struct status_snapshot *snap);
 /* Number of services that are not up; appends "name (state)" for each to out. */
 int status_pending(const struct status_snapshot *snap, struct buf *out);
 /* Queries roles and lag of every service whose kind has a status_probe, all concurrently,
- * within STATUS_ROLE_BUDGET_USEC in all: a service that does not answer in time (frozen, say)
+ * within STATUS_ROLE_BUDGET_USEC in all (Kafka: STATUS_KAFKA_BUDGET_USEC): a service that does not answer in time (frozen, say)
  * gets role_error "no answer within ..." and does not hold up the others.  Then judges the
  * clusters (snap->clusters). */
 #define STATUS_ROLE_BUDGET_USEC (200 * 1000)
+/* Kafka brokers (JVMs: a GC pause or a burst of partition work delays an answer by 100 ms and
+ * more on a loaded machine) and the consumer-group lag query get this much, concurrently with
+ * the first round; typical answers take 10-40 ms. */
+#define STATUS_KAFKA_BUDGET_USEC (400 * 1000)
 /* True when a cluster is degraded. */
 bool status_any_degraded(const struct status_snapshot *snap);
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s);

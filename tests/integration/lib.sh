@@ -60,3 +60,22 @@ t_done() {
     ((T_FAILED == 0 && T_N > 0)) || return 1
     ((T_SKIPPED == 0)) || return $T_SKIP_CODE
 }
+
+# stack_use INFRACTL: the tests that run against the local stack use the one of
+# INFRACTL_STATE_DIR (default: the repo's .infra), bringing it up when it is not running;
+# stack_leave puts it back as it was found.  Exits (not ok) when it does not come up.
+stack_use() {
+    STACK_WAS_RUNNING=1
+    "$1" status >/dev/null 2>&1
+    [[ $? -eq 3 ]] && STACK_WAS_RUNNING=0
+    if ((STACK_WAS_RUNNING == 0)); then
+        diag "stack not running: bringing it up"
+        "$1" up --detach --wait --timeout 240 || { echo "not ok 1 - stack comes up"; exit 1; }
+    fi
+}
+stack_leave() {
+    if ((STACK_WAS_RUNNING == 0)); then
+        diag "leaving the stack down, as found"
+        "$1" down >/dev/null 2>&1
+    fi
+}

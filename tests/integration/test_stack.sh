@@ -10,13 +10,7 @@ export PGCONNECT_TIMEOUT=5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-was_running=1
-"$INFRACTL" status >/dev/null 2>&1
-[[ $? -eq 3 ]] && was_running=0
-if ((was_running == 0)); then
-    diag "stack not running: bringing it up"
-    "$INFRACTL" up --detach --wait --timeout 240 || { echo "not ok 1 - stack comes up"; exit 1; }
-fi
+stack_use "$INFRACTL"
 
 status_json() { "$INFRACTL" status --json >"$tmp/status.json" 2>"$tmp/status.err"; }
 jqs() { jq -r "$@" "$tmp/status.json"; }
@@ -138,8 +132,5 @@ ok "Redis data survived down/up (AOF)" test "$(rcli -p "$master_port" GET "it:$t
 app_psql -c "DELETE FROM it_rows WHERE id = '$token'" >/dev/null
 rcli -p "$master_port" DEL "it:$token" >/dev/null
 
-if ((was_running == 0)); then
-    diag "leaving the stack down, as found"
-    "$INFRACTL" down >/dev/null 2>&1
-fi
+stack_leave "$INFRACTL"
 t_done
