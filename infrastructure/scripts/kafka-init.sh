@@ -42,6 +42,10 @@ for conf in $KAFKA_CONFIGS; do
     meta=$dir/meta.properties
     if [[ -f $meta ]]; then
         have=$(sed -n 's/^cluster\.id=//p' "$meta")
+        if ! valid_id "$have"; then
+            echo "kafka-init: $meta is corrupt (no valid cluster.id): restore it from a backup, or move $dir away to start that node empty (it re-replicates from the others)" >&2
+            exit 1
+        fi
         if [[ $have != "$id" ]]; then
             echo "kafka-init: $dir belongs to Kafka cluster '$have', not this stack's '$id' ($KAFKA_CLUSTER_ID_FILE): move $dir away (its data is another cluster's) or put '$have' into $KAFKA_CLUSTER_ID_FILE" >&2
             exit 1

@@ -94,9 +94,9 @@ bool status_any_failed(const struct status_snapshot *snap);
 /* Number of services that are not up; appends "name (state)" for each to out. */
 int status_pending(const struct status_snapshot *snap, struct buf *out);
 /* Queries roles and lag of every service whose kind has a status_probe, all concurrently,
- * within STATUS_ROLE_BUDGET_USEC in all (Kafka: STATUS_KAFKA_BUDGET_USEC): a service that does not answer in time (frozen, say)
- * gets role_error "no answer within ..." and does not hold up the others.  Then judges the
- * clusters (snap->clusters). */
+ * within STATUS_ROLE_BUDGET_USEC in all (Kafka: STATUS_KAFKA_BUDGET_USEC): a service that does not
+ * answer in time (frozen, say) gets role_error "no answer within ..." and does not hold up the
+ * others.  Then judges the clusters (snap->clusters). */
 #define STATUS_ROLE_BUDGET_USEC (200 * 1000)
 /* Kafka brokers (JVMs: a GC pause or a burst of partition work delays an answer by 100 ms and
  * more on a loaded machine) and the consumer-group lag query get this much, concurrently with
