@@ -41,15 +41,7 @@ static void family(struct expo *e, const char *name, const char *type, const cha
 static void sample(struct expo *e, const char *name, const char *const *ln, const char *const *lv,
                    size_t n, double v)
 {
-    emit(e, buf_puts(e->out, name));
-    for (size_t i = 0; i < n; i++) {
-        emit(e, buf_appendf(e->out, "%s%s=\"", i ? "," : "{", ln[i]));
-        emit(e, metrics_escape_label_value(e->out, lv[i]));
-        emit(e, buf_puts(e->out, "\""));
-    }
-    emit(e, buf_puts(e->out, n ? "} " : " "));
-    emit(e, metrics_format_value(e->out, v));
-    emit(e, buf_puts(e->out, "\n"));
+    emit(e, metrics_text_sample(e->out, name, ln, lv, n, v));
 }
 
 /* A per-GPU sample: gpu and uuid labels, then up to two more. */

@@ -330,6 +330,41 @@ static const char *const type_names[] = {
     [METRICS_HISTOGRAM] = "histogram",
 };
 
+int metrics_text_header(struct buf *out, const char *name, enum metrics_type type, const char *help)
+{
+    int r;
+
+    if ((unsigned)type >= _METRICS_TYPE_MAX)
+        return -EINVAL;
+    r = buf_appendf(out, "# HELP %s ", name);
+    if (r == 0)
+        r = metrics_escape_help(out, help);
+    if (r == 0)
+        r = buf_appendf(out, "\n# TYPE %s %s\n", name, type_names[type]);
+    return r;
+}
+
+int metrics_text_sample(struct buf *out, const char *name, const char *const *label_names,
+                        const char *const *label_values, size_t n, double v)
+{
+    int r = buf_puts(out, name);
+
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = buf_appendf(out, "%s%s=\"", i ? "," : "{", label_names[i]);
+        if (r == 0)
+            r = metrics_escape_label_value(out, label_values[i]);
+        if (r == 0)
+            r = buf_append(out, "\"", 1);
+    }
+    if (r == 0)
+        r = buf_puts(out, n ? "} " : " ");
+    if (r == 0)
+        r = metrics_format_value(out, v);
+    if (r == 0)
+        r = buf_append(out, "\n", 1);
+    return r;
+}
+
 /* name{l1="v1",l2="v2"[,le="x"]} */
 static int write_name_labels(struct buf *out, const struct metrics_family *f,
                              const struct metrics_series *s, const char *suffix, const char *le)
@@ -417,11 +452,7 @@ int metrics_write_text(struct metrics_registry *reg, struct buf *out)
 
         if (!f->series)
             continue;
-        r = buf_appendf(out, "# HELP %s ", f->name);
-        if (r == 0)
-            r = metrics_escape_help(out, f->help);
-        if (r == 0)
-            r = buf_appendf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+        r = metrics_text_header(out, f->name, f->type, f->help);
         if (r < 0) {
             buf_truncate(out, family_mark);
             break;

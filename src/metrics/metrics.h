@@ -66,3 +66,16 @@ int metrics_escape_label_value(struct buf *out, const char *value) WARN_UNUSED_R
 int metrics_escape_help(struct buf *out, const char *help) WARN_UNUSED_RESULT;
 /* Prometheus float formatting: NaN, +Inf, -Inf, integers without exponent when exact. */
 int metrics_format_value(struct buf *out, double v) WARN_UNUSED_RESULT;
+
+/* ===== Text for programs that render their exposition themselves (no registry) ===== */
+
+/* Appends "# HELP name help\n# TYPE name type\n" with the help escaped.  0, -ENOBUFS or
+ * -ENOMEM; on failure out may hold part of the lines (callers that need all-or-nothing remember
+ * out->len and cut back). */
+int metrics_text_header(struct buf *out, const char *name, enum metrics_type type,
+                        const char *help) WARN_UNUSED_RESULT;
+/* Appends one sample line, name{label_names[0]="label_values[0]",...} value, with the values
+ * escaped; n = 0 writes no braces.  Names are not validated: they are the caller's constants.
+ * Both arrays are borrowed.  0, -ENOBUFS or -ENOMEM (out may hold part of the line). */
+int metrics_text_sample(struct buf *out, const char *name, const char *const *label_names,
+                        const char *const *label_values, size_t n, double v) WARN_UNUSED_RESULT;

@@ -133,5 +133,25 @@ static void test_concurrent_counter(void)
     metrics_registry_free(r);
 }
 
+/* The text helpers for programs without a registry escape like the registry does. */
+static void test_text_helpers(void)
+{
+    static const char *const ln[] = { "group", "partition" };
+    const char *lv[] = { "a\"b\\c\nd", "3" };
+    struct buf out = BUF_INIT(0), small = BUF_INIT(10);
+
+    ASSERT_OK(metrics_text_header(&out, "x_lag", METRICS_GAUGE, "Lag.\nIn \\ messages."));
+    ASSERT_OK(metrics_text_sample(&out, "x_lag", ln, lv, 2, 42));
+    ASSERT_OK(metrics_text_sample(&out, "x_up", NULL, NULL, 0, 0.5));
+    ASSERT_STREQ(buf_str(&out), "# HELP x_lag Lag.\\nIn \\\\ messages.\n"
+                                "# TYPE x_lag gauge\n"
+                                "x_lag{group=\"a\\\"b\\\\c\\nd\",partition=\"3\"} 42\n"
+                                "x_up 0.5\n");
+    ASSERT_ERRNO(metrics_text_header(&out, "x", _METRICS_TYPE_MAX, ""), -EINVAL);
+    ASSERT_ERRNO(metrics_text_sample(&small, "x_lag", ln, lv, 2, 1), -ENOBUFS);
+    buf_release(&out);
+    buf_release(&small);
+}
+
 T_MAIN(T_CASE(test_golden), T_CASE(test_validation), T_CASE(test_all_or_nothing),
-       T_CASE(test_concurrent_counter))
+       T_CASE(test_concurrent_counter), T_CASE(test_text_helpers))
