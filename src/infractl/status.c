@@ -851,8 +851,13 @@ static void print_kafka(const struct status_kafka *k, FILE *f)
 
 void status_print_table(const struct status_snapshot *snap, FILE *f)
 {
-    fprintf(f, "%-10s %-9s %-8s %-8s %-4s %-9s %-19s %-14s %-16s %s\n", "SERVICE", "STATE", "PID",
-            "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
+    int name_w = (int)strlen("SERVICE");
+
+    for (size_t i = 0; i < snap->n_services; i++)
+        if ((int)strlen(snap->services[i].name) > name_w)
+            name_w = (int)strlen(snap->services[i].name);
+    fprintf(f, "%-*s %-9s %-8s %-8s %-4s %-9s %-19s %-14s %-16s %s\n", name_w, "SERVICE", "STATE",
+            "PID", "UPTIME", "RST", "HEALTH", "ROLE", "LAG", "ENDPOINT", "DETAIL");
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
         char pid[24] = "-", up[16] = "-", lag[48];
@@ -870,8 +875,8 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
             (void)format_duration(up, sizeof up, (uint64_t)(sv->uptime_s * 1e6));
         }
         format_lag(sv, lag, sizeof lag);
-        fprintf(f, "%-10s %-9s %-8s %-8s %-4u %-9s %-19s %-14s %-16s %s\n", sv->name, sv->state,
-                pid, up, sv->restarts, sv->health, sv->role[0] ? sv->role : "-", lag,
+        fprintf(f, "%-*s %-9s %-8s %-8s %-4u %-9s %-19s %-14s %-16s %s\n", name_w, sv->name,
+                sv->state, pid, up, sv->restarts, sv->health, sv->role[0] ? sv->role : "-", lag,
                 sv->endpoint[0] ? sv->endpoint : "-", detail);
     }
     for (size_t i = 0; i < snap->n_clusters; i++) {

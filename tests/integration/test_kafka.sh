@@ -1,27 +1,21 @@
 #!/usr/bin/env bash
 # Kafka in the local stack, for real: three KRaft brokers supervised like every other service,
 # the topics file applied, kcat with acks=all, the Kafka CLI tools through `infractl kafka`,
-# consumer-group lag in status (and in kafka_lag_exporter's metrics when given), a SIGKILLed
+# consumer-group lag in status and in the stack's kafka-exporter, a SIGKILLed
 # broker under an idempotent acks=all producer (no acknowledged message lost or duplicated,
 # under-replicated partitions seen and healed), and down/up keeping topics and messages.
 # Uses the stack of INFRACTL_STATE_DIR (default: the repo's .infra); brings it up when it is
 # not running and leaves it as it found it.
 #
-#   test_kafka.sh INFRACTL KAFKA_HOLDOUT [KAFKA_LAG_EXPORTER]
+#   test_kafka.sh INFRACTL KAFKA_HOLDOUT
 set -uo pipefail
 INFRACTL=$1
 HOLDOUT=$2
-EXPORTER=${3:-}
 . "$(dirname "$0")/lib.sh"
 need_cmd kcat kcat
 need_cmd jq jq
 tmp=$(mktemp -d)
-exporter_pid=
-cleanup() {
-    [[ -n $exporter_pid ]] && kill "$exporter_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'rm -rf "$tmp"' EXIT
 
 stack_use "$INFRACTL"
 
@@ -83,7 +77,7 @@ ok "kcat produced 1000 messages with acks=all" test "$?" -eq 0
 timeout 60 kcat -C -b "$BS" -t "$topic" -o beginning -e -q >"$tmp/got" 2>"$tmp/kcat-c.err"
 ok "kcat consumed all 1000 back" diff <(sort "$tmp/sent") <(sort "$tmp/got")
 
-# ---- 4. a consumer group's lag in status (and in the exporter's metrics).  One partition, so
+# ---- 4. a consumer group's lag in status and in the exporter's metrics.  One partition, so
 # the group commits an offset for every partition it lags on (lag counts committed partitions,
 # as kafka_exporter's does).
 group=it-group-$run
@@ -100,21 +94,16 @@ group_lag() {
 ok "status --json: group $group has lag 600" retry 20 group_lag
 ok "status table lists the group with its lag" \
     grep -qE "kafka consumer groups:.* $group lag 600 " <<<"$("$INFRACTL" status)"
-if [[ -n $EXPORTER ]]; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "$EXPORTER" --listen "127.0.0.1:$port" --bootstrap "$BS" >"$tmp/exporter.log" 2>&1 &
-    exporter_pid=$!
-    scrape() { curl -fsS "http://127.0.0.1:$port/metrics" >"$tmp/metrics" 2>/dev/null; }
-    ok "kafka_lag_exporter answers /metrics" retry 10 scrape
-    ok "exporter: kafka_consumergroup_lag_sum of $group on $ltopic is 600" \
-        grep -qE "^kafka_consumergroup_lag_sum\{consumergroup=\"$group\",topic=\"$ltopic\"\} 600$" "$tmp/metrics"
-    ok "exporter: kafka_brokers 3" grep -qx 'kafka_brokers 3' "$tmp/metrics"
-    ok "exporter: market.ticks has 12 partitions" \
-        grep -qx 'kafka_topic_partitions{topic="market.ticks"} 12' "$tmp/metrics"
-    kill "$exporter_pid" 2>/dev/null
-    wait "$exporter_pid" 2>/dev/null
-    exporter_pid=
-fi
+# The stack's kafka-exporter (kafka_lag_exporter on 9308) serves the same lag to Prometheus.
+ok "kafka-exporter running and healthy" test "$(svc kafka-exporter state)/$(svc kafka-exporter health)" = running/healthy
+scrape() { curl -fsS "http://127.0.0.1:9308/metrics" >"$tmp/metrics" 2>/dev/null; }
+exporter_lag() {
+    scrape && grep -qE "^kafka_consumergroup_lag_sum\{consumergroup=\"$group\",topic=\"$ltopic\"\} 600$" "$tmp/metrics"
+}
+ok "kafka-exporter: kafka_consumergroup_lag_sum of $group on $ltopic is 600" retry 10 exporter_lag
+ok "kafka-exporter: kafka_brokers 3" grep -qx 'kafka_brokers 3' "$tmp/metrics"
+ok "kafka-exporter: market.ticks has 12 partitions" \
+    grep -qx 'kafka_topic_partitions{topic="market.ticks"} 12' "$tmp/metrics"
 
 # ---- 5. SIGKILL of a broker under an idempotent acks=all producer
 htopic=it.holdout.$run
