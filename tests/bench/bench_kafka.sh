@@ -52,12 +52,12 @@ cperf=$(ik kafka consumer-perf-test --topic bench.perf --messages "$RECORDS" --t
 # start, end, MB consumed, MB/s, records consumed, records/s, ...
 java_crps=$(awk -F', *' '{print $6}' <<<"$cperf")
 
-# kcat (librdkafka): the same records from a file, acks=all, then read back to the end.
-head -c 1024 /dev/urandom | base64 -w0 | head -c 1023 >"$state/record"
-echo >>"$state/record"
-yes "$(cat "$state/record")" | head -n "$RECORDS" >"$state/records"
+# kcat (librdkafka): the same records (1 KiB lines: base64 of 768 random bytes), acks=all, from
+# stdin (one message per line), then read back to the end.
+record=$(head -c 768 /dev/urandom | base64 -w0)
+awk -v r="$record" -v n="$RECORDS" 'BEGIN { for (i = 0; i < n; i++) print r }' >"$state/records"
 t=$(date +%s%N)
-kcat -P -b "$BS" -t bench.kcat -X acks=all -X linger.ms=5 -X enable.idempotence=true "$state/records"
+kcat -P -b "$BS" -t bench.kcat -X acks=all -X linger.ms=5 -X enable.idempotence=true <"$state/records"
 kcat_ms=$(ms "$t")
 t=$(date +%s%N)
 got=$(kcat -C -b "$BS" -t bench.kcat -o beginning -e -q | wc -l)
