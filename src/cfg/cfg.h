@@ -124,7 +124,8 @@ int cfg_missing(const struct cfg_ctx *c, const struct cfg_node *at, const char *
  * str_edit_distance()).  "field" is c->key_noun when set, here and in cfg_missing(). */
 int cfg_unknown_key(const struct cfg_ctx *c, const struct cfg_node *key, const char *path,
                     const char *const *candidates);
-/* The first key of map that is not in allowed (NULL-terminated) is reported as unknown. */
+/* The first key of map that is not in allowed (NULL-terminated) is reported as unknown; a node
+ * that is not a map is reported as cfg_expect() does ("PATH: expected a map, got a list"). */
 int cfg_check_keys(const struct cfg_ctx *c, const struct cfg_node *map, const char *path,
                    const char *const *allowed) WARN_UNUSED_RESULT;
 

@@ -127,6 +127,10 @@ int cfg_unknown_key(const struct cfg_ctx *c, const struct cfg_node *key, const c
 int cfg_check_keys(const struct cfg_ctx *c, const struct cfg_node *map, const char *path,
                    const char *const *allowed)
 {
+    int r = cfg_expect(c, map, path, CFG_NODE_MAP);
+
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < map->n; i++) {
         bool ok = false;
 

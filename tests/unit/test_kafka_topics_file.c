@@ -116,6 +116,13 @@ static void test_errors_name_line_and_field(void)
     ASSERT_CONTAINS(parse_err("topics: {}\n", "x", buf, sizeof buf),
                     "missing required field 'profiles'");
     ASSERT_CONTAINS(parse_err("", "x", buf, sizeof buf), "empty file");
+    /* a list where a map belongs (found by fuzz_topics_file: it crashed the parser) */
+    ASSERT_CONTAINS(parse_err("profiles: {local: [brokers: 1, br]}\n", "local", buf, sizeof buf),
+                    "t.yml:1:19: profiles.local: expected a map, got a list");
+    ASSERT_CONTAINS(parse_err("profiles: {p: {brokers: 1, broker_storage: 1G}}\n"
+                              "defaults: [1]\ntopics: {t: {partitions: 1}}\n",
+                              "p", buf, sizeof buf),
+                    "defaults: expected a map, got a list");
     /* no partitions anywhere */
     ASSERT_CONTAINS(parse_err("profiles: {p: {brokers: 1, broker_storage: 1G}}\n"
                               "topics: {t: {replication_factor: 1}}\n",
