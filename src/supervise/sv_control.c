@@ -217,6 +217,11 @@ static json_t *json_error(const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages quote the request (a JSON parser's "near '...'"), which may hold bytes that are
+     * not UTF-8: a JSON string must be, or there would be no reply at all. */
+    for (char *q = msg; *q; q++)
+        if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20)
+            *q = '?';
     return sv__reply_error(msg);
 }
 
@@ -328,6 +333,12 @@ void sv__control_handle(struct sv_sup *sup, const char *line, size_t len, struct
 
 reply:
     text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    /* Every request gets one line: a reply that cannot be encoded becomes an error reply. */
+    if (!text) {
+        json_decref(resp);
+        resp = sv__reply_error("the reply could not be encoded");
+        text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    }
     if (!text || buf_puts(out, text) < 0 || buf_puts(out, "\n") < 0)
         log_warning("control: response dropped (too large or out of memory)");
     free(text);
