@@ -7,7 +7,8 @@ Prometheus rejects or that returns no data.
                       [--scrape-interval DURATION] [--report FILE] [DASHBOARD.json...]
 
 Dashboards: infrastructure/grafana/dashboards/*.json unless named.
-Each target that is not hidden is sent to Prometheus's HTTP API: a range target to
+Each label_values(EXPR, LABEL) variable is run as the instant query count by (LABEL) (EXPR), and
+each target that is not hidden is sent to Prometheus's HTTP API: a range target to
 /api/v1/query_range over the last N minutes (default 10) with a step of the scrape interval, an
 instant target (`"instant": true`) to /api/v1/query at the end of that window, as Grafana does.
 Template variables are substituted first:
@@ -19,7 +20,7 @@ Template variables are substituted first:
   constant, textbox: the value; interval: its current or first value
   datasource: not used in expressions (the queries go to --prometheus)
 Empty results: every query must return at least one series, except those whose key
-"<dashboard uid>/<panel title>/<refId>" matches a --require-data-except REGEX (Python re.search;
+"<dashboard uid>/<panel title>/<refId>" (a variable's: "<uid>/$<name>/variable") matches a --require-data-except REGEX (Python re.search;
 the option may be repeated).  Say why where you use it, e.g. the GPU dashboard locally, where no
 gpu_agent runs:  --require-data-except '^ut-training/'
 Output: one line per query (ok / EMPTY / ERROR, the number of series); --report FILE also writes
@@ -118,6 +119,26 @@ def panels_of(d):
             yield p
 
 
+def queries_of(d):
+    """The dashboard's queries: each label_values() variable (as `count by (LABEL) (EXPR)`, an
+    instant query: Grafana asks for the label's values over the dashboard's time range), then
+    each panel target that is not hidden."""
+    for v in (d.get("templating") or {}).get("list") or []:
+        if v.get("type") != "query":
+            continue
+        q = v.get("query")
+        q = q.get("query", "") if isinstance(q, dict) else (q or "")
+        m = re.fullmatch(r"\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*", q, re.S)
+        if m:
+            yield {"var": v.get("name"), "panel_id": None, "panel": f"${v.get('name')}", "refId": "variable",
+                   "expr": f"count by ({m.group(2)}) ({m.group(1)})", "instant": True}
+    for p in panels_of(d):
+        for t in p.get("targets") or []:
+            if not t.get("hide") and "expr" in t:
+                yield {"var": None, "panel_id": p.get("id"), "panel": p.get("title", ""),
+                       "refId": t.get("refId", ""), "expr": t["expr"], "instant": bool(t.get("instant"))}
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9490")
@@ -168,51 +189,50 @@ def main(argv):
         values = dict(builtins)
         values.update(variable_values(d))
         uid = d.get("uid", "")
-        for p in panels_of(d):
-            for t in p.get("targets") or []:
-                if t.get("hide") or "expr" not in t:
-                    continue
-                key = f"{uid}/{p.get('title', '')}/{t.get('refId', '')}"
-                expr = substitute(t["expr"], values)
-                rec = {"dashboard": name, "uid": uid, "panel_id": p.get("id"), "panel": p.get("title", ""),
-                       "refId": t.get("refId", ""), "expr": expr, "series": 0, "error": None}
-                try:
-                    if t.get("instant"):
-                        r = api(args.prometheus, "/api/v1/query", {"query": expr, "time": f"{end:.3f}"}, args.timeout)
-                    else:
-                        r = api(args.prometheus, "/api/v1/query_range",
-                                {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)},
-                                args.timeout)
-                except (urllib.error.URLError, OSError, ValueError) as e:
-                    r = {"status": "error", "error": str(e)}
-                left = re.search(r"\$[A-Za-z_{\[]", expr)
-                if r.get("status") != "success":
-                    rec["status"] = "ERROR"
-                    rec["error"] = f"{r.get('errorType', '')}: {r.get('error', '')}".strip(": ")
-                elif left:
-                    rec["status"] = "ERROR"
-                    rec["error"] = f"variable left unsubstituted near '{expr[left.start():left.start() + 20]}'"
+        for q in queries_of(d):
+            key = f"{uid}/{q['panel']}/{q['refId']}"
+            expr = substitute(q["expr"], values)
+            rec = {"dashboard": name, "uid": uid, "panel_id": q["panel_id"], "panel": q["panel"],
+                   "refId": q["refId"], "expr": expr, "series": 0, "error": None}
+            try:
+                if q["instant"]:
+                    r = api(args.prometheus, "/api/v1/query", {"query": expr, "time": f"{end:.3f}"}, args.timeout)
                 else:
-                    data = r.get("data") or {}
-                    res = data.get("result")
-                    if data.get("resultType") in ("scalar", "string"):
-                        rec["series"] = 1
-                    else:
-                        rec["series"] = len(res) if isinstance(res, list) else 0
-                    if rec["series"]:
-                        rec["status"] = "ok"
-                    elif any(x.search(key) for x in exempt):
-                        rec["status"] = "EMPTY (allowed)"
-                    else:
-                        rec["status"] = "EMPTY"
-                        rec["error"] = "no data"
-                if rec["status"] in ("ERROR", "EMPTY"):
-                    failures += 1
-                line = f"{rec['status']:<15} {name} panel id={rec['panel_id']} \"{rec['panel']}\" refId {rec['refId']}: {rec['series']} series"
-                if rec["error"]:
-                    line += f": {rec['error']}\n{'':16}query: {expr}"
-                print(line)
-                results.append(rec)
+                    r = api(args.prometheus, "/api/v1/query_range",
+                            {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)},
+                            args.timeout)
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                r = {"status": "error", "error": str(e)}
+            left = re.search(r"\$[A-Za-z_{\[]", expr)
+            if r.get("status") != "success":
+                rec["status"] = "ERROR"
+                rec["error"] = f"{r.get('errorType', '')}: {r.get('error', '')}".strip(": ")
+            elif left:
+                rec["status"] = "ERROR"
+                rec["error"] = f"variable left unsubstituted near '{expr[left.start():left.start() + 20]}'"
+            else:
+                data = r.get("data") or {}
+                res = data.get("result")
+                if data.get("resultType") in ("scalar", "string"):
+                    rec["series"] = 1
+                else:
+                    rec["series"] = len(res) if isinstance(res, list) else 0
+                if rec["series"]:
+                    rec["status"] = "ok"
+                elif any(x.search(key) for x in exempt):
+                    rec["status"] = "EMPTY (allowed)"
+                else:
+                    rec["status"] = "EMPTY"
+                    rec["error"] = "no data"
+            if rec["status"] in ("ERROR", "EMPTY"):
+                failures += 1
+            what = (f"variable ${q['var']}" if q["var"] else
+                    f"panel id={rec['panel_id']} \"{rec['panel']}\" refId {rec['refId']}")
+            line = f"{rec['status']:<15} {name} {what}: {rec['series']} series"
+            if rec["error"]:
+                line += f": {rec['error']}\n{'':16}query: {expr}"
+            print(line)
+            results.append(rec)
     if args.report:
         with open(args.report, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=1)

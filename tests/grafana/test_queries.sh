@@ -76,7 +76,8 @@ ok "... \$__rate_interval becomes 1m (4 x 15 s)" \
     /usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if any(x["expr"] == "rate(prometheus_http_requests_total[1m])" and x["status"] == "ok" for x in r) else 1)' "$tmp/report.json"
 ok "... an undefined variable is an ERROR, not a silent empty query" has '^ERROR +planted\.json panel id=6 "Unknown variable" refId A: .*unsubstituted near .\$nope'
 ok "... an instant target goes to /api/v1/query and has data" has '^ok +planted\.json panel id=7 "Instant" refId A: 1 series'
-ok "... the summary counts them" has '7 queries: 3 with data, 1 empty and allowed, 3 failed'
+ok "... a label_values() variable is queried too (count by (job) (up))" has '^ok +planted\.json variable \$job: 1 series'
+ok "... the summary counts them" has '8 queries: 4 with data, 1 empty and allowed, 3 failed'
 out=$(/usr/bin/python3 "$tool" --prometheus "$P" --require-data-except 'Empty|Exempt' "$tmp/planted.json" 2>&1)
 ok "the exemption is what makes an empty query pass (Empty exempt too: still failing on Syntax)" \
     bash -c '[[ $(grep -c "^EMPTY (allowed)" <<<"$1") == 2 ]]' _ "$out"
