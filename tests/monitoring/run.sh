@@ -198,6 +198,7 @@ market-current)
     ;;
 market-dst)
     need_cmd prometheus prometheus
+    need_cmd promtool prometheus
     need_py_yaml
     $PY "$HERE/test_market_hours.py" "$SRC"
     exit $?
