@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* infractl restart SERVICE...: stop (signal, grace, SIGKILL) and start again, waiting until
- * each service runs again under a new pid. */
+ * each service runs again under a new pid.  infractl stop SERVICE...: stop and hold them (the
+ * restart policy does not apply) until `infractl up SERVICE` or `restart`. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +29,23 @@ const struct cli_help cmd_restart_help = {
     .options = restart_options,
 };
 
+static const char stop_usage[] = "stop [--timeout S] SERVICE...";
+
+static const struct cli_help_item stop_options[] = {
+    { "-t, --timeout S", "how long to wait for each service to stop (default 120s)" },
+    { NULL, NULL },
+};
+
+const struct cli_help cmd_stop_help = {
+    .usage = stop_usage,
+    .summary = "Stop services and hold them stopped (not their dependents)",
+    .options = stop_options,
+    .notes = "Each gets its stop_signal, then SIGKILL after its stop_grace_period; the restart\n"
+             "policy does not bring it back.  `infractl up SERVICE` or `infractl restart\n"
+             "SERVICE` starts it again.  Services that depend on it keep running (as with\n"
+             "`docker compose stop`).\n",
+};
+
 /* The service's current row; false when it is not in the snapshot. */
 static bool find_service(const struct cli_ctx *ctx, const char *name, long *ret_pid,
                          unsigned *ret_restarts, bool *ret_running)
@@ -48,15 +66,28 @@ static bool find_service(const struct cli_ctx *ctx, const char *name, long *ret_
     return found;
 }
 
-static int request_restart(const struct cli_ctx *ctx, const char *name)
+static int request(const struct cli_ctx *ctx, enum sv_request req, const char *name)
 {
+    const char *verb = req == SV_REQUEST_STOP ? "stop" : "restart";
     char why[256];
-    int r = sv_request(ctx->state_dir, SV_REQUEST_RESTART, name, NULL, 10 * USEC_PER_SEC, why,
-                       sizeof why);
+    int r = sv_request(ctx->state_dir, req, name, NULL, 10 * USEC_PER_SEC, why, sizeof why);
 
     if (r == -EINVAL || r == -EPROTO)
-        log_error("restart of '%s' refused: %s", name, why[0] ? why : "invalid response");
+        log_error("%s of '%s' refused: %s", verb, name, why[0] ? why : "invalid response");
+    else if (r < 0)
+        log_error_errno(r, "%s of '%s' failed", verb, name);
     return r;
+}
+
+/* Exit code for a service that is not in the snapshot: the stack is down, or no such name. */
+static int not_found(const struct cli_ctx *ctx, const char *name)
+{
+    if (!cli_supervisor_running(ctx)) {
+        fprintf(stderr, "infractl: stack is not running (state %s)\n", ctx->state_dir);
+        return CLI_EXIT_NOT_RUNNING;
+    }
+    log_error("unknown service '%s'", name);
+    return CLI_EXIT_USAGE;
 }
 
 int cmd_restart(int argc, char **argv, struct cli_ctx *ctx)
@@ -88,18 +119,13 @@ int cmd_restart(int argc, char **argv, struct cli_ctx *ctx)
         int r;
 
         if (!find_service(ctx, argv[i], &old_pid, &old_restarts, &running)) {
-            if (!cli_supervisor_running(ctx)) {
-                fprintf(stderr, "infractl: stack is not running (state %s)\n", ctx->state_dir);
-                return CLI_EXIT_NOT_RUNNING;
-            }
-            log_error("unknown service '%s'", argv[i]);
-            ret = CLI_EXIT_USAGE;
+            ret = not_found(ctx, argv[i]);
+            if (ret == CLI_EXIT_NOT_RUNNING)
+                return ret;
             continue;
         }
-        r = request_restart(ctx, argv[i]);
+        r = request(ctx, SV_REQUEST_RESTART, argv[i]);
         if (r < 0) {
-            if (r != -EINVAL)
-                log_error_errno(r, "restart of '%s' failed", argv[i]);
             ret = CLI_EXIT_FAILURE;
             continue;
         }
@@ -120,6 +146,53 @@ int cmd_restart(int argc, char **argv, struct cli_ctx *ctx)
         }
         if (running && restarts > old_restarts)
             fprintf(stderr, "infractl: restarted %s (pid %ld -> %ld)\n", argv[i], old_pid, pid);
+    }
+    return ret;
+}
+
+int cmd_stop(int argc, char **argv, struct cli_ctx *ctx)
+{
+    static const struct option opts[] = {
+        { "timeout", required_argument, NULL, 't' },
+        { 0 },
+    };
+    uint64_t timeout = 120 * USEC_PER_SEC;
+    int c, ret = CLI_EXIT_OK;
+
+    while ((c = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
+        if (c == 't' && parse_duration_usec(optarg, &timeout) == 0)
+            continue;
+        return cli_usage_error(stop_usage, "invalid option or value '%s'", argv[optind - 1]);
+    }
+    if (optind >= argc)
+        return cli_usage_error(stop_usage, "name at least one service");
+    for (int i = optind; i < argc; i++) {
+        long pid = 0;
+        unsigned restarts = 0;
+        bool running = false;
+        uint64_t deadline = now_usec() + timeout;
+
+        if (!find_service(ctx, argv[i], &pid, &restarts, &running)) {
+            ret = not_found(ctx, argv[i]);
+            if (ret == CLI_EXIT_NOT_RUNNING)
+                return ret;
+            continue;
+        }
+        if (request(ctx, SV_REQUEST_STOP, argv[i]) < 0) {
+            ret = CLI_EXIT_FAILURE;
+            continue;
+        }
+        /* Stopped once no process of it is left (pid 0), whatever state it shows. */
+        while (find_service(ctx, argv[i], &pid, &restarts, &running) && pid > 0) {
+            if (now_usec() > deadline) {
+                log_error("'%s' did not stop within %.0fs", argv[i], (double)timeout / 1e6);
+                ret = CLI_EXIT_FAILURE;
+                break;
+            }
+            sleep_usec(100 * USEC_PER_MSEC);
+        }
+        if (pid == 0)
+            fprintf(stderr, "infractl: stopped %s\n", argv[i]);
     }
     return ret;
 }

@@ -41,10 +41,12 @@ static const struct cli_cmd commands[] = {
     { "status", cmd_status, &cmd_status_help },
     { "logs", cmd_logs, &cmd_logs_help },
     { "restart", cmd_restart, &cmd_restart_help },
+    { "stop", cmd_stop, &cmd_stop_help },
     { "flags", cmd_flags, &cmd_flags_help },
     { "gpu", cmd_gpu, &cmd_gpu_help },
     { "drill", cmd_drill, &cmd_drill_help },
     { "kafka", cmd_kafka, &cmd_kafka_help },
+    { "alerts", cmd_alerts, &cmd_alerts_help },
     { "help", cmd_help, &help_help },
     { "version", cmd_version, &version_help },
 };

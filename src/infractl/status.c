@@ -51,6 +51,7 @@ int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
     snap.stack_name = st.stack;
     snap.state_dir = st.state_dir;
     st.stack = st.state_dir = NULL;
+    snap.monitoring.rules = snap.monitoring.firing = -1;
     snap.n_services = st.n_services;
     snap.services = xcalloc(snap.n_services ? snap.n_services : 1, sizeof *snap.services);
     for (size_t i = 0; i < snap.n_services; i++) {
@@ -435,9 +436,14 @@ static const struct role_kind {
     const char *query;
     void (*interpret)(struct role_job *jobs, size_t n);
 } role_kinds[] = {
-    { "patroni", pg_role_query, interpret_patroni }, { "redis", NULL, interpret_redis },
-    { "sentinel", NULL, interpret_sentinel },        { "haproxy", NULL, interpret_haproxy },
-    { "pgbouncer", NULL, interpret_pgbouncer },      { "kafka", NULL, status__interpret_kafka },
+    { "patroni", pg_role_query, interpret_patroni },
+    { "redis", NULL, interpret_redis },
+    { "sentinel", NULL, interpret_sentinel },
+    { "haproxy", NULL, interpret_haproxy },
+    { "pgbouncer", NULL, interpret_pgbouncer },
+    { "kafka", NULL, status__interpret_kafka },
+    { "prometheus", NULL, status__interpret_prometheus },
+    { "alertmanager", NULL, status__interpret_alertmanager },
 };
 
 static const struct role_kind *role_kind_find(const char *kind)
@@ -458,9 +464,12 @@ static const char *patroni_leader(struct role_job *jobs, size_t n)
         json_t *root, *members, *m;
         size_t k;
 
-        if (!jobs[i].cluster || probe_result(jobs[i].cluster) < 0)
+        const struct probe *cluster =
+                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_CLUSTER] : NULL;
+
+        if (!cluster || probe_result(cluster) < 0)
             continue;
-        root = json_loads(probe_detail(jobs[i].cluster), 0, NULL);
+        root = json_loads(probe_detail(cluster), 0, NULL);
         members = json_object_get(root, "members");
         json_array_foreach(members, k, m)
         {
@@ -545,14 +554,15 @@ static long version_number(const char *v)
  * (etcd3 _update_leader), demoting the new leader: acknowledged writes are lost. */
 static void check_patroni_version(struct status_snapshot *snap, const struct role_job *j)
 {
+    const struct probe *version = job_is(j, "patroni") ? j->extra[JOB_PATRONI_VERSION] : NULL;
     json_t *root;
     const char *v;
     long num;
     size_t len = strlen(snap->warnings);
 
-    if (!j->version || probe_result(j->version) < 0)
+    if (!version || probe_result(version) < 0)
         return;
-    root = json_loads(probe_detail(j->version), 0, NULL);
+    root = json_loads(probe_detail(version), 0, NULL);
     v = json_string_value(json_object_get(json_object_get(root, "patroni"), "version"));
     num = version_number(v);
     if (num >= 0 && num < 30003)
@@ -743,22 +753,29 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
             start_job(&jobs[i], kind,
                       streq(kind->kind, "kafka") ? STATUS_KAFKA_BUDGET_USEC : PHASE1_TIMEOUT_USEC,
                       probes, &np);
+            status__monitoring_start(&jobs[i], PHASE1_TIMEOUT_USEC, probes, &np);
             continue;
         }
         if (svc->health.present && svc->health.probe.type == PROBE_HTTP) {
-            jobs[i].cluster = patroni_get(svc, "/cluster", &jobs[i].cluster_spec);
-            if (jobs[i].cluster)
-                probes[np++] = jobs[i].cluster;
-            jobs[i].version = patroni_get(svc, "/patroni", &jobs[i].version_spec);
-            if (jobs[i].version)
-                probes[np++] = jobs[i].version;
+            static const char *const paths[] = {
+                [JOB_PATRONI_CLUSTER] = "/cluster", [JOB_PATRONI_VERSION] = "/patroni"
+            };
+
+            for (size_t k = 0; k < ARRAY_SIZE(paths); k++) {
+                jobs[i].extra[k] = patroni_get(svc, paths[k], &jobs[i].extra_spec[k]);
+                if (jobs[i].extra[k])
+                    probes[np++] = jobs[i].extra[k];
+            }
         }
     }
     lag = status__lag_start(snap, s, STATUS_KAFKA_BUDGET_USEC);
     probe_run_all(probes, np);
     for (size_t i = 0; i < snap->n_services; i++) {
         check_patroni_version(snap, &jobs[i]);
-        if (jobs[i].cluster && probe_result(jobs[i].cluster) == -ETIMEDOUT)
+        const struct probe *cluster =
+                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_CLUSTER] : NULL;
+
+        if (cluster && probe_result(cluster) == -ETIMEDOUT)
             (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error,
                            "REST API: no answer within %llu ms",
                            (unsigned long long)(PHASE1_TIMEOUT_USEC / USEC_PER_MSEC));
@@ -795,11 +812,11 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
         role_kinds[k].interpret(jobs, snap->n_services);
     for (size_t i = 0; i < snap->n_services; i++) {
         probe_free(jobs[i].probe);
-        probe_free(jobs[i].cluster);
-        probe_free(jobs[i].version);
         probe_spec_release(&jobs[i].spec);
-        probe_spec_release(&jobs[i].cluster_spec);
-        probe_spec_release(&jobs[i].version_spec);
+        for (size_t k = 0; k < ARRAY_SIZE(jobs[i].extra); k++) {
+            probe_free(jobs[i].extra[k]);
+            probe_spec_release(&jobs[i].extra_spec[k]);
+        }
     }
     status__lag_finish(lag, snap);
     judge_clusters(snap, s);
@@ -849,6 +866,16 @@ static void print_kafka(const struct status_kafka *k, FILE *f)
     fputc('\n', f);
 }
 
+/* "prometheus: targets down: ...", "alerts firing: ..." when there are any. */
+static void print_monitoring(const struct status_monitoring *m, FILE *f)
+{
+    if (m->prometheus_known && m->targets_down[0])
+        fprintf(f, "prometheus: %u of %u targets down: %s\n", m->targets_total - m->targets_up,
+                m->targets_total, m->targets_down);
+    if (m->firing > 0)
+        fprintf(f, "alerts firing (%ld): %s\n", m->firing, m->firing_alerts);
+}
+
 void status_print_table(const struct status_snapshot *snap, FILE *f)
 {
     int name_w = (int)strlen("SERVICE");
@@ -887,6 +914,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
                 c->degraded ? ": " : "", c->problems);
     }
     print_kafka(&snap->kafka, f);
+    print_monitoring(&snap->monitoring, f);
     fputs(snap->warnings, f);
 }
 
@@ -931,6 +959,30 @@ static json_t *kafka_json(const struct status_kafka *k)
     }
     (void)json_object_set_new(o, "consumer_groups", groups);
     (void)json_object_set_new(o, "consumer_groups_error", opt_string(k->groups_error));
+    return o;
+}
+
+/* {"targets_up", "targets_total", "targets_down", "rules", "firing", "firing_alerts"} (null
+ * when Prometheus did not answer) and {"alerts_active", "alerts_silenced", "alerts_inhibited",
+ * "alerts_unprocessed"} (null when Alertmanager did not). */
+static json_t *monitoring_json(const struct status_monitoring *m)
+{
+    json_t *o = json_object();
+
+#define PROM(v) (m->prometheus_known ? (v) : json_null())
+#define AM(v)   (m->alertmanager_known ? json_integer((json_int_t)(v)) : json_null())
+    (void)json_object_set_new(o, "targets_up", PROM(json_integer(m->targets_up)));
+    (void)json_object_set_new(o, "targets_total", PROM(json_integer(m->targets_total)));
+    (void)json_object_set_new(o, "targets_down", PROM(json_string(m->targets_down)));
+    (void)json_object_set_new(o, "rules", m->rules >= 0 ? json_integer(m->rules) : json_null());
+    (void)json_object_set_new(o, "firing", m->firing >= 0 ? json_integer(m->firing) : json_null());
+    (void)json_object_set_new(o, "firing_alerts", PROM(json_string(m->firing_alerts)));
+    (void)json_object_set_new(o, "alerts_active", AM(m->am_active));
+    (void)json_object_set_new(o, "alerts_silenced", AM(m->am_silenced));
+    (void)json_object_set_new(o, "alerts_inhibited", AM(m->am_inhibited));
+    (void)json_object_set_new(o, "alerts_unprocessed", AM(m->am_unprocessed));
+#undef PROM
+#undef AM
     return o;
 }
 
@@ -1007,6 +1059,8 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
     }
     if (snap->kafka.present)
         (void)json_object_set_new(root, "kafka", kafka_json(&snap->kafka));
+    if (snap->monitoring.prometheus_known || snap->monitoring.alertmanager_known)
+        (void)json_object_set_new(root, "monitoring", monitoring_json(&snap->monitoring));
     /* 15 significant digits print a value rounded to the millisecond as such (4471.866, not
      * 4471.8659999999999), and drop the binary noise of the other reals (lag_seconds). */
     if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0)

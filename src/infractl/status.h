@@ -58,6 +58,18 @@ struct status_kafka {
     char groups_error[256]; /* why the groups are not known */
 };
 
+/* Prometheus and Alertmanager (kinds prometheus, alertmanager), when the stack has them. */
+struct status_monitoring {
+    bool prometheus_known;              /* Prometheus answered its targets query */
+    unsigned targets_up, targets_total; /* scrape targets, by their `up` series */
+    char targets_down[256];             /* "job/instance, ..." of the targets down; "" if none */
+    long rules;                         /* rules loaded (alerting + recording); -1 unknown */
+    long firing;                        /* alerts firing; -1 unknown */
+    char firing_alerts[256];            /* their names, ", "-separated (each once) */
+    bool alertmanager_known;            /* Alertmanager answered its alerts query */
+    unsigned am_active, am_silenced, am_inhibited, am_unprocessed;
+};
+
 /* A replicated group of services (the PostgreSQL cluster, the Redis primary and replicas) as
  * a whole: degraded when it runs short of what the stack file declares. */
 struct status_cluster {
@@ -78,8 +90,9 @@ struct status_snapshot {
     /* Filled by status_collect_roles(). */
     struct status_cluster clusters[STATUS_MAX_CLUSTERS];
     size_t n_clusters;
-    char warnings[512];        /* one per line, "" when none (an old Patroni, say) */
-    struct status_kafka kafka; /* filled by status_collect_roles() */
+    char warnings[512];                  /* one per line, "" when none (an old Patroni, say) */
+    struct status_kafka kafka;           /* filled by status_collect_roles() */
+    struct status_monitoring monitoring; /* filled by status_collect_roles() */
 };
 
 /* Asks the supervisor of ctx->state_dir.  -ENOENT/-ECONNREFUSED when none runs. */

@@ -20,11 +20,14 @@ struct role_job {
     const struct stack_service *svc;
     struct probe_spec spec;
     struct probe *probe;
-    struct probe_spec cluster_spec; /* patroni: GET /cluster on the REST port */
-    struct probe *cluster;
-    struct probe_spec version_spec; /* patroni: GET /patroni (its version) */
-    struct probe *version;
+    /* Further questions to the same service, asked with the first round: patroni: GET /cluster
+     * and GET /patroni (its version) on the REST port; prometheus: the rules and alerts
+     * queries (status_monitoring.c). */
+    struct probe_spec extra_spec[2];
+    struct probe *extra[2];
 };
+#define JOB_PATRONI_CLUSTER 0
+#define JOB_PATRONI_VERSION 1
 
 /* The job's service is of this kind and its status probe answered. */
 bool status__job_ok(const struct role_job *j, const char *kind);
@@ -42,6 +45,14 @@ void status__problem(struct status_cluster *c, const char *fmt, ...) PRINTF(2, 3
 void status__interpret_kafka(struct role_job *jobs, size_t n);
 void status__judge_kafka(struct status_snapshot *snap, const struct stack *s,
                          struct status_cluster *c);
+/* status_monitoring.c: Prometheus (kind prometheus: targets up, rules loaded, alerts firing,
+ * from its query API) and Alertmanager (kind alertmanager: alerts active, silenced, inhibited,
+ * from its API v2).  start asks what the status probe alone does not (into j->extra). */
+void status__monitoring_start(struct role_job *j, uint64_t timeout_usec, struct probe **probes,
+                              unsigned *np);
+void status__interpret_prometheus(struct role_job *jobs, size_t n);
+void status__interpret_alertmanager(struct role_job *jobs, size_t n);
+
 /* Consumer-group lag, asked in a thread of its own while the role probes run. */
 struct status_lag_query;
 struct status_lag_query *status__lag_start(const struct status_snapshot *snap,

@@ -19,9 +19,9 @@
 #include "core/macro.h"
 #include "probe.h"
 
-#define PROBE_DETAIL_MAX  ((size_t)64 * 1024)   /* any probe's detail */
+#define PROBE_DETAIL_MAX  ((size_t)1024 * 1024) /* any probe's detail */
 #define PROBE_EXEC_OUTPUT ((size_t)16 * 1024)   /* exec: captured stdout+stderr */
-#define PROBE_HTTP_MAX    ((size_t)64 * 1024)   /* http: whole response read */
+#define PROBE_HTTP_MAX    ((size_t)1024 * 1024) /* http: whole response read */
 #define PROBE_REDIS_MAX   ((size_t)1024 * 1024) /* redis: bytes read before giving up */
 #define PROBE_MSG_MAX     512
 

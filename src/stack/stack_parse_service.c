@@ -522,8 +522,9 @@ static int parse_ports(const struct cfg_ctx *c, const struct cfg_node *key,
 static int parse_kind(const struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
                       const char *path, void *field)
 {
-    static const char *const kinds[] = { "etcd",     "patroni", "haproxy", "pgbouncer", "redis",
-                                         "sentinel", "kafka",   "generic", NULL };
+    static const char *const kinds[] = { "etcd",         "patroni",  "haproxy", "pgbouncer",
+                                         "redis",        "sentinel", "kafka",   "prometheus",
+                                         "alertmanager", "generic",  NULL };
     char **ret = field;
     int i, r;
 
