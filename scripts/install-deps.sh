@@ -35,6 +35,11 @@ stack_pkgs=(etcd-server etcd-client postgresql-15 postgresql-client-15
 # Kafka: a JVM to run the brokers, Maven to fetch them (install_kafka below).
 kafka_pkgs=(openjdk-17-jre-headless maven)
 
+# Monitoring: Prometheus 2.42 (+ promtool), Alertmanager 0.25 (+ amtool) and the exporters.
+monitoring_pkgs=(prometheus prometheus-alertmanager prometheus-node-exporter
+                 prometheus-postgres-exporter prometheus-redis-exporter
+                 prometheus-pgbouncer-exporter prometheus-blackbox-exporter)
+
 # ---- tests: tools the integration tests and their checks call
 test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            python3-celery python3-redis  # gpu_failover: real Celery workers, Redis broker
@@ -154,7 +159,7 @@ usage() {
 want=()
 add_set() {
     case $1 in
-    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}") ;;
+    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}" "${monitoring_pkgs[@]}") ;;
     tests) add_set runtime; want+=("${test_pkgs[@]}") ;;
     ci | all) add_set tests; want+=("${ci_pkgs[@]}") ;;
     bench) add_set tests ;;

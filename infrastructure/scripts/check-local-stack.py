@@ -125,6 +125,52 @@ def check_kafka(services, rendered, stack_dir):
                 problem(f"{n}: --bootstrap is not every broker ({','.join(brokers)})")
 
 
+def check_monitoring(services, claimed, stack_dir):
+    """Prometheus: every job of prometheus.yml reads targets/<job>.yml, and the stack renders
+    exactly those files from infrastructure/prometheus/targets-local/; every address in them
+    (target, or the `exporter` of a multi-target job) is a port some service claims, and the
+    service named by a target's `service` label exists."""
+    prom = next((s for s in services.values() if s.get("kind") == "prometheus"), None)
+    if not prom:
+        return
+    conf_file = next((f for f in prom.get("files") or [] if f["path"].endswith("/prometheus.yml")
+                      and "/targets/" not in f["path"]), None)
+    if not conf_file:
+        problem("prometheus: no prometheus.yml among its files")
+        return
+    with open(os.path.join(stack_dir, conf_file["template"]), encoding="utf-8") as fh:
+        conf = yaml.safe_load(fh)
+    wanted = set()
+    for job in conf.get("scrape_configs") or []:
+        for sd in job.get("file_sd_configs") or []:
+            wanted.update(sd.get("files") or [])
+    for am in (conf.get("alerting") or {}).get("alertmanagers") or []:
+        for sd in am.get("file_sd_configs") or []:
+            wanted.update(sd.get("files") or [])
+    conf_dir = os.path.dirname(conf_file["path"])
+    rendered = {os.path.relpath(f["path"], conf_dir): f for f in prom["files"]
+                if "/targets/" in f["path"]}
+    for w in sorted(wanted - set(rendered)):
+        problem(f"prometheus: prometheus.yml reads {w}, which the stack does not render")
+    for r in sorted(set(rendered) - wanted):
+        problem(f"prometheus: renders {r}, which no job of prometheus.yml reads")
+    for rel, f in sorted(rendered.items()):
+        with open(os.path.join(stack_dir, f["template"]), encoding="utf-8") as fh:
+            groups = yaml.safe_load(fh) or []
+        for g in groups:
+            labels = g.get("labels") or {}
+            addrs = list(g.get("targets") or [])
+            if "exporter" in labels:
+                addrs.append(labels["exporter"])
+            for a in addrs:
+                hostport = re.sub(r"^[a-z]+://", "", str(a)).split("/", 1)[0]
+                port = int(hostport.rsplit(":", 1)[1])
+                if port not in claimed:
+                    problem(f"{f['template']}: {a} is no port of the stack")
+            if labels.get("service") and labels["service"] not in services:
+                problem(f"{f['template']}: service label {labels['service']} is no service")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "local", "stack.yml")
@@ -255,6 +301,7 @@ def main():
                     problem(f"pgbouncer: database target port {port} is not an HAProxy port")
 
     check_kafka(services, rendered, os.path.dirname(os.path.abspath(path)))
+    check_monitoring(services, claimed, os.path.dirname(os.path.abspath(path)))
 
     for p in problems:
         print(f"{path}: {p}", file=sys.stderr)
