@@ -397,8 +397,8 @@ static void write_identity(struct expo *e, const struct agent *a)
 {
     char cuda[16] = "";
 
-    family(e, "gpu_count", "gauge", "GPUs NVML reports (0 without a driver).");
-    sample(e, "gpu_count", NULL, NULL, 0, (double)a->n_gpus);
+    family(e, "gpu_devices", "gauge", "GPUs NVML reports (0 without a driver).");
+    sample(e, "gpu_devices", NULL, NULL, 0, (double)a->n_gpus);
     if (a->n_gpus == 0)
         return;
     if (a->cuda_driver_version > 0)

@@ -216,7 +216,7 @@ kill -KILL "$(worker_pid 0)"
 ok "a crashed worker is restarted (gpu_worker_restarts_total)" retry 5 bash -c "[[ \$(curl -sf $url/metrics | grep '^gpu_worker_restarts_total{gpu=\"0\"' | awk '{ print \$NF }') -ge 2 ]]"
 stop_agent
 
-# ===== 8. No driver: still 200, nvml_up 0, gpu_count 0 =====
+# ===== 8. No driver: still 200, nvml_up 0, gpu_devices 0 =====
 write_config
 "$AGENT" --config.file "$tmp/agent.yml" --nvml.library /nonexistent/libnvidia-ml.so.1 >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
@@ -224,8 +224,8 @@ retry 5 grep -q "listening on" "$tmp/agent.log"
 port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/agent.log" | head -1)
 url=http://127.0.0.1:$port
 ok "without a driver /metrics is 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/metrics")" = 200
-ok "without a driver: gpu_exporter_nvml_up 0, gpu_count 0" \
-    bash -c "curl -sf $url/metrics | grep -q '^gpu_exporter_nvml_up 0' && curl -sf $url/metrics | grep -q '^gpu_count 0'"
+ok "without a driver: gpu_exporter_nvml_up 0, gpu_devices 0" \
+    bash -c "curl -sf $url/metrics | grep -q '^gpu_exporter_nvml_up 0' && curl -sf $url/metrics | grep -q '^gpu_devices 0'"
 ok "without a driver the agent says why in its log" grep -q "NVML is not available" "$tmp/agent.log"
 stop_agent
 

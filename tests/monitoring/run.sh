@@ -16,6 +16,7 @@
 #                              DST changes and closed dates, against Python's zoneinfo
 #   run.sh SRC prometheus      a real Prometheus loads the configuration: every contract job's
 #                              targets relabelled as intended, every rule evaluates
+#   run.sh SRC metrics-golden  promtool check metrics on our exporters' golden expositions
 set -uo pipefail
 SRC=$1 CASE=$2
 shift 2
@@ -208,6 +209,20 @@ prometheus)
     need_py_yaml
     $PY "$HERE/test_prometheus_load.py" "$SRC"
     exit $?
+    ;;
+metrics-golden)
+    # Our exporters' exposition, as their golden files pin it, passes promtool's lint (names,
+    # suffixes, HELP/TYPE); the live endpoints are checked in integration.monitoring.
+    need_cmd promtool prometheus
+    for f in "$SRC"/tests/golden/*metrics*.txt; do
+        out=$(promtool check metrics <"$f" 2>&1)
+        rc=$?
+        [[ $rc -eq 0 ]] || diags "$out"
+        ok "promtool check metrics: ${f#"$SRC"/}" test "$rc" -eq 0
+    done
+    printf '# HELP bad_count a gauge named like a summary\n# TYPE bad_count gauge\nbad_count 1\n' >"$TMP/bad.txt"
+    ok "... and it catches a planted lint error (a gauge named *_count)" \
+        bash -c '! promtool check metrics <"$1" >/dev/null 2>&1' _ "$TMP/bad.txt"
     ;;
 *)
     echo "run.sh: unknown case '$CASE'" >&2

@@ -95,7 +95,7 @@ static void test_values_match_state_file(void)
     start(&f, NULL, FAKE_NVML_LIB);
     wait_collections(&f, 0);
     m = scrape(&f);
-    ASSERT_CONTAINS(m, "gpu_count 2\n");
+    ASSERT_CONTAINS(m, "gpu_devices 2\n");
     ASSERT_CONTAINS(m, "gpu_info{gpu=\"0\",uuid=\"GPU-74c4c37d-bdf1-9a59-0eed-86aaaccc727d\","
                        "name=\"NVIDIA H200\",pci_bus_id=\"00000000:00:06.0\",minor=\"0\","
                        "driver_version=\"580.159.04\",cuda_version=\"13.0\"} 1\n");
@@ -232,7 +232,7 @@ static void test_no_driver(void)
     sleep_usec(300 * USEC_PER_MSEC);
     m = scrape(&f);
     ASSERT_CONTAINS(m, "gpu_exporter_nvml_up 0\n");
-    ASSERT_CONTAINS(m, "gpu_count 0\n");
+    ASSERT_CONTAINS(m, "gpu_devices 0\n");
     ASSERT_CONTAINS(m, "gpu_exporter_collections_total 0\n");
     free(m);
     stop(&f);

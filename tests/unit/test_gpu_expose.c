@@ -203,7 +203,7 @@ static void test_no_driver(void)
     f.a.driver_version[0] = '\0';
     got = render(&f, 1000);
     ASSERT_CONTAINS(got, "gpu_exporter_nvml_up 0\n");
-    ASSERT_CONTAINS(got, "gpu_count 0\n");
+    ASSERT_CONTAINS(got, "gpu_devices 0\n");
     ASSERT_TRUE(strstr(got, "gpu_info") == NULL);
     ASSERT_TRUE(strstr(got, "gpu_healthy") == NULL);
     json = expose_status_json(&f.a);
