@@ -2,6 +2,7 @@
 #include "strv.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 
@@ -22,6 +23,14 @@ size_t strv_length(char *const *v)
     while (v && v[n])
         n++;
     return n;
+}
+
+bool strv_contains(char *const *v, const char *s)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
 }
 
 char **strv_copy(char *const *v)

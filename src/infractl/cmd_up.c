@@ -235,20 +235,34 @@ static bool wait_ready(int fd, uint64_t timeout_usec)
 }
 
 /* Appends "postgres cluster (problems)" for each degraded cluster; returns how many. */
-static int clusters_pending(const struct status_snapshot *snap, struct buf *out)
+/* The degraded clusters that one of the chosen services (NULL-terminated) is a member of. */
+static int clusters_pending(const struct status_snapshot *snap, const struct stack *s,
+                            char *const *chosen, struct buf *out)
 {
     int n = 0;
 
     for (size_t i = 0; i < snap->n_clusters; i++) {
         const struct status_cluster *c = &snap->clusters[i];
+        bool mine = false;
 
-        if (!c->degraded)
+        for (char *const *p = chosen; *p && !mine; p++)
+            mine = status_cluster_of(s, *p) && streq(status_cluster_of(s, *p), c->name);
+        if (!c->degraded || !mine)
             continue;
         if (buf_appendf(out, "%s%s cluster (%s)", out->len ? ", " : "", c->name, c->problems) < 0)
             break;
         n++;
     }
     return n;
+}
+
+static bool chosen_failed(const struct status_snapshot *snap, char *const *chosen)
+{
+    for (size_t i = 0; i < snap->n_services; i++)
+        if (streq(snap->services[i].state, "failed") &&
+            strv_contains(chosen, snap->services[i].name))
+            return true;
+    return false;
 }
 
 /* Polls the supervisor until every chosen service is up (healthy, or completed for one-shots)
@@ -270,19 +284,18 @@ static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, char *
             print_log_tail(ctx, "supervisor", 4096);
             goto out;
         }
-        r = status_filter(&snap, chosen, (int)strv_length(chosen));
-        if (r < 0)
-            goto out;
+        /* Clusters are judged with every member in view; only the chosen services' own
+         * states and the clusters they belong to are waited for. */
         buf_reset(&pending);
-        r = status_pending(&snap, &pending);
+        r = status_pending(&snap, chosen, &pending);
         if (r == 0) {
             status_collect_roles(&snap, s);
-            r = clusters_pending(&snap, &pending);
+            r = clusters_pending(&snap, s, chosen, &pending);
         }
         if (r == 0) {
             if (!a->quiet)
                 fprintf(stderr, "%s: all %zu services up, clusters whole, after %.1fs\n",
-                        "infractl", snap.n_services, (double)(now_usec() - start) / 1e6);
+                        "infractl", strv_length(chosen), (double)(now_usec() - start) / 1e6);
             goto out;
         }
         if (!a->quiet && !streq(buf_str(&pending), buf_str(&last))) {
@@ -292,11 +305,12 @@ static int wait_healthy(const struct cli_ctx *ctx, const struct stack *s, char *
             if (buf_puts(&last, buf_str(&pending)) < 0)
                 buf_reset(&last);
         }
-        if (status_any_failed(&snap) || now_usec() >= deadline) {
-            log_error("%s: not up: %s", status_any_failed(&snap) ? "failed" : "timed out",
+        if (chosen_failed(&snap, chosen) || now_usec() >= deadline) {
+            log_error("%s: not up: %s", chosen_failed(&snap, chosen) ? "failed" : "timed out",
                       buf_str(&pending));
             for (size_t i = 0; i < snap.n_services; i++)
-                if (!status_service_up(&snap.services[i]))
+                if (!status_service_up(&snap.services[i]) &&
+                    strv_contains(chosen, snap.services[i].name))
                     print_log_tail(ctx, snap.services[i].name, 2048);
             r = -ETIMEDOUT;
             goto out;

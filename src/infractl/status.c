@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/strv.h"
 #include "core/time.h"
 #include "probe/probe.h"
 #include "stack/stack.h"
@@ -138,21 +139,13 @@ bool status_service_up(const struct status_service *sv)
            (streq(sv->health, "healthy") || streq(sv->health, "none"));
 }
 
-bool status_any_failed(const struct status_snapshot *snap)
-{
-    for (size_t i = 0; i < snap->n_services; i++)
-        if (streq(snap->services[i].state, "failed"))
-            return true;
-    return false;
-}
-
-int status_pending(const struct status_snapshot *snap, struct buf *out)
+int status_pending(const struct status_snapshot *snap, char *const *only, struct buf *out)
 {
     int n = 0;
 
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
-        if (status_service_up(sv))
+        if (status_service_up(sv) || (only && !strv_contains(only, sv->name)))
             continue;
         if (buf_appendf(out, "%s%s (%s%s%s)", n ? ", " : "", sv->name,
                         streq(sv->state, "running") ? sv->health : sv->state,
@@ -690,17 +683,34 @@ static void judge_redis(struct status_snapshot *snap, const struct stack *s,
         status__problem(c, masters ? "%u masters" : "no master", masters);
 }
 
+/* Each cluster, its judge, and the kinds of service that are its members. */
+static const struct cluster_kind {
+    const char *name;
+    void (*judge)(struct status_snapshot *, const struct stack *, struct status_cluster *);
+    const char *member_kinds[3];
+} cluster_kinds[] = { { "postgres", judge_postgres, { "patroni" } },
+                      { "redis", judge_redis, { "redis", "sentinel" } },
+                      { "kafka", status__judge_kafka, { "kafka" } } };
+
+const char *status_cluster_of(const struct stack *s, const char *service)
+{
+    const struct stack_service *svc = stack_find(s, service);
+
+    for (size_t k = 0; svc && svc->kind && k < ARRAY_SIZE(cluster_kinds); k++)
+        for (size_t j = 0; j < ARRAY_SIZE(cluster_kinds[k].member_kinds); j++)
+            if (cluster_kinds[k].member_kinds[j] &&
+                streq(cluster_kinds[k].member_kinds[j], svc->kind))
+                return cluster_kinds[k].name;
+    return NULL;
+}
+
 static void judge_clusters(struct status_snapshot *snap, const struct stack *s)
 {
-    static const struct {
-        const char *name;
-        void (*judge)(struct status_snapshot *, const struct stack *, struct status_cluster *);
-    } kinds[] = { { "postgres", judge_postgres },
-                  { "redis", judge_redis },
-                  { "kafka", status__judge_kafka } };
+    const struct cluster_kind *kinds = cluster_kinds;
 
     snap->n_clusters = 0;
-    for (size_t k = 0; k < ARRAY_SIZE(kinds) && snap->n_clusters < STATUS_MAX_CLUSTERS; k++) {
+    for (size_t k = 0; k < ARRAY_SIZE(cluster_kinds) && snap->n_clusters < STATUS_MAX_CLUSTERS;
+         k++) {
         struct status_cluster *c = &snap->clusters[snap->n_clusters];
 
         *c = (struct status_cluster){ .members = 0 };

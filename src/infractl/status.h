@@ -103,9 +103,12 @@ int status_filter(struct status_snapshot *snap, char **names, int n);
 /* A service counts as up when running and healthy (or without health check), or when a
  * one-shot completed successfully. */
 bool status_service_up(const struct status_service *svc);
-bool status_any_failed(const struct status_snapshot *snap);
-/* Number of services that are not up; appends "name (state)" for each to out. */
-int status_pending(const struct status_snapshot *snap, struct buf *out);
+/* Number of services that are not up, among those named in only (NULL-terminated; NULL: all);
+ * appends "name (state)" for each to out. */
+int status_pending(const struct status_snapshot *snap, char *const *only, struct buf *out);
+/* The cluster ("postgres", "redis", "kafka") the stack's service is a member of; NULL when
+ * none. */
+const char *status_cluster_of(const struct stack *s, const char *service);
 /* Queries roles and lag of every service whose kind has a status_probe, all concurrently,
  * within STATUS_ROLE_BUDGET_USEC in all (Kafka: STATUS_KAFKA_BUDGET_USEC): a service that does not
  * answer in time (frozen, say) gets role_error "no answer within ..." and does not hold up the

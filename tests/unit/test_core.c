@@ -134,6 +134,9 @@ static void test_strv(void)
     char **c = strv_copy(v);
 
     ASSERT_EQ(strv_length(c), 2);
+    ASSERT_TRUE(strv_contains(c, "bc"));
+    ASSERT_FALSE(strv_contains(c, "b"));
+    ASSERT_FALSE(strv_contains(NULL, "a"));
     ASSERT_STREQ(c[1], "bc");
     ASSERT_TRUE(c[1] != v[1]);
     ASSERT_TRUE(strv_free(c) == NULL);
