@@ -19,7 +19,8 @@ tools=$("$here/install-deps.sh" --tools-dir)
 dest=$tools/tofu-$TOFU_VERSION
 bin=$dest/tofu
 
-have() { [[ -x $bin ]] && "$bin" version 2>/dev/null | head -1 | grep -qx "OpenTofu v$TOFU_VERSION"; }
+# (A TF_CLI_CONFIG_FILE naming a missing file only adds a warning: leave it out.)
+have() { [[ -x $bin ]] && env -u TF_CLI_CONFIG_FILE "$bin" version 2>/dev/null | head -1 | grep -qx "OpenTofu v$TOFU_VERSION"; }
 
 case ${1:-} in
 --path) echo "$bin"; exit 0 ;;
@@ -44,13 +45,14 @@ mkdir -p "$dest"
 chmod 755 "$tools" "$dest"
 rm -f "$bin.new"
 # The module cache is read-only: build with the module's own go.mod/go.sum, write nothing there.
+# version.dev=no: a release build (`tofu version` says v1.12.6, not v1.12.6-dev), as upstream's.
 if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" \
-      go build -trimpath -ldflags="-s -w" -o "$bin.new" ./cmd/tofu); then
+      go build -trimpath -ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$bin.new" ./cmd/tofu); then
     rm -f "$bin.new"
     echo "install-tofu: go build ./cmd/tofu in $src failed" >&2
     exit 1
 fi
 mv "$bin.new" "$bin"
 chmod 755 "$bin"
-have || { echo "install-tofu: $bin does not report OpenTofu v$TOFU_VERSION: $("$bin" version 2>&1 | head -1)" >&2; exit 1; }
-echo "install-tofu: $("$bin" version | head -1) at $bin" >&2
+have || { echo "install-tofu: $bin does not report OpenTofu v$TOFU_VERSION: $(env -u TF_CLI_CONFIG_FILE "$bin" version 2>&1 | head -1)" >&2; exit 1; }
+echo "install-tofu: $(env -u TF_CLI_CONFIG_FILE "$bin" version | head -1) at $bin" >&2

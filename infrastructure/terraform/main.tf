@@ -35,31 +35,31 @@ locals {
   # Service ports on the hosts (the production equivalents of infrastructure/local/stack.yml,
   # which shifts them to avoid Debian's packaged daemons on a developer machine).
   ports = {
-    ssh                 = 22
-    grafana             = 3000
-    haproxy_write       = 5000
-    haproxy_read        = 5001
-    postgres            = 5432
-    pgbouncer           = 6432
-    redis               = 6379
-    kafka_jmx_exporter  = 7071
-    patroni             = 8008
-    rolloutd            = 8090
-    etcd_client         = 2379
-    etcd_peer           = 2380
-    kafka_client        = 9092
-    kafka_controller    = 9093
-    prometheus          = 9090
-    alertmanager        = 9093
-    node_exporter       = 9100
-    blackbox_exporter   = 9115
-    redis_exporter      = 9121
-    pgbouncer_exporter  = 9127
-    postgres_exporter   = 9187
-    kafka_exporter      = 9308
-    gpu_agent           = 9842
-    sentinel            = 26379
-    haproxy_stats       = 7000
+    ssh                = 22
+    grafana            = 3000
+    haproxy_write      = 5000
+    haproxy_read       = 5001
+    postgres           = 5432
+    pgbouncer          = 6432
+    redis              = 6379
+    kafka_jmx_exporter = 7071
+    patroni            = 8008
+    rolloutd           = 8090
+    etcd_client        = 2379
+    etcd_peer          = 2380
+    kafka_client       = 9092
+    kafka_controller   = 9093
+    prometheus         = 9090
+    alertmanager       = 9093
+    node_exporter      = 9100
+    blackbox_exporter  = 9115
+    redis_exporter     = 9121
+    pgbouncer_exporter = 9127
+    postgres_exporter  = 9187
+    kafka_exporter     = 9308
+    gpu_agent          = 9842
+    sentinel           = 26379
+    haproxy_stats      = 7000
   }
 
   # What each role listens on, open to the VPC CIDR only (SSH and Grafana: admin_cidr_blocks).
