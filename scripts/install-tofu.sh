@@ -20,7 +20,8 @@ dest=$tools/tofu-$TOFU_VERSION
 bin=$dest/tofu
 
 # (A TF_CLI_CONFIG_FILE naming a missing file only adds a warning: leave it out.)
-have() { [[ -x $bin ]] && env -u TF_CLI_CONFIG_FILE "$bin" version 2>/dev/null | head -1 | grep -qx "OpenTofu v$TOFU_VERSION"; }
+tofu_version() { (unset TF_CLI_CONFIG_FILE; "$bin" version 2>&1 | head -1); }
+have() { [[ -x $bin ]] && [[ $(tofu_version) == "OpenTofu v$TOFU_VERSION" ]]; }
 
 case ${1:-} in
 --path) echo "$bin"; exit 0 ;;
@@ -33,11 +34,14 @@ case ${1:-} in
 esac
 
 have && exit 0
-command -v go >/dev/null || { echo "install-tofu: no go on PATH (Go >= 1.26.6 is needed to build OpenTofu $TOFU_VERSION)" >&2; exit 1; }
+# Go comes with this machine kind (/usr/local/go, docs: the polyglot image), not from Debian
+# (bookworm's golang is 1.19; the module needs >= 1.26.6).
+go=$(type -P go || echo /usr/local/go/bin/go)
+[[ -x $go ]] || { echo "install-tofu: no go on PATH nor /usr/local/go (Go >= 1.26.6 builds OpenTofu $TOFU_VERSION)" >&2; exit 1; }
 
 echo "install-tofu: building OpenTofu $TOFU_VERSION into $bin (go build from the module cache, ~6 min)" >&2
 # The module's source in the module cache (downloaded through GOPROXY unless already there).
-src=$(cd / && GOFLAGS=-mod=mod go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" |
+src=$(cd / && GOFLAGS=-mod=mod "$go" mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" |
       sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [[ -n $src && -f $src/go.mod ]] || { echo "install-tofu: go mod download github.com/opentofu/opentofu@v$TOFU_VERSION failed" >&2; exit 1; }
 
@@ -47,12 +51,12 @@ rm -f "$bin.new"
 # The module cache is read-only: build with the module's own go.mod/go.sum, write nothing there.
 # version.dev=no: a release build (`tofu version` says v1.12.6, not v1.12.6-dev), as upstream's.
 if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" \
-      go build -trimpath -ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$bin.new" ./cmd/tofu); then
+      "$go" build -trimpath -ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$bin.new" ./cmd/tofu); then
     rm -f "$bin.new"
     echo "install-tofu: go build ./cmd/tofu in $src failed" >&2
     exit 1
 fi
 mv "$bin.new" "$bin"
 chmod 755 "$bin"
-have || { echo "install-tofu: $bin does not report OpenTofu v$TOFU_VERSION: $(env -u TF_CLI_CONFIG_FILE "$bin" version 2>&1 | head -1)" >&2; exit 1; }
-echo "install-tofu: $(env -u TF_CLI_CONFIG_FILE "$bin" version | head -1) at $bin" >&2
+have || { echo "install-tofu: $bin does not report OpenTofu v$TOFU_VERSION: $(tofu_version)" >&2; exit 1; }
+echo "install-tofu: $(tofu_version) at $bin" >&2

@@ -384,6 +384,6 @@ module "hosts" {
     profiles      = join(",", each.value.profiles)
     data_dir      = each.value.volume_size_gb > 0 ? "/var/lib/ultrathink" : ""
     peers         = local.peers
-    bootstrap     = file("${path.module}/templates/bootstrap.sh")
+    bootstrap     = file("${path.module}/templates/host-bootstrap")
   }
 }

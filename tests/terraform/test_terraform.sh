@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the planted sed expressions hold ${...} and $a literally
 # tests/terraform: infrastructure/terraform checked by OpenTofu 1.12.6 where it can be, and by
 # tests/terraform/check-refs.py where it cannot.
 #
@@ -26,7 +27,10 @@ if ! "$src/scripts/install-tofu.sh" --check 2>/dev/null; then
 fi
 tofu=$("$src/scripts/install-tofu.sh" --path)
 py=/usr/bin/python3
-[[ -x $py ]] && $py -c 'import yaml' 2>/dev/null || { echo "SKIP: /usr/bin/python3 with yaml (python3-yaml) is missing"; exit 77; }
+if ! [[ -x $py ]] || ! $py -c 'import yaml' 2>/dev/null; then
+    echo "SKIP: /usr/bin/python3 with yaml (python3-yaml) is missing"
+    exit 77
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -86,7 +90,7 @@ roles=(db kafka redis gpu monitoring)
     echo '    environment = "production", region = "us-east-1", repo_url = "https://example.org/ut.git"'
     echo '    repo_ref = "main", compose_files = "docker-compose-x.yml", profiles = ""'
     echo '    peers = { UT_DB_IPS = "10.40.0.10,10.40.1.11,10.40.2.12" }'
-    echo "    bootstrap = file(\"$tf/templates/bootstrap.sh\")"
+    echo "    bootstrap = file(\"$tf/templates/host-bootstrap\")"
     echo '    index = 1, hostname = "ut-x-2", private_ip = "10.40.1.11"'
     echo '  }'
     echo '}'
@@ -100,7 +104,7 @@ mkdir -p "$tmp/render" && mv "$tmp/render.tf" "$tmp/render/main.tf"
 if out=$(cd "$tmp/render" && "$tofu" init -backend=false >/dev/null 2>&1 &&
     "$tofu" apply -auto-approve -lock=false -state="$tmp/render.tfstate" 2>&1 >/dev/null &&
     "$tofu" output -state="$tmp/render.tfstate" -json 2>&1 >"$tmp/rendered.json"); then
-    if out=$($py - "$tmp/rendered.json" "$tf/templates/bootstrap.sh" <<'PY' 2>&1
+    if out=$($py - "$tmp/rendered.json" "$tf/templates/host-bootstrap" <<'PY' 2>&1
 import json, sys, yaml
 rendered = json.load(open(sys.argv[1]))
 bootstrap = open(sys.argv[2]).read()
@@ -113,7 +117,7 @@ for role, o in sorted(rendered.items()):
     assert env["UT_ROLE"] == role and env["UT_NODE_INDEX"] == "2", f"{role}: node.env {env}"
     assert env["UT_DB_IPS"] == "10.40.0.10,10.40.1.11,10.40.2.12", f"{role}: peers"
     got = files["/usr/local/sbin/ultrathink-bootstrap"]["content"]
-    assert got == bootstrap, f"{role}: the embedded bootstrap differs from templates/bootstrap.sh"
+    assert got == bootstrap, f"{role}: the embedded bootstrap differs from templates/host-bootstrap"
     assert doc["runcmd"] == [["/usr/local/sbin/ultrathink-bootstrap"]], f"{role}: runcmd"
     docker = "docker.io" in doc["packages"]
     assert docker == (role != "gpu"), f"{role}: docker packages {doc['packages']}"
