@@ -52,26 +52,27 @@ locals {
     prometheus         = 9090
     alertmanager       = 9093
     node_exporter      = 9100
-    blackbox_exporter  = 9115
-    redis_exporter     = 9121
     pgbouncer_exporter = 9127
     postgres_exporter  = 9187
-    kafka_exporter     = 9308
     gpu_agent          = 9842
     sentinel           = 26379
     haproxy_stats      = 7000
   }
 
   # What each role listens on, open to the VPC CIDR only (SSH and Grafana: admin_cidr_blocks).
+  # Prometheus scrapes the exporters on the hosts (node 9100 everywhere, postgres/pgbouncer
+  # exporters, Patroni, etcd, HAProxy's stats listener, Kafka's JMX agent, rolloutd, gpu_agent).
+  # The multi-target exporters run next to Prometheus and reach the services themselves:
+  # redis_exporter (9121), kafka-exporter (9308) and blackbox (9115) open no port here.
   role_ports = {
     db = [
       "postgres", "patroni", "etcd_client", "etcd_peer", "haproxy_write", "haproxy_read",
       "haproxy_stats", "pgbouncer", "postgres_exporter", "pgbouncer_exporter",
     ]
     kafka      = ["kafka_client", "kafka_controller", "kafka_jmx_exporter"]
-    redis      = ["redis", "sentinel", "redis_exporter"]
+    redis      = ["redis", "sentinel"]
     gpu        = ["gpu_agent", "rolloutd"]
-    monitoring = ["prometheus", "alertmanager", "grafana", "kafka_exporter", "blackbox_exporter", "sentinel"]
+    monitoring = ["prometheus", "alertmanager", "grafana", "sentinel"]
   }
 
   ingress_rules = merge([

@@ -20,7 +20,7 @@
 # Exit 77 (ctest: skipped) when systemd-analyze is missing.
 set -uo pipefail
 
-src=${1:?usage: check-units.sh SRCDIR}
+src=$(cd "${1:?usage: check-units.sh SRCDIR}" && pwd)
 units_dir=$src/infrastructure/systemd
 sa=$(command -v systemd-analyze) || { echo "SKIP: systemd-analyze not found (Debian package systemd)"; exit 77; }
 unitlib=""

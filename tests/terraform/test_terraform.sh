@@ -19,7 +19,7 @@
 # Exit 77 (skipped, never passed) when OpenTofu 1.12.6 is not built (scripts/install-tofu.sh).
 set -uo pipefail
 
-src=${1:?usage: test_terraform.sh SRCDIR}
+src=$(cd "${1:?usage: test_terraform.sh SRCDIR}" && pwd)
 tf=$src/infrastructure/terraform
 if ! "$src/scripts/install-tofu.sh" --check 2>/dev/null; then
     echo "SKIP: OpenTofu 1.12.6 is not built at $("$src/scripts/install-tofu.sh" --path) (run scripts/install-tofu.sh, ~6 min)"
@@ -59,7 +59,7 @@ fi
 mkdir -p "$tmp/vars"
 cp "$tf/variables.tf" "$tmp/vars/"
 (cd "$tmp/vars" && "$tofu" init -backend=false >/dev/null 2>&1)
-plan_vars() { (cd "$tmp/vars" && "$tofu" plan -lock=false -var-file="$tf/terraform.tfvars.example" "$@" 2>&1); }
+plan_vars() { (cd "$tmp/vars" && "$tofu" plan -no-color -lock=false -var-file="$tf/terraform.tfvars.example" "$@" 2>&1); }
 if out=$(plan_vars); then
     ok "variables.tf: terraform.tfvars.example passes every type and validation (tofu plan)"
 else
@@ -102,7 +102,7 @@ roles=(db kafka redis gpu monitoring)
 } >"$tmp/render.tf"
 mkdir -p "$tmp/render" && mv "$tmp/render.tf" "$tmp/render/main.tf"
 if out=$(cd "$tmp/render" && "$tofu" init -backend=false >/dev/null 2>&1 &&
-    "$tofu" apply -auto-approve -lock=false -state="$tmp/render.tfstate" 2>&1 >/dev/null &&
+    "$tofu" apply -no-color -auto-approve -lock=false -state="$tmp/render.tfstate" 2>&1 >/dev/null &&
     "$tofu" output -state="$tmp/render.tfstate" -json 2>&1 >"$tmp/rendered.json"); then
     if out=$($py - "$tmp/rendered.json" "$tf/templates/host-bootstrap" <<'PY' 2>&1
 import json, sys, yaml
