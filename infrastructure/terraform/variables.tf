@@ -29,8 +29,9 @@ variable "vpc_cidr" {
   default     = "10.40.0.0/16"
 
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
-    error_message = "vpc_cidr must be a valid IPv4 CIDR of /20 or larger (it is cut into /24-or-larger subnets)."
+    # (no short-circuit in HCL: both halves must be safe on any string)
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && can(regex("/([89]|1[0-9]|20)$", var.vpc_cidr))
+    error_message = "vpc_cidr must be a valid IPv4 CIDR between /8 and /20 (it is cut into /24 subnets)."
   }
 }
 

@@ -390,8 +390,9 @@ def walk_exprs(items, ctx, parent=None):
             if it[1] in ("resource", "data", "module"):
                 names = {a[1] for a in it[3] if a[0] == "attr"}
                 inner = {"count": "count" in names, "each": "for_each" in names}
-            if it[1] == "dynamic":
-                inner = dict(ctx, bound=it[2][0])
+            if it[1] == "dynamic":  # its iterator (the label, or `iterator = NAME`) is bound inside
+                names = [a[2][0][1] for a in it[3] if a[0] == "attr" and a[1] == "iterator"]
+                inner = dict(ctx, bound=set(ctx.get("bound", ())) | {names[0] if names else it[2][0]})
             yield from walk_exprs(it[3], inner, it[1])
 
 
@@ -484,7 +485,7 @@ def check(root_dir):
             for expr, ctx, attr in walk_exprs([it], {"count": False, "each": False}):
                 for root, parts, line, bound in traversals(expr):
                     where = f"{fname}:{line}"
-                    if bound or root == ctx.get("bound"):
+                    if bound or root in ctx.get("bound", ()):
                         continue
                     if root == "var":
                         used_vars.add(parts[0] if parts else "")

@@ -80,6 +80,8 @@ reject_var "admin_cidr_blocks = 0.0.0.0/0" "not 0.0.0.0/0" -var 'admin_cidr_bloc
 reject_var "two availability zones" "exactly three" -var 'availability_zones=["a","b"]'
 reject_var "a 10 GB database volume" "db_volume_size_gb must be" -var db_volume_size_gb=10
 reject_var "a 16 GiB Redis type" "at least 128 GiB" -var redis_instance_type=r6i.large
+reject_var "vpc_cidr that is no CIDR" "between /8 and /20" -var vpc_cidr=garbage
+reject_var "a /24 VPC" "between /8 and /20" -var vpc_cidr=10.1.2.0/24
 reject_var "a CPU type for the GPU servers" "NVIDIA GPU family" -var gpu_instance_type=m6i.large
 
 # cloud-init rendered for every role by tofu's templatefile, then read back
