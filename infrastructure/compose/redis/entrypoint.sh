@@ -1,0 +1,22 @@
+#!/bin/sh
+# Redis node in compose: entrypoint.sh PORT [PRIMARY_HOST PRIMARY_PORT]
+# First start: /data/redis.conf from the mounted template + port, announce name, password
+# (compose secret redis) and, for a replica, replicaof.  Later starts keep /data/redis.conf as
+# Sentinel left it (CONFIG REWRITE after a failover).
+set -eu
+port=$1
+conf=/data/redis.conf
+if [ ! -f "$conf" ]; then
+    umask 077
+    pw=$(tr -d '\n' </run/secrets/redis)
+    {
+        cat /etc/redis/redis.conf
+        echo "port $port"
+        echo "replica-announce-ip $(hostname)"
+        echo "requirepass $pw"
+        echo "masterauth $pw"
+        [ $# -ge 3 ] && echo "replicaof $2 $3"
+    } >"$conf.tmp"
+    mv "$conf.tmp" "$conf"
+fi
+exec redis-server "$conf"
