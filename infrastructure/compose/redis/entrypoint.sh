@@ -15,7 +15,9 @@ if [ ! -f "$conf" ]; then
         echo "replica-announce-ip $(hostname)"
         echo "requirepass $pw"
         echo "masterauth $pw"
-        [ $# -ge 3 ] && echo "replicaof $2 $3"
+        # docker-compose-test.yml: a test machine's cap instead of production's 128gb.
+        if [ -n "${REDIS_MAXMEMORY:-}" ]; then echo "maxmemory $REDIS_MAXMEMORY"; fi
+        if [ $# -ge 3 ]; then echo "replicaof $2 $3"; fi
     } >"$conf.tmp"
     mv "$conf.tmp" "$conf"
 fi
