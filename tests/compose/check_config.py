@@ -71,6 +71,11 @@ for name, s in sorted(services.items()):
             err(f"{name}: bind mount source {source} does not exist")
     if name in STATEFUL and not named:
         err(f"{name}: keeps state but mounts no named volume")
+    # secrets: declared at the top level (docker-compose 1.29 does not check references)
+    for sec in s.get("secrets") or []:
+        ref = sec if isinstance(sec, str) else sec.get("source")
+        if ref not in (cfg.get("secrets") or {}):
+            err(f"{name}: secret {ref} is not declared")
     # no secret values in the environment (secrets are files: *_FILE variables, /run/secrets)
     for k, v in (s.get("environment") or {}).items():
         if re.search(r"PASSWORD|SECRET|TOKEN|PASSWD", k) and not k.endswith("_FILE") and v:

@@ -4,6 +4,7 @@
 
 # The combinations documented in docs/deploy-compose.md (compose/compose.sh builds the same).
 # NAME|FILES (relative to INFRA, base first)|PROFILE
+# shellcheck disable=SC2034  # read by the tests that source this file
 COMBOS=(
     "base|docker-compose.yml|"
     "timescale|docker-compose.yml docker-compose-timescale.yml|"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the bash -c snippets read their arguments as $1, $2, ...
 # The production compose files validate offline with docker-compose 1.29.2 (`config -q`: the
 # compose schema, types, unknown keys, depends_on targets, interpolation, build paths), for
 # every file combination users run, with the settings of .env.example; compose/compose.sh
@@ -8,12 +9,14 @@
 # Usage: test_config.sh SOURCE_DIR
 set -uo pipefail
 SRC=$1
+# shellcheck source=tests/integration/lib.sh
 . "$SRC/tests/integration/lib.sh"
 need_cmd docker-compose docker-compose
 need_cmd python3 python3
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed (scripts/install-deps.sh tests)"
 INFRA=$SRC/infrastructure
 ENVF=$INFRA/.env.example
+# shellcheck source=tests/compose/lib_compose.sh
 . "$SRC/tests/compose/lib_compose.sh"
 diag "$(docker-compose version --short 2>/dev/null || docker-compose version | head -1)"
 
@@ -67,12 +70,16 @@ del s["prometheus"]["mem_limit"]                        # no memory limit
 s["prometheus"]["command"] = [a.replace("31d", "15d") for a in s["prometheus"]["command"]]
 s["kafka1"]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] = "2"
 s["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] = "hunter2"
+s["grafana"]["secrets"] = [{"source": "grafana_admin_pasword"}]  # undefined secret
+s["pgbouncer"]["depends_on"]["pg-init"]["condition"] = "service_healthy"  # one-shot, no check
 yaml.safe_dump(c, open(sys.argv[2], "w"))
 PY
     out=$(/usr/bin/python3 "$SRC/tests/compose/check_config.py" "$SRC" "$tmp/bad.yml" "$tmp/test.yml" 2>&1)
     rc=$?
     for want in "kafka2: no healthcheck" "redis1: image" "prometheus: no mem_limit" "retention" \
-        "KAFKA_MIN_INSYNC_REPLICAS" "GF_SECURITY_ADMIN_PASSWORD"; do
+        "KAFKA_MIN_INSYNC_REPLICAS" "GF_SECURITY_ADMIN_PASSWORD" \
+        "grafana: secret grafana_admin_pasword is not declared" \
+        "pgbouncer: depends on pg-init being healthy, but pg-init has no healthcheck"; do
         ok "check_config.py catches a planted fault: $want" \
             bash -c '[[ $1 -ne 0 && $2 == *"$3"* ]]' _ "$rc" "$out" "$want"
     done
