@@ -21,4 +21,10 @@ if [ ! -f "$conf" ]; then
     } >"$conf.tmp"
     mv "$conf.tmp" "$conf"
 fi
+# As the unprivileged redis user (the image starts a custom command as root): a Redis talked
+# into CONFIG SET dir + CONFIG REWRITE can only write where redis may.
+if [ "$(id -u)" = 0 ]; then
+    chown -R redis:redis /data
+    exec gosu redis redis-server "$conf"
+fi
 exec redis-server "$conf"

@@ -13,4 +13,8 @@ if [ ! -f "$conf" ]; then
     } >"$conf.tmp"
     mv "$conf.tmp" "$conf"
 fi
+if [ "$(id -u)" = 0 ]; then
+    chown -R redis:redis /data
+    exec gosu redis redis-sentinel "$conf"
+fi
 exec redis-sentinel "$conf"
