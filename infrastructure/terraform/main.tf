@@ -32,52 +32,45 @@ provider "aws" {
 locals {
   name = "ultrathink-${var.environment}"
 
-  # Service ports on the hosts (the production equivalents of infrastructure/local/stack.yml,
-  # which shifts them to avoid Debian's packaged daemons on a developer machine).
+  # Service ports: those of the compose files (infrastructure/docker-compose*.yml), which are the
+  # local stack's (infrastructure/local/stack.yml): one member per port, so that the three
+  # members of a cluster keep their own ports wherever they run.  [from, to] ranges.
   ports = {
-    ssh                = 22
-    grafana            = 3000
-    haproxy_write      = 5000
-    haproxy_read       = 5001
-    postgres           = 5432
-    pgbouncer          = 6432
-    redis              = 6379
-    kafka_jmx_exporter = 7071
-    patroni            = 8008
-    rolloutd           = 8090
-    etcd_client        = 2379
-    etcd_peer          = 2380
-    kafka_client       = 9092
-    kafka_controller   = 9093
-    prometheus         = 9090
-    alertmanager       = 9093
-    node_exporter      = 9100
-    pgbouncer_exporter = 9127
-    postgres_exporter  = 9187
-    gpu_agent          = 9842
-    sentinel           = 26379
-    haproxy_stats      = 7000
+    ssh                = [22, 22]
+    node_exporter      = [9500, 9500]
+    etcd               = [2479, 2479]
+    postgres           = [5433, 5435] # pg1 pg2 pg3
+    patroni            = [8008, 8010] # their REST APIs
+    haproxy            = [5000, 5001] # write, read
+    haproxy_stats      = [7000, 7000] # stats and /metrics
+    pgbouncer          = [6432, 6432]
+    kafka_client       = [9092, 9094] # kafka1 kafka2 kafka3
+    kafka_controller   = [19092, 19094]
+    kafka_jmx_exporter = [7071, 7073]
+    redis              = [6380, 6381]   # redis1 redis2
+    sentinel           = [26380, 26381] # sentinel1 sentinel2 (on the Redis hosts)
+    sentinel3          = [26382, 26382] # the third, on the monitoring host
+    prometheus         = [9490, 9490]
+    alertmanager       = [9493, 9493]
+    grafana            = [3000, 3000]
+    gpu_agent          = [9842, 9842]
+    rolloutd           = [8090, 8090]
   }
 
   # What each role listens on, open to the VPC CIDR only (SSH and Grafana: admin_cidr_blocks).
-  # Prometheus scrapes the exporters on the hosts (node 9100 everywhere, postgres/pgbouncer
-  # exporters, Patroni, etcd, HAProxy's stats listener, Kafka's JMX agent, rolloutd, gpu_agent).
-  # The multi-target exporters run next to Prometheus and reach the services themselves:
-  # redis_exporter (9121), kafka-exporter (9308) and blackbox (9115) open no port here.
+  # The exporters that Prometheus reaches on the monitoring host itself (postgres, redis,
+  # pgbouncer, blackbox, kafka-exporter) open no port.
   role_ports = {
-    db = [
-      "postgres", "patroni", "etcd_client", "etcd_peer", "haproxy_write", "haproxy_read",
-      "haproxy_stats", "pgbouncer", "postgres_exporter", "pgbouncer_exporter",
-    ]
+    db         = ["etcd", "postgres", "patroni", "haproxy", "haproxy_stats", "pgbouncer"]
     kafka      = ["kafka_client", "kafka_controller", "kafka_jmx_exporter"]
     redis      = ["redis", "sentinel"]
     gpu        = ["gpu_agent", "rolloutd"]
-    monitoring = ["prometheus", "alertmanager", "grafana", "sentinel"]
+    monitoring = ["prometheus", "alertmanager", "grafana", "sentinel3"]
   }
 
   ingress_rules = merge([
     for role, names in local.role_ports : {
-      for n in names : "${role}-${n}" => { role = role, port = local.ports[n], name = n }
+      for n in names : "${role}-${n}" => { role = role, from = local.ports[n][0], to = local.ports[n][1], name = n }
     }
   ]...)
 
@@ -104,42 +97,66 @@ locals {
       ami            = local.ubuntu_ami
       volume_size_gb = var.db_volume_size_gb
       volume_iops    = var.db_volume_iops
-      compose_files  = ["docker-compose-timescale.yml"]
-      profiles       = []
+      compose_parts  = ["timescale"]
     }
     kafka = {
       instance_type  = var.kafka_instance_type
       ami            = local.ubuntu_ami
       volume_size_gb = var.kafka_volume_size_gb
       volume_iops    = 3000
-      compose_files  = ["docker-compose-kafka.yml"]
-      profiles       = []
+      compose_parts  = ["kafka"]
     }
     redis = {
       instance_type  = var.redis_instance_type
       ami            = local.ubuntu_ami
       volume_size_gb = 256
       volume_iops    = 3000
-      compose_files  = ["docker-compose-redis.yml"]
-      profiles       = []
+      compose_parts  = ["redis"]
     }
     gpu = {
       instance_type  = var.gpu_instance_type
       ami            = local.gpu_ami
       volume_size_gb = 0
       volume_iops    = 3000
-      compose_files  = []
-      profiles       = []
+      compose_parts  = []
     }
     monitoring = {
       instance_type  = var.monitoring_instance_type
       ami            = local.ubuntu_ami
       volume_size_gb = var.monitoring_volume_size_gb
       volume_iops    = 3000
-      compose_files  = ["docker-compose-monitoring.yml", "docker-compose-redis.yml"]
-      profiles       = ["sentinel-only"]
+      compose_parts  = ["monitoring", "redis"]
     }
   }
+
+  # Which compose services run on which host of a role (node i runs node_services[role][i]),
+  # started with `compose.sh --part P up -d --no-deps ...`.  The one-shots pg-init and
+  # kafka-topics are started by hand once every member is up (docs/deploy-terraform.md).
+  # node-exporter runs on every compose host.
+  node_services = {
+    db         = [["etcd", "pg1", "haproxy", "pgbouncer"], ["pg2"], ["pg3"]]
+    kafka      = [["kafka1"], ["kafka2"], ["kafka3"]]
+    redis      = [["redis1", "sentinel1"], ["redis2", "sentinel2"]]
+    monitoring = [["sentinel3", "prometheus", "alertmanager", "grafana", "postgres-exporter1", "postgres-exporter2", "postgres-exporter3", "redis-exporter", "pgbouncer-exporter", "blackbox-exporter", "kafka-exporter"]]
+    gpu        = [[], []]
+  }
+
+  # Every compose service name resolves, on the hosts and in their containers (the VPC's DHCP
+  # options make var.dns_domain the search domain), to the host it runs on; the GPU servers
+  # add rolloutd (on the first) and gpu-agent, server1, server2.
+  service_ips = merge(
+    merge([
+      for role, nodes in local.node_services : merge([
+        for i, names in nodes : { for n in names : n => local.host_ips[role][i] }
+      ]...)
+    ]...),
+    {
+      rolloutd    = local.host_ips["gpu"][0]
+      "gpu-agent" = local.host_ips["gpu"][0]
+      server1     = local.host_ips["gpu"][0]
+      server2     = local.host_ips["gpu"][1]
+    }
+  )
 
   # Every host learns every cluster's members (written to /etc/ultrathink/node.env).
   peers = {
@@ -254,6 +271,36 @@ resource "aws_route_table_association" "private" {
   route_table_id = aws_route_table.private.id
 }
 
+# ------------------------------------------------------------------ names
+
+resource "aws_route53_zone" "internal" {
+  name = var.dns_domain
+
+  vpc {
+    vpc_id = aws_vpc.main.id
+  }
+}
+
+resource "aws_route53_record" "service" {
+  for_each = local.service_ips
+  zone_id  = aws_route53_zone.internal.zone_id
+  name     = "${each.key}.${var.dns_domain}"
+  type     = "A"
+  ttl      = 60
+  records  = [each.value]
+}
+
+resource "aws_vpc_dhcp_options" "main" {
+  domain_name         = var.dns_domain
+  domain_name_servers = ["AmazonProvidedDNS"]
+  tags                = { Name = local.name }
+}
+
+resource "aws_vpc_dhcp_options_association" "main" {
+  vpc_id          = aws_vpc.main.id
+  dhcp_options_id = aws_vpc_dhcp_options.main.id
+}
+
 # ------------------------------------------------------------------ security groups
 
 # Every host: SSH from the admin blocks, node_exporter from the VPC, all egress.
@@ -269,8 +316,8 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
   description       = "ssh from admin"
   cidr_ipv4         = each.value
   ip_protocol       = "tcp"
-  from_port         = local.ports["ssh"]
-  to_port           = local.ports["ssh"]
+  from_port         = local.ports["ssh"][0]
+  to_port           = local.ports["ssh"][1]
 }
 
 resource "aws_vpc_security_group_ingress_rule" "node_exporter" {
@@ -278,8 +325,8 @@ resource "aws_vpc_security_group_ingress_rule" "node_exporter" {
   description       = "node_exporter from the VPC"
   cidr_ipv4         = var.vpc_cidr
   ip_protocol       = "tcp"
-  from_port         = local.ports["node_exporter"]
-  to_port           = local.ports["node_exporter"]
+  from_port         = local.ports["node_exporter"][0]
+  to_port           = local.ports["node_exporter"][1]
 }
 
 resource "aws_vpc_security_group_egress_rule" "all" {
@@ -303,8 +350,8 @@ resource "aws_vpc_security_group_ingress_rule" "service" {
   description       = "${each.value.name} from the VPC"
   cidr_ipv4         = var.vpc_cidr
   ip_protocol       = "tcp"
-  from_port         = each.value.port
-  to_port           = each.value.port
+  from_port         = each.value.from
+  to_port           = each.value.to
 }
 
 resource "aws_vpc_security_group_ingress_rule" "grafana_admin" {
@@ -313,8 +360,8 @@ resource "aws_vpc_security_group_ingress_rule" "grafana_admin" {
   description       = "grafana from admin"
   cidr_ipv4         = each.value
   ip_protocol       = "tcp"
-  from_port         = local.ports["grafana"]
-  to_port           = local.ports["grafana"]
+  from_port         = local.ports["grafana"][0]
+  to_port           = local.ports["grafana"][1]
 }
 
 # ------------------------------------------------------------------ instance identity
@@ -381,8 +428,9 @@ module "hosts" {
     region        = var.region
     repo_url      = var.repo_url
     repo_ref      = var.repo_ref
-    compose_files = join(" ", each.value.compose_files)
-    profiles      = join(",", each.value.profiles)
+    compose_parts = join(" ", each.value.compose_parts)
+    node_services = local.node_services[each.key]
+    dns_domain    = var.dns_domain
     data_dir      = each.value.volume_size_gb > 0 ? "/var/lib/ultrathink" : ""
     peers         = local.peers
     bootstrap     = file("${path.module}/templates/host-bootstrap")

@@ -14,27 +14,27 @@ output "nat_public_ip" {
 }
 
 output "gpu_private_ips" {
-  description = "GPU servers: gpu_agent on 9842, rolloutd on 8090."
+  description = "GPU servers: gpu_agent 9842, rolloutd 8090 (on the first)."
   value       = module.hosts["gpu"].private_ips
 }
 
 output "db_private_ips" {
-  description = "Database nodes: PostgreSQL 5432, Patroni 8008, HAProxy 5000 (write) / 5001 (read), PgBouncer 6432, etcd 2379."
+  description = "Database nodes: pg1/pg2/pg3 (5433-5435, Patroni 8008-8010); the first also etcd 2479, HAProxy 5000 (write) / 5001 (read), PgBouncer 6432."
   value       = module.hosts["db"].private_ips
 }
 
 output "kafka_bootstrap_servers" {
-  description = "Kafka bootstrap list (host:9092,...)."
-  value       = join(",", [for ip in module.hosts["kafka"].private_ips : "${ip}:${local.ports["kafka_client"]}"])
+  description = "Kafka bootstrap list: the brokers' advertised names (kafka1:9092,kafka2:9093,kafka3:9094), resolvable in the VPC."
+  value       = join(",", [for i, ip in module.hosts["kafka"].private_ips : "kafka${i + 1}:${local.ports["kafka_client"][0] + i}"])
 }
 
 output "redis_private_ips" {
-  description = "Redis nodes: Redis 6379, Sentinel 26379 (the third Sentinel runs on the monitoring host)."
+  description = "Redis nodes: redis1 6380 + sentinel1 26380, redis2 6381 + sentinel2 26381 (sentinel3 26382 on the monitoring host)."
   value       = module.hosts["redis"].private_ips
 }
 
 output "monitoring_private_ip" {
-  description = "Monitoring host: Prometheus 9090, Alertmanager 9093, Grafana 3000."
+  description = "Monitoring host: Prometheus 9490, Alertmanager 9493, Grafana 3000."
   value       = module.hosts["monitoring"].private_ips[0]
 }
 
@@ -50,6 +50,11 @@ output "hosts" {
 }
 
 output "postgres_dsn_hint" {
-  description = "libpq multi-host URI through PgBouncer on every database node (password from SSM)."
-  value       = "postgresql://app@${join(",", [for ip in module.hosts["db"].private_ips : "${ip}:${local.ports["pgbouncer"]}"])}/ultrathink_experiments?target_session_attrs=read-write"
+  description = "libpq URI through PgBouncer (password: the secret pg_app)."
+  value       = "postgresql://app@pgbouncer.${var.dns_domain}:${local.ports["pgbouncer"][0]}/ultrathink_experiments"
+}
+
+output "service_addresses" {
+  description = "Every compose service name and the address of the host it runs on (the private zone's A records)."
+  value       = { for n, r in aws_route53_record.service : n => r.records }
 }

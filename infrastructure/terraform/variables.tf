@@ -55,6 +55,17 @@ variable "admin_cidr_blocks" {
   }
 }
 
+variable "dns_domain" {
+  type        = string
+  description = "Private DNS zone of the VPC (and its search domain): every compose service name (pg1, kafka1, redis1, prometheus, ...) resolves under it to its host."
+  default     = "ultrathink.internal"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+(\\.[a-z0-9-]+)+$", var.dns_domain))
+    error_message = "dns_domain must be a domain name such as ultrathink.internal."
+  }
+}
+
 variable "ssh_key_name" {
   type        = string
   description = "Name of an existing EC2 key pair for SSH; null to rely on SSM Session Manager only."

@@ -11,7 +11,13 @@
 #   - variables.tf alone in a scratch module (no provider): `tofu plan` with
 #     terraform.tfvars.example evaluates every type and validation block, and bad values fail;
 #   - the cloud-init template rendered by `templatefile` for every role (no provider), then read
-#     as YAML: #cloud-config, node.env, the bootstrap script embedded byte for byte;
+#     as YAML: #cloud-config, node.env (this node's compose services), the bootstrap script
+#     embedded byte for byte;
+#   - main.tf's locals evaluated (variables.tf + the locals block, AMI lookups stubbed) and
+#     checked by check-placement.py against the compose files and the local stack: every compose
+#     service placed on exactly one node, each role's security group opens exactly the ports its
+#     services listen on (stack.yml's ports and the compose files' published ones), every service
+#     name resolves to its host;
 # and with check-refs.py: every var./local./module./data./resource reference resolves, every
 # variable and local is used, module arguments match the module's variables, templatefile's
 # variables match the template (see its docstring).
@@ -90,7 +96,8 @@ roles=(db kafka redis gpu monitoring)
     echo 'locals {'
     echo '  common = {'
     echo '    environment = "production", region = "us-east-1", repo_url = "https://example.org/ut.git"'
-    echo '    repo_ref = "main", compose_files = "docker-compose-x.yml", profiles = ""'
+    echo '    repo_ref = "main", compose_parts = "timescale", dns_domain = "ut.internal"'
+    echo '    node_services = [["etcd", "pg1"], ["pg2", "x"], ["pg3"]]'
     echo '    peers = { UT_DB_IPS = "10.40.0.10,10.40.1.11,10.40.2.12" }'
     echo "    bootstrap = file(\"$tf/templates/host-bootstrap\")"
     echo '    index = 1, hostname = "ut-x-2", private_ip = "10.40.1.11"'
@@ -118,6 +125,7 @@ for role, o in sorted(rendered.items()):
     env = dict(l.split("=", 1) for l in files["/etc/ultrathink/node.env"]["content"].splitlines())
     assert env["UT_ROLE"] == role and env["UT_NODE_INDEX"] == "2", f"{role}: node.env {env}"
     assert env["UT_DB_IPS"] == "10.40.0.10,10.40.1.11,10.40.2.12", f"{role}: peers"
+    assert env["UT_COMPOSE_SERVICES"] == '"pg2 x"', f"{role}: this node's services {env}"
     got = files["/usr/local/sbin/ultrathink-bootstrap"]["content"]
     assert got == bootstrap, f"{role}: the embedded bootstrap differs from templates/host-bootstrap"
     assert doc["runcmd"] == [["/usr/local/sbin/ultrathink-bootstrap"]], f"{role}: runcmd"
@@ -134,6 +142,38 @@ else
     bad "tofu could not render the cloud-init template: $out"
 fi
 
+# main.tf's locals evaluated by tofu (with variables.tf, no provider: the two AMI lookups are
+# stubbed), then checked against the compose files and the local stack by check-placement.py.
+eval_locals() { # TFDIR OUTDIR: tofu output -json of main.tf's locals into OUTDIR/locals.json
+    local dir=$2/locals
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$1/variables.tf" "$dir/"
+    $py - "$1/main.tf" "$dir/locals.tf" <<'PY' || return 1
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"^locals \{\n.*?^\}\n", text, re.S | re.M)
+block = m.group(0).replace("data.aws_ami.ubuntu[0].id", '"ami-ubuntu"').replace("data.aws_ami.gpu[0].id", '"ami-gpu"')
+names = re.findall(r"^  ([a-z_]+) +=", block, re.M)
+with open(sys.argv[2], "w") as f:
+    f.write(block)
+    for n in names:
+        f.write(f'output "{n}" {{\n  value = local.{n}\n}}\n')
+PY
+    (cd "$dir" && "$tofu" init -backend=false >/dev/null 2>&1 &&
+        "$tofu" apply -no-color -auto-approve -lock=false -state="$dir/s.tfstate" \
+            -var-file="$1/terraform.tfvars.example" >/dev/null &&
+        "$tofu" output -no-color -state="$dir/s.tfstate" -json >"$2/locals.json")
+}
+if out=$(eval_locals "$tf" "$tmp" 2>&1); then
+    if out=$($py "$src/tests/terraform/check-placement.py" "$tmp/locals.json" "$src" 2>&1); then
+        ok "main.tf's locals evaluated by tofu; ${out##*check-placement: }"
+    else
+        bad "placement and security groups: $out"
+    fi
+else
+    bad "tofu could not evaluate main.tf's locals: $out"
+fi
+
 # ---- planted errors: each copy must fail, for the reason planted
 plant() { # WHAT FILE SED-EXPR PATTERN CHECK(fmt|refs)
     local what=$1 file=$2 expr=$3 pat=$4 which=$5 copy=$tmp/planted out
@@ -144,7 +184,10 @@ plant() { # WHAT FILE SED-EXPR PATTERN CHECK(fmt|refs)
         bad "planted $what: the edit changed nothing"
         return
     fi
-    if [[ $which == fmt ]]; then
+    if [[ $which == placement ]]; then
+        out=$(eval_locals "$copy" "$copy" 2>&1 &&
+            $py "$src/tests/terraform/check-placement.py" "$copy/locals.json" "$src" 2>&1)
+    elif [[ $which == fmt ]]; then
         out=$(cd "$copy" && "$tofu" fmt -check -recursive -no-color 2>&1)
     else
         out=$($py "$src/tests/terraform/check-refs.py" "$copy" 2>&1)
@@ -169,6 +212,10 @@ plant "unknown module argument" main.tf 's/^  data_volume_iops     = each.value.
 plant "missing local" main.tf 's/local.host_offset\[role\]/local.host_offsets[role]/' "local.host_offsets is not a declared local" refs
 plant "template name not given" templates/cloud-init.yaml.tftpl 's/\${repo_ref}/${repo_branch}/' "uses repo_branch" refs
 plant "count.index without count" modules/host/main.tf 's/device_name = "\/dev\/sdf"/device_name = "\/dev\/sd${count.index}"/; s/^  count       = var.data_volume_size_gb > 0 ? local.count : 0$//' "outside a block with count" refs
+plant "a service on no node" main.tf 's/\["pg3"\]/[]/' "compose service pg3 runs on no node" placement
+plant "a service on two nodes" main.tf 's/\["kafka3"\]/["kafka3", "kafka1"]/' "kafka1 is placed twice" placement
+plant "a port not opened" main.tf 's/redis      = \["redis", "sentinel"\]/redis      = ["redis"]/' "role redis: a service listens on 26380" placement
+plant "a port nothing uses" main.tf 's/gpu        = \["gpu_agent", "rolloutd"\]/gpu        = ["gpu_agent", "rolloutd", "grafana"]/' "role gpu: the security group opens 3000" placement
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
