@@ -48,6 +48,10 @@ def repo_files(wanted):
         rel = os.path.relpath(d, ROOT)
         if rel.startswith((".git", "build", ".infra", ".cache")) or "node_modules" in rel:
             continue
+        # Scripts that run inside the compose services' images (their commands come with the
+        # pinned image, not from this machine); compose.sh itself, one level up, runs here.
+        if rel.startswith("infrastructure/compose/"):
+            continue
         out += [os.path.join(d, n) for n in names if wanted(rel, n)]
     return sorted(out)
 

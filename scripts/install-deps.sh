@@ -45,7 +45,8 @@ test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            python3-celery python3-redis  # gpu_failover: real Celery workers, Redis broker
            shfmt                         # check.deps parses our shell scripts with it
            wrk                           # make bench (OFREP load); check.deps checks bench too
-           kcat openjdk-17-jre-headless maven)  # kafka_adapter: a real 3-node Kafka from its jars
+           kcat openjdk-17-jre-headless maven  # kafka_adapter: a real 3-node Kafka from its jars
+           docker-compose)               # compose files validated offline (config -q), no engine
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
