@@ -15,7 +15,10 @@
 #            + Apache Kafka 4.4.0 (KRaft) and the Prometheus JMX exporter agent from Maven
 #              Central (infrastructure/kafka/pom.xml) into the tools dir, its local Maven
 #              repository cached there (offline afterwards); a system user `kafka` runs them
+#   build    the build toolchain and libraries only (a GPU host builds gpu_agent with it)
 #   tests    what `make test` calls besides that                    (make test)
+#            + OpenTofu 1.12.6 built from the Go module proxy (scripts/install-tofu.sh, ~5 min
+#              once, cached in the tools dir) for the Terraform checks
 #   ci       format check, sanitizer and fuzzer runtimes            (.ci/run)
 # (`make bench` needs the tests set: its load tool and peers' runtime are there.)
 # scripts/check-deps.py (test check.deps) checks that every command and Python module the tests,
@@ -46,7 +49,8 @@ test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            shfmt                         # check.deps parses our shell scripts with it
            wrk                           # make bench (OFREP load); check.deps checks bench too
            kcat openjdk-17-jre-headless maven  # kafka_adapter: a real 3-node Kafka from its jars
-           docker-compose)               # compose files validated offline (config -q), no engine
+           docker-compose                # compose files validated offline (config -q), no engine
+           systemd)                      # systemd-analyze verify / security of our units
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
@@ -158,14 +162,17 @@ usage() {
 }
 
 want=()
+tools=0    # Patroni, Kafka (runtime and above)
+tofu=0     # OpenTofu for the Terraform checks (tests and above)
 add_set() {
     case $1 in
-    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}" "${monitoring_pkgs[@]}") ;;
-    tests) add_set runtime; want+=("${test_pkgs[@]}") ;;
+    build) want+=("${build_pkgs[@]}") ;;
+    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}" "${monitoring_pkgs[@]}"); tools=1 ;;
+    tests) add_set runtime; want+=("${test_pkgs[@]}"); tofu=1 ;;
     ci | all) add_set tests; want+=("${ci_pkgs[@]}") ;;
     bench) add_set tests ;;
     --with-tests) add_set tests ;; # the old spelling
-    *) echo "install-deps: unknown set '$1' (runtime, tests, ci, all)" >&2; usage ;;
+    *) echo "install-deps: unknown set '$1' (build, runtime, tests, ci, all)" >&2; usage ;;
     esac
 }
 
@@ -196,8 +203,19 @@ for p in "${want[@]}"; do
 done
 SUDO=""
 [[ $(id -u) -ne 0 ]] && SUDO=sudo
+# What comes from the other registries, once the Debian packages are there.
+install_tools() {
+    if ((tools)); then install_patroni && install_kafka && ensure_kafka_user || return 1; fi
+    if ((tofu)); then
+        if [[ $mode == check ]]; then
+            "$(dirname "$0")/install-tofu.sh" --check
+        else
+            "$(dirname "$0")/install-tofu.sh"
+        fi
+    fi
+}
 if ((${#missing[@]} == 0)); then
-    install_patroni && install_kafka && ensure_kafka_user
+    install_tools
     exit
 fi
 if [[ $mode == check ]]; then
@@ -227,4 +245,4 @@ trap '[[ $created_policy == 1 ]] && $SUDO rm -f $policy' EXIT
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: installed ${#missing[@]} package(s)" >&2
-install_patroni && install_kafka && ensure_kafka_user
+install_tools
