@@ -51,6 +51,8 @@ deploy_defaults() { # deploy_defaults ENV
     CHECKS="alerts,status"
     INFRACTL=${INFRACTL:-}
     SSH=${DEPLOY_SSH:-ssh}
+    # Extra ssh options (-i KEY, -o UserKnownHostsFile=...), split on blanks.
+    read -r -a SSH_OPTS <<<"${DEPLOY_SSH_OPTIONS:-}"
     # Inventory settings (KEY=VALUE lines of the inventory file), with their defaults.
     DEPLOY_DIR=/opt/ultrathink
     COMPOSE=docker-compose
@@ -86,6 +88,7 @@ stage and rolling back when it fails.
   --dry-run             print every command that would change something, run none
   -h, --help            this text
 
+ssh: \$DEPLOY_SSH_OPTIONS adds options (-i KEY -o UserKnownHostsFile=FILE); BatchMode is on.
 rolloutd and Alertmanager: ROLLOUTD_URL / ROLLOUTD_TOKEN (or --token-file through
 ROLLOUTD_TOKEN_FILE) and INFRACTL_ALERTMANAGER_URL, from the environment or the inventory.
 
@@ -273,8 +276,8 @@ push_release() {
         remote+="; $COMPOSE -p $PROJECT \$env_file$files up -d --remove-orphans"
         log "push: $host: release $RELEASE ($RELEASE_COMMIT), compose files:${files//-f /}"
         if ((DRY_RUN)); then
-            echo "$DEPLOY_NAME: dry-run: would run: $SSH -o BatchMode=yes $host '$remote' <release.tar" >&2
-        elif ! "$SSH" -o BatchMode=yes "$host" "$remote" <"$archive"; then
+            echo "$DEPLOY_NAME: dry-run: would run: $SSH ${SSH_OPTS[*]:+${SSH_OPTS[*]} }-o BatchMode=yes $host '$remote' <release.tar" >&2
+        elif ! "$SSH" "${SSH_OPTS[@]}" -o BatchMode=yes "$host" "$remote" <"$archive"; then
             die "push to $host failed (ssh or docker-compose on the host; see above); hosts before it run release $RELEASE, it and those after it do not"
         fi
     done
