@@ -54,11 +54,12 @@ deploy_defaults() { # deploy_defaults ENV
     # Extra ssh options (-i KEY, -o UserKnownHostsFile=...), split on blanks.
     read -r -a SSH_OPTS <<<"${DEPLOY_SSH_OPTIONS:-}"
     # Inventory settings (KEY=VALUE lines of the inventory file), with their defaults.
-    DEPLOY_DIR=/opt/ultrathink
-    COMPOSE=docker-compose
+    DEPLOY_DIR=/srv/ultrathink
+    COMPOSE=compose/compose.sh
     PROJECT=ultrathink
+    ENV_FILES=""
     HOSTS=()
-    HOST_FILES=()
+    HOST_ARGS=()
 }
 
 deploy_usage() { # deploy_usage: the help text of the calling script
@@ -71,7 +72,8 @@ stage and rolling back when it fails.
 
   --inventory FILE      hosts and settings (default \$DEPLOY_INVENTORY); see docs/deploy.md
   --release VERSION     what to deploy: a git commit/tag of this repository (default HEAD,
-                        or \$DEPLOY_RELEASE); exported to compose as UT_RELEASE
+                        or \$DEPLOY_RELEASE); the hosts get its tree, compose gets
+                        ULTRATHINK_VERSION=COMMIT (the tag of our images)
   --flag KEY            the rolloutd flag that gates the release; without it only the push
                         and one health check run
   --canary              canary -> partial -> full (default: straight to full)
@@ -142,11 +144,17 @@ deploy_parse() { # deploy_parse "$@"
 }
 
 # ---- inventory ---------------------------------------------------------------------------
-# Lines: `KEY=VALUE` settings (DEPLOY_DIR, COMPOSE, PROJECT, ROLLOUTD_URL, ROLLOUTD_TOKEN_FILE,
-# INFRACTL_ALERTMANAGER_URL) or `HOST [COMPOSE-FILE...]` (files relative to infrastructure/,
-# default docker-compose.yml); `#` comments.  Parsed, never sourced.
+# Lines (`#` comments; parsed, never sourced):
+#   KEY=VALUE   DEPLOY_DIR (default /srv/ultrathink), COMPOSE (the compose command run in the
+#               release's infrastructure/, default compose/compose.sh), PROJECT (default
+#               ultrathink), ENV_FILES (absolute paths on the hosts, each passed as
+#               --env-file), ROLLOUTD_URL, ROLLOUTD_TOKEN_FILE, INFRACTL_ALERTMANAGER_URL
+#   HOST [COMPOSE_PROJECT_NAME=P] [COMPOSE_PROFILES=A,B] [ARG...]
+#               [USER@]HOST, then what this host runs: ARGs go to COMPOSE before the
+#               subcommand (compose.sh: --part timescale|kafka|redis|monitoring, --gpu; or
+#               -f FILE ...); none: everything.
 load_inventory() {
-    local file=$1 n=0 line key value host
+    local file=$1 n=0 line key value host w args
     [[ -r $file ]] || die "inventory $file: cannot read it"
     while IFS= read -r line || [[ -n $line ]]; do
         n=$((n + 1))
@@ -158,25 +166,32 @@ load_inventory() {
             key=${BASH_REMATCH[1]}
             value=${BASH_REMATCH[2]}
             case $key in
-            DEPLOY_DIR | COMPOSE | PROJECT) printf -v "$key" '%s' "$value" ;;
+            DEPLOY_DIR | COMPOSE | PROJECT | ENV_FILES) printf -v "$key" '%s' "$value" ;;
             ROLLOUTD_URL | ROLLOUTD_TOKEN_FILE | INFRACTL_ALERTMANAGER_URL)
                 [[ -n ${!key:-} ]] || export "$key=$value" ;; # the environment wins
-            *) die "inventory $file:$n: unknown setting '$key' (DEPLOY_DIR, COMPOSE, PROJECT, ROLLOUTD_URL, ROLLOUTD_TOKEN_FILE, INFRACTL_ALERTMANAGER_URL)" ;;
+            *) die "inventory $file:$n: unknown setting '$key' (DEPLOY_DIR, COMPOSE, PROJECT, ENV_FILES, ROLLOUTD_URL, ROLLOUTD_TOKEN_FILE, INFRACTL_ALERTMANAGER_URL)" ;;
             esac
             continue
         fi
         read -r host value <<<"$line"
         [[ $host =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.:_-]+$ ]] || die "inventory $file:$n: '$host' is not a host ([USER@]HOST)"
-        for key in ${value:-docker-compose.yml}; do
-            [[ $key =~ ^[A-Za-z0-9._/-]+\.ya?ml$ && $key != *..* ]] ||
-                die "inventory $file:$n: '$key' is not a compose file under infrastructure/"
+        args=""
+        for w in $value; do
+            # Words reach a remote shell: a plain charset only, no way out of infrastructure/.
+            [[ $w =~ ^[A-Za-z0-9._,/=-]+$ && $w != *..* && $w != /* ]] ||
+                die "inventory $file:$n: '$w' is not a compose argument this script passes on ([A-Za-z0-9._,/=-], relative, no ..)"
+            args+=" $w"
         done
         HOSTS+=("$host")
-        HOST_FILES+=("${value:-docker-compose.yml}")
+        HOST_ARGS+=("${args# }")
     done <"$file"
     ((${#HOSTS[@]})) || die "inventory $file: no hosts"
-    [[ $DEPLOY_DIR == /* ]] || die "inventory $file: DEPLOY_DIR must be an absolute path, not '$DEPLOY_DIR'"
+    [[ $DEPLOY_DIR =~ ^/[A-Za-z0-9._/-]+$ ]] || die "inventory $file: DEPLOY_DIR must be an absolute path ([A-Za-z0-9._/-]), not '$DEPLOY_DIR'"
     [[ $PROJECT =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "inventory $file: PROJECT '$PROJECT' is not a compose project name"
+    [[ $COMPOSE =~ ^[A-Za-z0-9._/\ -]+$ ]] || die "inventory $file: COMPOSE '$COMPOSE' has characters this script does not pass to a remote shell"
+    for w in $ENV_FILES; do
+        [[ $w =~ ^/[A-Za-z0-9._/-]+$ ]] || die "inventory $file: ENV_FILES: '$w' is not an absolute path"
+    done
 }
 
 # ---- infractl ----------------------------------------------------------------------------
@@ -250,35 +265,43 @@ bake() {
 }
 
 # ---- push --------------------------------------------------------------------------------
-# Each host gets the release's infrastructure/ tree as DEPLOY_DIR/releases/RELEASE (git
-# archive, so exactly the commit), `current` is switched to it, then compose pulls and starts
-# the host's files.  The previous release stays for a manual switch back.  Secrets stay on
-# the host (DEPLOY_DIR/.env, never pushed).
+# Each host gets the release's tree (git archive of the commit: the compose files, their
+# configs and the build contexts of our images) as DEPLOY_DIR/releases/COMMIT; `current` is
+# switched to it, DEPLOY_DIR/.env (settings, kept on the host) is linked into its
+# infrastructure/, then COMPOSE pulls and starts the host's part with ULTRATHINK_VERSION=COMMIT
+# (images of ours that no registry has are built there by `up`).  Earlier releases stay for a
+# switch back by hand.  Secrets never travel: they are files on the host (.env.example).
+remote_script() { # remote_script INDEX: the shell text run on host INDEX
+    local i=$1 w exports="" args="" envs=""
+    for w in ${HOST_ARGS[$i]}; do
+        case $w in
+        COMPOSE_PROJECT_NAME=* | COMPOSE_PROFILES=*) exports+=" $w" ;;
+        *) args+=" $w" ;;
+        esac
+    done
+    [[ $exports == *COMPOSE_PROJECT_NAME=* ]] || exports=" COMPOSE_PROJECT_NAME=$PROJECT$exports"
+    for w in $ENV_FILES; do envs+=" --env-file $w"; done
+    # The rest runs on the host: its $d and $r are the remote shell's (SC2016 is intended).
+    # shellcheck disable=SC2016
+    printf '%s' "set -eu; d=$DEPLOY_DIR; r=$RELEASE_COMMIT"'; mkdir -p "$d/releases/$r"; tar -x -C "$d/releases/$r"; ln -sfn "releases/$r" "$d/current"; if [ -f "$d/.env" ]; then ln -sfn "$d/.env" "$d/current/infrastructure/.env"; fi; cd "$d/current/infrastructure"; export ULTRATHINK_VERSION="$r"'"$exports; $COMPOSE$args$envs pull --ignore-pull-failures; $COMPOSE$args$envs up -d --remove-orphans"
+}
+
 push_release() {
-    local i host files remote archive=$DEPLOY_TMP/release.tar f
+    local i host remote archive=$DEPLOY_TMP/release.tar
     if ((DRY_RUN)); then
-        log "dry-run: would archive infrastructure/ of $RELEASE ($RELEASE_COMMIT)"
+        log "dry-run: would archive the tree of $RELEASE ($RELEASE_COMMIT)"
     else
-        git -C "$REPO" archive --format=tar "$RELEASE_COMMIT" infrastructure >"$archive" ||
+        git -C "$REPO" archive --format=tar "$RELEASE_COMMIT" >"$archive" ||
             die "git archive of $RELEASE ($RELEASE_COMMIT) failed"
     fi
     for i in "${!HOSTS[@]}"; do
         host=${HOSTS[$i]}
-        files=""
-        for f in ${HOST_FILES[$i]}; do files+=" -f $(printf '%q' "$f")"; done
-        remote="set -eu; d=$(printf '%q' "$DEPLOY_DIR"); r=$(printf '%q' "$RELEASE_COMMIT")"
-        # The rest runs on the host: its $d and $r are the remote shell's (SC2016 is intended).
-        # shellcheck disable=SC2016
-        remote+='; mkdir -p "$d/releases/$r"; tar -x -C "$d/releases/$r"; ln -sfn "releases/$r" "$d/current"'
-        # shellcheck disable=SC2016
-        remote+='; cd "$d/current/infrastructure"; env_file=""; [ -f "$d/.env" ] && env_file="--env-file $d/.env"'
-        remote+="; export UT_RELEASE=\"\$r\"; $COMPOSE -p $PROJECT \$env_file$files pull"
-        remote+="; $COMPOSE -p $PROJECT \$env_file$files up -d --remove-orphans"
-        log "push: $host: release $RELEASE ($RELEASE_COMMIT), compose files:${files//-f /}"
+        remote=$(remote_script "$i")
+        log "push: $host: release $RELEASE ($RELEASE_COMMIT)${HOST_ARGS[$i]:+, $COMPOSE ${HOST_ARGS[$i]}}"
         if ((DRY_RUN)); then
             echo "$DEPLOY_NAME: dry-run: would run: $SSH ${SSH_OPTS[*]:+${SSH_OPTS[*]} }-o BatchMode=yes $host '$remote' <release.tar" >&2
         elif ! "$SSH" "${SSH_OPTS[@]}" -o BatchMode=yes "$host" "$remote" <"$archive"; then
-            die "push to $host failed (ssh or docker-compose on the host; see above); hosts before it run release $RELEASE, it and those after it do not"
+            die "push to $host failed (ssh, or $COMPOSE on the host: see above); hosts before it run release $RELEASE, it and those after it do not"
         fi
     done
     log "push: ${#HOSTS[@]} host(s) run release $RELEASE"
@@ -371,7 +394,7 @@ deploy_main() { # deploy_main "$@" (after deploy_defaults)
     if ((PUSH)); then push_release; else log "push: skipped (--no-push)"; fi
     if [[ -z $FLAG ]]; then
         if ((DRY_RUN)); then log "dry-run: would check health once (no --flag: nothing to roll out)"; else
-            healthy || die "release $RELEASE pushed but $ENVIRONMENT is unhealthy (no --flag: nothing to roll back; previous release under $DEPLOY_DIR/releases)"
+            healthy || die "release $RELEASE pushed but $ENVIRONMENT is unhealthy (no --flag: nothing to roll back; earlier releases under $DEPLOY_DIR/releases)"
         fi
         log "done: release $RELEASE on $ENVIRONMENT (no flag rolled out)"
         return 0

@@ -27,8 +27,9 @@ cat >"$tmp/inv" <<'EOF'
 # test inventory
 DEPLOY_DIR=/srv/ultrathink
 ROLLOUTD_URL=http://rollout.test:8090
-deploy@db1.test   docker-compose-timescale.yml docker-compose-redis.yml
-gpu1.test
+deploy@db1.test   --part timescale --part redis
+gpu1.test         COMPOSE_PROJECT_NAME=ultrathink-gpu --part monitoring --gpu
+mon1.test
 EOF
 
 # reset [KEY=CODES...]: a fresh fake: e.g. reset alerts=0,4 flags-stage=0,1
@@ -70,13 +71,16 @@ ok "an unknown --release: exit 1, named" bash -c '[[ $0 == 1 ]] && grep -q "no-s
 
 # ---- inventory errors name file:line
 printf 'DEPLOY_DIR=/srv\nFOO=1\nh1\n' >"$tmp/bad1"
-printf 'DEPLOY_DIR=/srv\nh1 ../../etc/passwd.yml\n' >"$tmp/bad2"
+printf 'DEPLOY_DIR=/srv\nh1 -f ../../etc/passwd.yml\n' >"$tmp/bad2"
+printf 'h1 --part "$(reboot)"\n' >"$tmp/bad4"
 printf '# nothing\n' >"$tmp/bad3"
 reset
 deploy "$PROD" --inventory "$tmp/bad1" --dry-run
 ok "inventory: unknown setting -> exit 1 naming file:2" bash -c '[[ $0 == 1 ]] && grep -q "bad1:2: unknown setting .FOO" "$1"' "$rc" "$tmp/out"
 deploy "$PROD" --inventory "$tmp/bad2" --dry-run
 ok "inventory: a compose file outside infrastructure/ -> exit 1" bash -c '[[ $0 == 1 ]] && grep -q "bad2:2:" "$1"' "$rc" "$tmp/out"
+deploy "$PROD" --inventory "$tmp/bad4" --dry-run
+ok "inventory: shell syntax in a host's arguments -> exit 1" bash -c '[[ $0 == 1 ]] && grep -q "bad4:1:" "$1"' "$rc" "$tmp/out"
 deploy "$PROD" --inventory "$tmp/bad3" --dry-run
 ok "inventory without hosts -> exit 1" bash -c '[[ $0 == 1 ]] && grep -q "no hosts" "$1"' "$rc" "$tmp/out"
 
@@ -85,8 +89,8 @@ reset
 deploy "$PROD" --inventory "$tmp/inv" --canary --flag model.v2 --dry-run
 ok "dry-run: exit 0" is "$rc" 0
 ok "dry-run: no infractl or ssh call at all" test ! -s "$FAKE_DIR/calls"
-ok "dry-run: shows the ssh push of each host with its compose files" \
-    bash -c 'grep -q "would run: ssh -o BatchMode=yes deploy@db1.test .*-f docker-compose-timescale.yml -f docker-compose-redis.yml pull" "$0" && grep -q "would run: ssh -o BatchMode=yes gpu1.test .*-f docker-compose.yml up -d" "$0"' "$tmp/out"
+ok "dry-run: shows the ssh push of each host with its part of the compose files" \
+    bash -c 'grep -q "would run: ssh -o BatchMode=yes deploy@db1.test .*COMPOSE_PROJECT_NAME=ultrathink; compose/compose.sh --part timescale --part redis pull --ignore-pull-failures; compose/compose.sh --part timescale --part redis up -d --remove-orphans" "$0" && grep -q "would run: ssh -o BatchMode=yes gpu1.test .*export ULTRATHINK_VERSION=\"\$r\" COMPOSE_PROJECT_NAME=ultrathink-gpu; compose/compose.sh --part monitoring --gpu pull.* --gpu up -d" "$0" && grep -q "would run: ssh -o BatchMode=yes mon1.test .*compose/compose.sh up -d" "$0"' "$tmp/out"
 ok "dry-run: shows canary 5 -> partial 50 -> full with --url from the inventory" \
     bash -c 'grep -q "flags --url http://rollout.test:8090 stage model.v2 canary --env production --percent 5" "$0" && grep -q "stage model.v2 partial --env production --percent 50" "$0" && grep -q "stage model.v2 full --env production" "$0"' "$tmp/out"
 
@@ -98,13 +102,13 @@ ok "healthy canary: stages canary 5 -> partial 50 -> full, in production" is "$(
     "stage model.v2 canary --env production --percent 5|stage model.v2 partial --env production --percent 50|stage model.v2 full --env production"
 ok "healthy canary: health checked before (pre-flight) and after each stage (alerts + status)" \
     is "$(grep -c '^infractl alerts$' "$FAKE_DIR/calls")/$(grep -c '^infractl status --json$' "$FAKE_DIR/calls")" 4/4
-ok "healthy canary: both hosts pushed before the first stage" \
-    bash -c 'awk "/^ssh /{s++} /stage model.v2 canary/{exit !(s==2)}" "$0"' "$FAKE_DIR/calls"
+ok "healthy canary: the three hosts pushed before the first stage" \
+    bash -c 'awk "/^ssh /{s++} /stage model.v2 canary/{exit !(s==3)}" "$0"' "$FAKE_DIR/calls"
 head=$(git -C "$SRC" rev-parse HEAD)
-ok "the host receives the release's infrastructure/ tree (git archive of HEAD)" \
-    bash -c 'tar -tf "$0" | grep -qx infrastructure/scripts/deploy_lib.sh' "$FAKE_DIR/stdin.deploy@db1.test"
-ok "... unpacked into DEPLOY_DIR/releases/COMMIT, UT_RELEASE exported, current switched" \
-    bash -c 'grep -q "d=/srv/ultrathink; r=$1;.*ln -sfn \"releases/\$r\" \"\$d/current\".*export UT_RELEASE=" "$0"' "$FAKE_DIR/calls" "$head"
+ok "the host receives the release's tree (git archive of HEAD: compose files and build contexts)" \
+    bash -c 'tar -tf "$0" | grep -qx infrastructure/scripts/deploy_lib.sh && tar -tf "$0" | grep -qx CMakeLists.txt' "$FAKE_DIR/stdin.deploy@db1.test"
+ok "... unpacked into DEPLOY_DIR/releases/COMMIT, current switched, .env linked, ULTRATHINK_VERSION=COMMIT" \
+    bash -c 'grep -q "d=/srv/ultrathink; r=$1;.*ln -sfn \"releases/\$r\" \"\$d/current\".*ln -sfn \"\$d/.env\" \"\$d/current/infrastructure/.env\".*export ULTRATHINK_VERSION=\"\$r\"" "$0"' "$FAKE_DIR/calls" "$head"
 ok "progress lines name each stage's verdict" shows "partial 50%: healthy"
 
 reset
@@ -175,9 +179,9 @@ deploy "$PROD" --no-push --canary --flag model.v2
 ok "unknown flag: exit 1, says how to create it" bash -c '[[ $0 == 1 ]] && grep -q "infractl flags create model.v2" "$1"' "$rc" "$tmp/out"
 
 reset
-echo gpu1.test >"$FAKE_DIR/ssh.fail"
+echo gpu1.test >"$FAKE_DIR/ssh.fail"  # the 2nd of 3
 deploy "$PROD" --inventory "$tmp/inv" --canary --flag model.v2
-ok "push to the 2nd host fails: exit 1, host named, no stage" \
-    bash -c '[[ $0 == 1 ]] && grep -q "push to gpu1.test failed" "$2" && ! grep -q stage "$1"' "$rc" "$FAKE_DIR/calls" "$tmp/out"
+ok "push to the 2nd host fails: exit 1, host named, the 3rd not tried, no stage" \
+    bash -c '[[ $0 == 1 ]] && grep -q "push to gpu1.test failed" "$2" && ! grep -q "stage\|^ssh mon1" "$1"' "$rc" "$FAKE_DIR/calls" "$tmp/out"
 
 t_done
