@@ -28,7 +28,7 @@ if [[ ${1:-} == --check ]]; then
     exit 1
 fi
 
-go=$(command -v go || true)
+go=$(type -P go || true) # optional: without it, the reason below
 [[ -z $go && -x /usr/local/go/bin/go ]] && go=/usr/local/go/bin/go
 if [[ -z $go ]]; then
     echo "install-actionlint: no Go toolchain (go on PATH or /usr/local/go): cannot build actionlint $VERSION (it needs Go >= 1.25; Debian 12's golang-go 1.19 is too old)" >&2

@@ -197,7 +197,7 @@ load_inventory() {
 # ---- infractl ----------------------------------------------------------------------------
 find_infractl() {
     if [[ -z $INFRACTL ]]; then
-        if command -v infractl >/dev/null; then
+        if type -P infractl >/dev/null; then
             INFRACTL=infractl
         else
             INFRACTL=$REPO/build/infractl
