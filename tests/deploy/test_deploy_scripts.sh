@@ -119,6 +119,11 @@ ok "staging without --canary: straight to full in staging, exit 0" \
 ok "--checks alerts: no status call; --no-push: no ssh" \
     bash -c '! grep -q "^infractl status" "$0" && ! grep -q "^ssh" "$0"' "$FAKE_DIR/calls"
 
+reset
+deploy "$STAGING" --no-push --flag model.v2 --checks alerts --bake 2 --interval 1
+ok "--bake 2 --interval 1: the full stage is checked repeatedly (>= 2 checks after the pre-flight one)" \
+    bash -c '[[ $0 == 0 ]] && (($(grep -c "^infractl alerts$" "$1") >= 3))' "$rc" "$FAKE_DIR/calls"
+
 # ---- roll back
 reset alerts=0,4
 deploy "$PROD" --inventory "$tmp/inv" --canary --flag model.v2
