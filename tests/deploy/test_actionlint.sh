@@ -31,9 +31,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 # lint FILE: actionlint's findings as diagnostics; its exit status.
 lint() {
-    "$actionlint" -no-color "$1" >"$1.out" 2>&1
-    local rc=$?
-    sed 's/^/#   /' "$1.out"
+    local rc
+    "$actionlint" -no-color "$1" >"$tmp/lint.out" 2>&1
+    rc=$?
+    sed 's/^/#   /' "$tmp/lint.out"
     return $rc
 }
 ok "actionlint .github/workflows/ci.yml (with shellcheck on the run scripts)" lint "$WF"
@@ -84,9 +85,10 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 policy() {
-    /usr/bin/python3 "$tmp/policy.py" "$1" >"$1.policy" 2>&1
-    local rc=$?
-    sed 's/^/#   /' "$1.policy"
+    local rc
+    /usr/bin/python3 "$tmp/policy.py" "$1" >"$tmp/policy.out" 2>&1
+    rc=$?
+    sed 's/^/#   /' "$tmp/policy.out"
     return $rc
 }
 ok "ci.yml follows the project's rules (SHA pins, least privilege, concurrency, environments, branches)" policy "$WF"
