@@ -50,13 +50,15 @@ test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            wrk                           # make bench (OFREP load); check.deps checks bench too
            kcat openjdk-17-jre-headless maven  # kafka_adapter: a real 3-node Kafka from its jars
            docker-compose                # compose files validated offline (config -q), no engine
-           systemd)                      # systemd-analyze verify / security of our units
+           systemd                       # systemd-analyze verify / security of our units
+           shellcheck)                   # the deploy scripts and every infrastructure script
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 
 # ---- ci: .ci/run's checks
-ci_pkgs=(clang-format clang libclang-rt-14-dev git)
+ci_pkgs=(clang-format clang libclang-rt-14-dev git
+         lcov)  # scripts/coverage.sh (the GitHub workflow's coverage report)
 
 # Where installed tools live: readable by the service users (the checkout may sit under /root,
 # mode 700).  $UT_TOOLS_DIR wins; infractl computes the same default (${tools_dir} in stacks).
