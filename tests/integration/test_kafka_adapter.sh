@@ -2,10 +2,12 @@
 # The kafka adapter (src/kafka, through tests/integration/kafka_probe_cli) and the kafka probe
 # against a real Kafka 4.4: three KRaft nodes (broker + controller each) started here from the
 # jars of infrastructure/kafka/pom.xml, in a temp dir, on ports 29092-29094 (brokers) and
-# 39092-39094 (controllers), never the local stack's.  What librdkafka 2.0.2's mock cluster
-# cannot show is checked here: CreateTopics / DescribeConfigs / AlterConfigs / CreatePartitions,
-# ListConsumerGroups, replication factor 2, ISR shrink (under-replicated), offline partitions,
-# and a probe of a SIGSTOPped broker returning within its timeout.
+# 29192-29194 (controllers), never the local stack's, and below the ephemeral range
+# (32768-60999), where an outbound connection's source port could take one first.  What
+# librdkafka 2.0.2's mock cluster cannot show is checked here: CreateTopics / DescribeConfigs /
+# AlterConfigs / CreatePartitions, ListConsumerGroups, replication factor 2, ISR shrink
+# (under-replicated), offline partitions, and a probe of a SIGSTOPped broker returning within
+# its timeout.
 #
 #   test_kafka_adapter.sh KAFKA_PROBE_CLI REPO_ROOT
 #
@@ -24,7 +26,7 @@ need_cmd kcat kcat
 need_cmd pgrep procps
 
 BROKER_PORTS=(29092 29093 29094)
-CONTROLLER_PORTS=(39092 39093 39094)
+CONTROLLER_PORTS=(29192 29193 29194)
 BS=127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094
 for port in "${BROKER_PORTS[@]}" "${CONTROLLER_PORTS[@]}"; do
     if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
