@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 
 // selected: the flag whose history is shown, also kept in the address (#KEY) so a reload or a
 // shared link shows the same one.
-const state = { envs: [], flags: [], selected: null, loading: false };
+const state = { envs: [], flags: [], selected: null };
 
 function select(key) {
   state.selected = key;
@@ -202,14 +202,34 @@ async function loadRollouts() {
 
 // ===== everything =====
 
-async function load() {
+// One load at a time; a load asked for while one runs (a click during the periodic refresh)
+// runs again after it, so what the page shows is never older than the last change it made.
+// Resolves to true when the data came in.
+let inflight = null;
+let again = false;
+function load() {
+  if (inflight) {
+    again = true;
+    return inflight;
+  }
+  inflight = (async () => {
+    let okay;
+    do {
+      again = false;
+      okay = await loadOnce();
+    } while (again);
+    inflight = null;
+    return okay;
+  })();
+  return inflight;
+}
+
+async function loadOnce() {
   if (!token.get()) {
     showData(false);
     showTokenForm(true);
-    return;
+    return false;
   }
-  if (state.loading) return;
-  state.loading = true;
   try {
     const [envs, flags] = await Promise.all([api('GET', '/api/v1/environments'),
       api('GET', '/api/v1/flags')]);
@@ -219,8 +239,8 @@ async function load() {
     $('summary').textContent = `revision ${flags.revision} · ${state.flags.length} flags · ${state.envs.length} environments`;
     renderFlags();
     showData(true);
-    showTokenForm(false);
     await Promise.all([loadHistory(), loadRollouts()]);
+    return true;
   } catch (e) {
     if (e.status === 401) {
       token.clear();
@@ -230,8 +250,7 @@ async function load() {
     } else {
       say('error', `cannot load the flags: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${e.message}`);
     }
-  } finally {
-    state.loading = false;
+    return false;
   }
 }
 
@@ -251,7 +270,8 @@ function init() {
     }
     token.set(t);
     $('message').hidden = true;
-    load();
+    // The form stays while someone types into it (the periodic refresh leaves it alone).
+    load().then((okay) => { if (okay) showTokenForm(false); });
   });
   $('token-change').addEventListener('click', () => showTokenForm(true));
   $('token-forget').addEventListener('click', () => {
@@ -261,7 +281,7 @@ function init() {
     load();
   });
   setInterval(() => { if (!document.hidden && token.get()) load(); }, REFRESH_MS);
-  load();
+  load().then((okay) => { if (okay) showTokenForm(false); });
 }
 
 init();
