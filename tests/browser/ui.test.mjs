@@ -46,6 +46,14 @@ async function apiGet(p) {
   const res = await fetch(base + p, { headers: { Authorization: `Bearer ${adminToken}` } });
   return res.json();
 }
+async function apiPost(p, body) {
+  const res = await fetch(base + p, {
+    method: 'POST', body: JSON.stringify(body),
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+  });
+  if (!res.ok) throw new Error(`POST ${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
 const prodKilled = async () =>
   (await apiGet('/api/v1/flags/model.v2')).environments.production.kill === true;
 
@@ -73,8 +81,12 @@ try {
   };
   const msgHas = (s) => until(async () => (await message.textContent()).includes(s));
 
-  // ---- first visit: the page asks for a token and shows nothing else
+  // ---- first visit: the page asks for a token and shows nothing else.  The page's clock is
+  // Playwright's, paused after the load: its 10 s refresh runs only when the test says so.
+  const t0 = Date.now();
+  await page.clock.install({ time: t0 });
   const res = await page.goto(`${base}/ui`);
+  await page.clock.pauseAt(t0 + 5000);
   ok(res.status() === 200, 'GET /ui answers 200');
   ok(await page.locator('#token').isVisible(), 'the page asks for a token first');
   ok(await page.locator('#flags-section').isHidden(), 'no flags without a token');
@@ -116,6 +128,22 @@ try {
     'the history entry says what changed');
   ok(await page.evaluate((t) => sessionStorage.getItem('rolloutd.token') === t && localStorage.length === 0
     && document.cookie === '', uiToken), 'the token is in sessionStorage only');
+
+  // ---- a change made elsewhere appears at the next refresh
+  const cProd = page.locator('#flags tbody tr[data-flag="checkout"] td[data-env="production"]');
+  await apiPost('/api/v1/flags/checkout/stage', { env: 'production', stage: 'full' });
+  ok(/partial/.test(await cProd.textContent()), 'until the refresh the page shows checkout at partial');
+  await page.clock.runFor(10000);
+  ok(await until(async () => /full/.test(await cProd.textContent())),
+    'the 10 s refresh shows the stage set elsewhere (full)', await cProd.textContent());
+
+  // ---- a click on a stale view: refused (409), nothing overwritten, the page reloads
+  await apiPost('/api/v1/flags/checkout/stage', { env: 'production', stage: 'canary' });
+  await page.getByRole('button', { name: 'Kill checkout in production' }).click();
+  ok(await msgHas('Change refused: checkout changed meanwhile (409'),
+    'a kill clicked on a stale view is refused (409) and the page says so', await message.textContent());
+  ok((await apiGet('/api/v1/flags/checkout')).environments.production.kill === false, 'checkout is not killed');
+  ok(await until(async () => /canary/.test(await cProd.textContent())), 'the page shows checkout as it is now (canary)');
 
   // ---- the token is revoked while the page holds it: the next change is refused (401)
   const del = await fetch(`${base}/api/v1/tokens/${uiTokenId}`,

@@ -40,10 +40,15 @@ async function api(method, path, body) {
   const t = token.get();
   if (t) headers.Authorization = `Bearer ${t}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(path, {
-    method, headers, cache: 'no-store', credentials: 'omit',
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, cache: 'no-store', credentials: 'omit',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', `rolloutd is not reachable (${e.message})`);
+  }
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -135,7 +140,7 @@ async function flipKill(flag, env, kill) {
     } else if (e.status === 409) {
       say('error', `Change refused: ${flag.key} changed meanwhile (409 ${e.code}: ${e.message}). Reloaded: check it and try again.`);
     } else {
-      say('error', `Change failed: ${what}: HTTP ${e.status || ''} ${e.code || ''} ${e.message}`);
+      say('error', `Change failed: ${what}: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${e.message}`);
     }
   }
   await load();
@@ -180,7 +185,7 @@ async function loadHistory() {
       h('td', { class: 'change' }, changeText(e).map((l) => h('div', {}, l))))));
   } catch (e) {
     body.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'error' },
-      `cannot load the history: HTTP ${e.status || ''} ${e.message}`)));
+      `cannot load the history: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${e.message}`)));
   }
 }
 
@@ -193,7 +198,7 @@ async function loadRollouts() {
   } catch (e) {
     if (e.status !== 404) { // 404: this rolloutd has no rollout API: no rollouts
       $('rollouts').replaceChildren(h('p', { class: 'error' },
-        `cannot load the rollouts: HTTP ${e.status || ''} ${e.message}`));
+        `cannot load the rollouts: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${e.message}`));
       return;
     }
   }
