@@ -113,6 +113,9 @@ try {
 
   // ---- an admin token flips the kill switch
   await page.getByRole('button', { name: 'Change token' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  ok(await page.locator('#token-form').isHidden() && await row.isVisible(), 'Cancel keeps the token in use');
+  await page.getByRole('button', { name: 'Change token' }).click();
   await enterToken(uiToken);
   await until(() => page.locator('#token-state').isVisible());
   await page.getByRole('button', { name: 'Kill model.v2 in production' }).click();

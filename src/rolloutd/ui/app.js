@@ -71,6 +71,7 @@ function say(kind, text) {
 function showTokenForm(show) {
   $('token-form').hidden = !show;
   $('token-state').hidden = show;
+  $('token-cancel').hidden = !token.get(); // back to the token in use
   if (show) $('token').focus();
 }
 
@@ -279,6 +280,7 @@ function init() {
     load().then((okay) => { if (okay) showTokenForm(false); });
   });
   $('token-change').addEventListener('click', () => showTokenForm(true));
+  $('token-cancel').addEventListener('click', () => showTokenForm(false));
   $('token-forget').addEventListener('click', () => {
     token.clear();
     state.flags = [];
