@@ -204,6 +204,8 @@ try {
   }));
   ok(geo.fails.every((y) => y > geo.line) && geo.passes.every((y) => y < geo.line),
     'failed values are drawn below the threshold, passing ones above', JSON.stringify(geo));
+  ok(await until(async () => (await prod.locator('.rollout-badge').textContent()) === 'rollout rolled back · step 2/5'),
+    'the flags table shows model.v2\'s rollout in production', await prod.textContent());
   ok(await page.locator('article.rollout[data-flag="checkout"] .badge').textContent() === 'running',
     'the second rollout (checkout, running) is shown');
 

@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 
 // selected: the flag whose history is shown, also kept in the address (#KEY) so a reload or a
 // shared link shows the same one.
-const state = { envs: [], flags: [], selected: null };
+const state = { envs: [], flags: [], rollouts: [], selected: null };
 
 function select(key) {
   state.selected = key;
@@ -94,12 +94,23 @@ function envCell(flag, env) {
     h('span', { class: `badge stage-${stage}` }, stage),
     ' ', h('span', { class: 'pct' }, `${fmtNum(pct)} %`),
     killed ? h('span', { class: 'badge kill' }, 'killed') : null,
+    rolloutBadge(flag.key, env),
     pcts ? h('div', { class: 'muted small' }, pcts) : null,
     h('button', {
       type: 'button', class: killed ? 'lift' : 'kill',
       'aria-label': `${killed ? 'Lift the kill switch of' : 'Kill'} ${flag.key} in ${env}`,
       onclick: () => flipKill(flag, env, !killed),
     }, killed ? 'Lift kill' : 'Kill'));
+}
+
+// "rollout running · step 2/5" next to a flag's stage when a plan drives it there.
+function rolloutBadge(key, env) {
+  const r = state.rollouts.find((x) => x?.flag === key && x?.environment === env);
+  if (!r) return null;
+  const n = Array.isArray(r.steps) ? r.steps.length : 0;
+  const st = String(r.state ?? 'unknown');
+  return h('span', { class: `badge rollout-badge state-${st}`, title: r.reason || null },
+    `rollout ${st.replace('_', ' ')}${Number.isInteger(r.step) && r.step < n ? ` · step ${r.step + 1}/${n}` : ''}`);
 }
 
 function renderFlags() {
@@ -204,6 +215,11 @@ async function loadRollouts() {
     }
   }
   renderRollouts($('rollouts'), data);
+  const list = Array.isArray(data?.rollouts) ? data.rollouts : [];
+  if (list.length || state.rollouts.length) {
+    state.rollouts = list;
+    renderFlags();
+  }
 }
 
 // ===== everything =====
