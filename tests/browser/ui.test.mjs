@@ -60,7 +60,8 @@ const prodKilled = async () =>
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox'], // CI runs as root, where chromium refuses its sandbox
+  // CI runs as root, where chromium refuses its sandbox; containers have a 64 MiB /dev/shm.
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
 });
 const problems = []; // console errors (a CSP violation is one) and uncaught exceptions
 try {
