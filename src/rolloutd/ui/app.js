@@ -209,8 +209,9 @@ async function loadRollouts() {
     data = await api('GET', '/admin/v1/rollouts');
   } catch (e) {
     if (e.status !== 404) { // 404: this rolloutd has no rollout API: no rollouts
+      const why = e.status === 403 ? 'this token may not read them (an admin token may)' : e.message;
       $('rollouts').replaceChildren(h('p', { class: 'error' },
-        `cannot load the rollouts: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${e.message}`));
+        `cannot load the rollouts: ${e.status ? `HTTP ${e.status} ${e.code}: ` : ''}${why}`));
       return;
     }
   }
