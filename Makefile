@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill format clean install
+.PHONY: bench drill format clean install ui-screenshot
 
 all: build
 
@@ -109,6 +109,12 @@ drill: build-quiet
 			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
+
+# docs/images/rolloutd-ui.png: rolloutd's web page as the browser test leaves it (a killed flag,
+# its history, the rollout fixture's charts).  Only this target writes the committed file.
+ui-screenshot: build-quiet
+	@mkdir -p docs/images
+	bash tests/browser/test_ui.sh $(BUILD)/rolloutd $(BUILD)/tests/browser/npm docs/images/rolloutd-ui.png
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

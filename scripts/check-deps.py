@@ -8,7 +8,8 @@ Shell files are parsed with shfmt's JSON syntax tree (a real parser, not a regex
 word of every call is taken, also inside $(...), pipelines, `bash -c '...'` strings, shell
 heredocs, and the test helpers that take a command (ok DESC CMD..., retry SECS CMD...).
 Python files (and Python heredocs) are scanned for imports, resolved with Debian's
-/usr/bin/python3.  Commands are resolved on the system PATH (not a user's ~/.pyenv or ~/go).
+/usr/bin/python3.  JavaScript test drivers (*.js, *.mjs) are scanned for the programs they name
+by absolute path (e.g. playwright-core's executablePath: '/usr/bin/chromium').  Commands are resolved on the system PATH (not a user's ~/.pyenv or ~/go).
 
 Usage: check-deps.py [--without PKG]... [REPO_ROOT]
        exit 0 = consistent, 1 = problems listed.  --without drops PKG from the lists, so a test
@@ -62,6 +63,10 @@ def sh_files():
 
 def py_files():
     return repo_files(lambda rel, n: n.endswith(".py"))
+
+
+def js_files():
+    return repo_files(lambda rel, n: n.endswith((".js", ".mjs")))
 
 
 def shfmt_ast(text, where):
@@ -284,6 +289,10 @@ def main():
     for f in py_files():  # the programs our Python scripts run through subprocess
         for n, line in enumerate(open(f), 1):
             for m in re.finditer(r"subprocess\.\w+\(\s*\[\s*\"([^\"]+)\"", line):
+                calls.append((m.group(1), os.path.relpath(f, ROOT), n))
+    for f in js_files():  # programs a node script starts by path (a browser, say)
+        for n, line in enumerate(open(f), 1):
+            for m in re.finditer(r"['\"`](/(?:usr/)?s?bin/[A-Za-z0-9._+-]+)['\"`]", line):
                 calls.append((m.group(1), os.path.relpath(f, ROOT), n))
     for f in (os.path.join(ROOT, "infrastructure/local/stack.yml"),):
         calls += [(c, os.path.relpath(f, ROOT), n) for c, _, n in stack_commands(f)]

@@ -19,6 +19,8 @@
 #   tests    what `make test` calls besides that                    (make test)
 #            + OpenTofu 1.12.6 built from the Go module proxy (scripts/install-tofu.sh, ~5 min
 #              once, cached in the tools dir) for the Terraform checks
+#            (npm packages the tests use are pinned in their package-lock.json and installed by
+#            the test itself with `npm ci`, offline first: tests/grafana, tests/browser)
 #   ci       format check, sanitizer and fuzzer runtimes            (.ci/run)
 # (`make bench` needs the tests set: its load tool and peers' runtime are there.)
 # scripts/check-deps.py (test check.deps) checks that every command and Python module the tests,
@@ -51,7 +53,8 @@ test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            kcat openjdk-17-jre-headless maven  # kafka_adapter: a real 3-node Kafka from its jars
            docker-compose                # compose files validated offline (config -q), no engine
            systemd                       # systemd-analyze verify / security of our units
-           shellcheck)                   # the deploy scripts and every infrastructure script
+           shellcheck                    # the deploy scripts and every infrastructure script
+           chromium)                     # rolloutd's /ui in a real browser (tests/browser)
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)

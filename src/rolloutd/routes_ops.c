@@ -7,6 +7,7 @@
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "rolloutd.h"
+#include "routes_ui.h"
 #include "store.h"
 
 const struct http_route rd_routes[] = {
@@ -39,6 +40,9 @@ const struct http_route rd_routes[] = {
     { "POST", "/api/v1/tokens", rd_h_tokens_create, NULL },
     { "DELETE", "/api/v1/tokens/{id}", rd_h_token_delete, NULL },
     { "GET", "/api/v1/environments", rd_h_environments, NULL },
+    /* web page (routes_ui.c) */
+    { "GET", "/ui", rd_h_ui_index, NULL },
+    { "GET", "/ui/{file}", rd_h_ui_asset, NULL },
 };
 const size_t rd_n_routes = sizeof rd_routes / sizeof rd_routes[0];
 

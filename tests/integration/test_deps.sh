@@ -18,6 +18,9 @@ rc=$?
 ok "without jq listed: the check fails" test "$rc" = 1
 ok "... naming a file and line that calls jq" grep -qE "^[a-zA-Z0-9_./-]+\.sh:[0-9]+: command 'jq' comes from Debian package 'jq'" <<<"$out"
 ok "without python3-celery listed: the Celery test's import is named" grep -q "Python module 'celery'" <<<"$out"
+out=$(/usr/bin/python3 "$SRC/scripts/check-deps.py" --without chromium "$SRC" 2>&1)
+ok "without chromium listed: the browser test's executablePath is named" \
+    grep -qE "^tests/browser/[a-z_.]+\.mjs:[0-9]+: command '/usr/bin/chromium' comes from Debian package 'chromium'" <<<"$out"
 ok "--list tests includes the runtime set (one list, sets that build on each other)" \
     bash -c '"$1/scripts/install-deps.sh" --list tests | grep -qx postgresql-15' _ "$SRC"
 infractl_tools=$(UT_TOOLS_DIR='' "$INFRACTL" help | grep -A1 'default now:' | tail -1 | tr -d ' )')
