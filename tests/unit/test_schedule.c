@@ -107,6 +107,26 @@ static void test_parse_jobs_section(void)
     stack_free(s);
 }
 
+/* docs/stack-file.md's example of every field (tests/unit/data/stack/full.yml). */
+static void test_full_example(void)
+{
+    struct stack *s = NULL;
+    struct err e = ERR_INIT;
+    const struct stack_service *j;
+
+    ASSERT_OK(stack_load(UT_SOURCE_DIR "/tests/unit/data/stack/full.yml", &s, &e));
+    ASSERT_STREQ(s->job_metrics_dir, "${state_dir}/node-exporter");
+    j = stack_find(s, "backup-incr");
+    ASSERT_TRUE(j && j->schedule.present);
+    ASSERT_EQ(j->schedule.every_usec, HOUR);
+    ASSERT_EQ(j->schedule.offset_usec, 30 * 60 * SEC);
+    ASSERT_EQ(j->schedule.random_delay_usec, 5 * 60 * SEC);
+    ASSERT_EQ(j->schedule.timeout_usec, 2 * HOUR);
+    ASSERT_TRUE(j->schedule.persistent);
+    ASSERT_EQ(j->n_deps, 1u);
+    stack_free(s);
+}
+
 static void test_parse_errors(void)
 {
     EXPECT_ERR(HEAD "    schedule: {every: 1h, daily: \"02:00\"}\n", 7, 27,
@@ -354,5 +374,6 @@ static void test_status_codec(void)
 }
 
 T_MAIN(T_CASE(test_parse_every), T_CASE(test_parse_daily), T_CASE(test_parse_jobs_section),
-       T_CASE(test_parse_errors), T_CASE(test_due_times), T_CASE(test_format),
-       T_CASE(test_state_file), T_CASE(test_metrics_text), T_CASE(test_status_codec))
+       T_CASE(test_full_example), T_CASE(test_parse_errors), T_CASE(test_due_times),
+       T_CASE(test_format), T_CASE(test_state_file), T_CASE(test_metrics_text),
+       T_CASE(test_status_codec))
