@@ -20,8 +20,7 @@ static const char usage[] = "run [--no-wait] [--timeout S] [--json] JOB...";
 
 static const struct cli_help_item run_options[] = {
     { "-n, --no-wait", "return once the supervisor took the request" },
-    { "-t, --timeout S", "stop waiting after S (default: as long as the run takes; the job's "
-                         "own schedule.timeout still applies)" },
+    { "-t, --timeout S", "stop waiting after S (default: none; schedule.timeout applies)" },
     { "--json", "print each job's record after its run (the keys of `status --json`'s job)" },
     { NULL, NULL },
 };

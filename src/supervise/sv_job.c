@@ -48,13 +48,39 @@ uint64_t sv_schedule_prev(const struct sv_schedule *s, uint64_t at_usec)
     return off + ((at_usec - off) / every) * every;
 }
 
+/* "1h", "30m", "1h30m", "2s", "1s500ms": the nonzero units only. */
+static const char *compact_duration(char *buf, size_t n, uint64_t usec)
+{
+    static const struct {
+        uint64_t usec;
+        const char *unit;
+    } units[] = { { 3600 * USEC_PER_SEC, "h" },
+                  { 60 * USEC_PER_SEC, "m" },
+                  { USEC_PER_SEC, "s" },
+                  { USEC_PER_MSEC, "ms" },
+                  { 1, "us" } };
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(units) && len < n; i++) {
+        uint64_t q = usec / units[i].usec;
+
+        usec %= units[i].usec;
+        if (q > 0)
+            len += (size_t)snprintf(buf + len, n - len, "%" PRIu64 "%s", q, units[i].unit);
+    }
+    if (!buf[0])
+        (void)snprintf(buf, n, "0s");
+    return buf;
+}
+
 const char *sv_schedule_format(const struct sv_schedule *s, char *buf, size_t n)
 {
     char a[64], b[64] = "", d[80] = "";
 
     if (s->random_delay_usec > 0)
         (void)snprintf(d, sizeof d, " + up to %s",
-                       format_duration(a, sizeof a, s->random_delay_usec));
+                       compact_duration(a, sizeof a, s->random_delay_usec));
     if (s->every_usec == DAY_USEC) {
         uint64_t sec = (s->offset_usec % DAY_USEC) / USEC_PER_SEC;
 
@@ -66,8 +92,8 @@ const char *sv_schedule_format(const struct sv_schedule *s, char *buf, size_t n)
     }
     if (s->offset_usec % s->every_usec)
         (void)snprintf(b, sizeof b, " +%s",
-                       format_duration(a, sizeof a, s->offset_usec % s->every_usec));
-    (void)snprintf(buf, n, "every %s%s%s", format_duration(a, sizeof a, s->every_usec), b, d);
+                       compact_duration(a, sizeof a, s->offset_usec % s->every_usec));
+    (void)snprintf(buf, n, "every %s%s%s", compact_duration(a, sizeof a, s->every_usec), b, d);
     return buf;
 }
 
@@ -496,6 +522,9 @@ uint64_t sv__job_tick(struct sv_sup *sup, uint64_t now)
         }
         if (!j->enabled || sup->shutting_down || j->next_due_usec == 0)
             continue;
+        /* The clock was set back by more than a period: plan from the new time. */
+        if (j->next_nominal_usec > now_real + u->svc->schedule.every_usec)
+            plan_next(j, &u->svc->schedule, now_real);
         if (now_real >= j->next_due_usec) {
             due(sup, u, now, now_real);
             /* The run waits for settle() to see its dependencies: turn the loop at once. */

@@ -143,6 +143,10 @@ ok "run --json JOB: exits 0 with the record" \
     test "$(jq -r '.[0].name + " " + .[0].last_result' "$tmp/run.json")" = "nocatch success"
 ctl run node-exporter 2>/dev/null
 ok "run on a daemon is a usage error (2)" test $? -eq 2
+ctl restart nocatch 2>"$tmp/restart.err"
+rc=$?
+ok "restart of a job is a usage error (2)" test "$rc" -eq 2
+ok "restart of a job points to run" grep -q 'infractl run nocatch' "$tmp/restart.err"
 
 ctl stop tick >/dev/null 2>&1
 status_json
