@@ -391,7 +391,10 @@ static void run_ended(struct sv_sup *sup, struct sv_unit *u, uint64_t now)
         res = SV_JOB_FAILURE;
     j->last_result = (int)res;
     j->last_end_usec = now_realtime_usec();
-    j->last_duration_usec = now - j->run_started_usec;
+    /* From the spawn: waiting for dependencies or for the gap between starts is not work. */
+    j->last_duration_usec =
+            now - (spawned && u->started_usec > j->run_started_usec ? u->started_usec
+                                                                    : j->run_started_usec);
     if (res == SV_JOB_SUCCESS)
         j->last_success_usec = j->last_end_usec;
     j->counts[res]++;
