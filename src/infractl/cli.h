@@ -71,6 +71,8 @@ int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_logs(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_restart(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_stop(int argc, char **argv, struct cli_ctx *ctx); /* cmd_restart.c */
+extern const struct cli_help cmd_run_help;
+int cmd_run(int argc, char **argv, struct cli_ctx *ctx); /* cmd_run.c: scheduled services */
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent client */
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);

@@ -79,6 +79,23 @@ static int request(const struct cli_ctx *ctx, enum sv_request req, const char *n
     return r;
 }
 
+/* A scheduled service runs for a moment at a time: restart's "runs again under a new pid" does
+ * not fit it; `infractl run` does. */
+static bool refuse_job(const struct cli_ctx *ctx, const char *name)
+{
+    struct status_snapshot snap = { 0 };
+    bool job = false;
+
+    if (status_fetch(ctx, &snap) < 0)
+        return false;
+    for (size_t i = 0; i < snap.n_services; i++)
+        job = job || (streq(snap.services[i].name, name) && snap.services[i].job);
+    status_snapshot_release(&snap);
+    if (job)
+        log_error("'%s' is a scheduled service: `infractl run %s` runs it now", name, name);
+    return job;
+}
+
 /* Exit code for a service that is not in the snapshot: the stack is down, or no such name. */
 static int not_found(const struct cli_ctx *ctx, const char *name)
 {
@@ -122,6 +139,10 @@ int cmd_restart(int argc, char **argv, struct cli_ctx *ctx)
             ret = not_found(ctx, argv[i]);
             if (ret == CLI_EXIT_NOT_RUNNING)
                 return ret;
+            continue;
+        }
+        if (refuse_job(ctx, argv[i])) {
+            ret = CLI_EXIT_USAGE;
             continue;
         }
         r = request(ctx, SV_REQUEST_RESTART, argv[i]);

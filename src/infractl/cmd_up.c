@@ -259,7 +259,7 @@ static int clusters_pending(const struct status_snapshot *snap, const struct sta
 static bool chosen_failed(const struct status_snapshot *snap, char *const *chosen)
 {
     for (size_t i = 0; i < snap->n_services; i++)
-        if (streq(snap->services[i].state, "failed") &&
+        if (streq(snap->services[i].state, "failed") && !snap->services[i].job &&
             strv_contains(chosen, snap->services[i].name))
             return true;
     return false;
@@ -351,7 +351,9 @@ static int stopped_services(const struct cli_ctx *ctx, const struct stack *s, co
                       "changed since it started): run `infractl down`, then `up`",
                       s->services[i].name);
             r = -ENOENT;
-        } else if (streq(st->state, "stopped") || streq(st->state, "failed")) {
+        } else if (st->job ? !st->job->scheduled
+                           : streq(st->state, "stopped") || streq(st->state, "failed")) {
+            /* A job idles between runs: only a held one is started (run now, then scheduled). */
             todo[i] = true;
             (*ret_n)++;
         }

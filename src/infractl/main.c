@@ -42,6 +42,7 @@ static const struct cli_cmd commands[] = {
     { "logs", cmd_logs, &cmd_logs_help },
     { "restart", cmd_restart, &cmd_restart_help },
     { "stop", cmd_stop, &cmd_stop_help },
+    { "run", cmd_run, &cmd_run_help },
     { "flags", cmd_flags, &cmd_flags_help },
     { "gpu", cmd_gpu, &cmd_gpu_help },
     { "drill", cmd_drill, &cmd_drill_help },

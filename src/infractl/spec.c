@@ -55,6 +55,7 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel)
 
     spec->log_max_bytes = s->log_max_bytes;
     spec->log_keep = s->log_keep;
+    spec->job_metrics_dir = dup_or_null(s->job_metrics_dir);
     for (size_t i = 0; i < s->n_services; i++) {
         const struct stack_service *in = &s->services[i];
         struct sv_service *out;
@@ -95,6 +96,14 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel)
         if (in->n_ports)
             memcpy(out->ports, in->ports, in->n_ports * sizeof *out->ports);
         out->n_ports = in->n_ports;
+        if (in->schedule.present)
+            out->schedule =
+                    (struct sv_schedule){ .present = true,
+                                          .every_usec = in->schedule.every_usec,
+                                          .offset_usec = in->schedule.offset_usec,
+                                          .random_delay_usec = in->schedule.random_delay_usec,
+                                          .timeout_usec = in->schedule.timeout_usec,
+                                          .persistent = in->schedule.persistent };
     }
     return spec;
 }

@@ -65,6 +65,7 @@ int status_fetch(const struct cli_ctx *ctx, struct status_snapshot *ret)
             .health_message = in->health_message,
             .last_exit = in->last_exit,
             .waiting_for = in->waiting_for,
+            .job = in->job,
             .pid = in->pid,
             .started_at = in->started_at,
             .uptime_s = in->uptime_s,
@@ -87,6 +88,7 @@ static void service_release(struct status_service *sv)
     free(sv->health_message);
     free(sv->last_exit);
     free(sv->waiting_for);
+    sv_status_job_free(sv->job);
 }
 
 void status_snapshot_release(struct status_snapshot *snap)
@@ -130,7 +132,8 @@ int status_filter(struct status_snapshot *snap, char **names, int n)
 
 bool status_service_up(const struct status_service *sv)
 {
-    if (streq(sv->state, "completed"))
+    /* A job is idle between its due times and may fail a run: not a daemon to wait for. */
+    if (sv->job || streq(sv->state, "completed"))
         return true;
     if (streq(sv->state, "exited") && sv->last_exit && streq(sv->last_exit, "exit status 0") &&
         !sv->must_run)
@@ -923,6 +926,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
                 c->degraded ? "DEGRADED" : "healthy", c->running, c->members,
                 c->degraded ? ": " : "", c->problems);
     }
+    status_print_jobs(snap, f);
     print_kafka(&snap->kafka, f);
     print_monitoring(&snap->monitoring, f);
     fputs(snap->warnings, f);
@@ -1020,6 +1024,7 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
             .health_message = sv->health_message,
             .last_exit = sv->last_exit,
             .waiting_for = sv->waiting_for,
+            .job = sv->job,
         };
         json_t *o = sv_status_service_json(&view);
 

@@ -11,10 +11,12 @@
 struct buf;
 struct cli_ctx;
 struct stack;
+struct sv_status_job;
 
 struct status_service {
     char *name, *state, *health, *health_message, *last_exit, *waiting_for; /* owned */
-    long pid;                                                               /* 0 when not running */
+    struct sv_status_job *job; /* owned; NULL unless a scheduled service (supervise.h) */
+    long pid;                  /* 0 when not running */
     double started_at;
     double uptime_s;
     unsigned restarts;
@@ -122,6 +124,9 @@ const char *status_cluster_of(const struct stack *s, const char *service);
 bool status_any_degraded(const struct status_snapshot *snap);
 void status_collect_roles(struct status_snapshot *snap, const struct stack *s);
 void status_print_table(const struct status_snapshot *snap, FILE *f);
+/* The scheduled services' section of the table (status_jobs.c): schedule, last run, its result
+ * and duration, next run.  Prints nothing when the snapshot has no job. */
+void status_print_jobs(const struct status_snapshot *snap, FILE *f);
 /* {"running": false, "state_dir": ...} (jansson); 0 or -ENOMEM. */
 int status_print_not_running(const char *state_dir, FILE *f);
 /* One JSON document (jansson); 0 or -ENOMEM. */

@@ -24,13 +24,25 @@ struct resolver {
     size_t n, cap;
 };
 
-/* Expands *where into a pending slot; field names the place for errors; must_be_abs demands
- * an absolute result. */
+/* "services.NAME.FIELD", or FIELD alone for the stack's own fields (svc NULL). */
+static const char *field_path(char *buf, size_t n, const struct stack_service *svc,
+                              const char *field)
+{
+    if (svc)
+        (void)snprintf(buf, n, "services.%s.%s", svc->name, field);
+    else
+        (void)snprintf(buf, n, "%s", field);
+    return buf;
+}
+
+/* Expands *where into a pending slot; field names the place for errors (a field of svc, or of
+ * the stack when svc is NULL); must_be_abs demands an absolute result. */
 static int visit(struct resolver *rs, const struct stack_service *svc, char **where,
                  const char *field, bool must_be_abs)
 {
     struct buf out = BUF_INIT(STACK_EXPAND_MAX);
     struct err e = ERR_INIT;
+    char name[200];
     int r;
 
     if (!*where)
@@ -39,13 +51,15 @@ static int visit(struct resolver *rs, const struct stack_service *svc, char **wh
     if (r < 0) {
         buf_release(&out);
         err_set_file(rs->reterr, rs->s->path);
-        return err_set(rs->reterr, r, svc->line, 0, "services.%s.%s: %s", svc->name, field, e.msg);
+        return err_set(rs->reterr, r, svc ? svc->line : 0, 0, "%s: %s",
+                       field_path(name, sizeof name, svc, field), e.msg);
     }
     if (must_be_abs && out.data[0] != '/') {
         buf_release(&out);
         err_set_file(rs->reterr, rs->s->path);
-        return err_set(rs->reterr, -EINVAL, svc->line, 0,
-                       "services.%s.%s: '%s' is not an absolute path", svc->name, field, *where);
+        return err_set(rs->reterr, -EINVAL, svc ? svc->line : 0, 0,
+                       "%s: '%s' is not an absolute path",
+                       field_path(name, sizeof name, svc, field), *where);
     }
     if (rs->n == rs->cap) {
         rs->cap = rs->cap ? rs->cap * 2 : 32;
@@ -164,11 +178,9 @@ int stack_resolve(struct stack *s, const struct stack_vars *vars, struct err *re
         err_set_file(reterr, s->path);
         return err_set(reterr, -EINVAL, 0, 0, "the state directory must be an absolute path");
     }
-    for (size_t i = 0; i < s->n_services; i++) {
+    r = visit(&rs, NULL, &s->job_metrics_dir, "jobs.metrics_dir", true);
+    for (size_t i = 0; i < s->n_services && r >= 0; i++)
         r = visit_service(&rs, &s->services[i]);
-        if (r < 0)
-            break;
-    }
     for (size_t i = 0; i < rs.n; i++) {
         if (r < 0) {
             free(rs.slots[i].value);

@@ -49,6 +49,7 @@ struct stack *stack_free(struct stack *s)
     free(s->path);
     free(s->dir);
     strv_free(s->secrets);
+    free(s->job_metrics_dir);
     for (size_t i = 0; i < s->n_services; i++)
         stack__service_release(&s->services[i]);
     free(s->services);

@@ -64,6 +64,17 @@ struct stack_file {
     bool expand;         /* default true; false = copy the file as it is (scripts, SQL) */
 };
 
+/* A scheduled service (a job, docs/stack-file.md `schedule:`): a one-shot the supervisor starts
+ * at offset + k * every after the Unix epoch, UTC (so `daily: "02:00"` is every 24h, offset 2h). */
+struct stack_schedule {
+    bool present;
+    uint64_t every_usec;        /* the period: `every`, or 24h for `daily` */
+    uint64_t offset_usec;       /* below every_usec */
+    uint64_t random_delay_usec; /* each run starts up to this much later; below every_usec */
+    uint64_t timeout_usec;      /* a run still going is stopped after this; 0 = never; default 1h */
+    bool persistent;            /* run once at start when a due time passed while down */
+};
+
 struct stack_service {
     char *name;
     unsigned line;     /* line of the service's key in the stack file */
@@ -98,15 +109,18 @@ struct stack_service {
     char **dirs; /* NULL-terminated; created 0700 and owned by user */
     struct stack_file *files;
     size_t n_files;
+    struct stack_schedule schedule; /* present: a job, never a daemon (restart "no") */
 };
 
 struct stack {
     char *name;
-    char *path;                     /* the stack file as given */
-    char *dir;                      /* absolute directory of the stack file */
-    char **secrets;                 /* NULL-terminated names */
-    uint64_t log_max_bytes;         /* per-service log size before rotation; default 10 MiB */
-    unsigned log_keep;              /* rotated files kept; default 3 */
+    char *path;             /* the stack file as given */
+    char *dir;              /* absolute directory of the stack file */
+    char **secrets;         /* NULL-terminated names */
+    uint64_t log_max_bytes; /* per-service log size before rotation; default 10 MiB */
+    unsigned log_keep;      /* rotated files kept; default 3 */
+    char *job_metrics_dir;  /* `jobs.metrics_dir`: where the supervisor writes the jobs' Prometheus
+                               textfile; default "${state_dir}/jobs" */
     struct stack_service *services; /* in file order */
     size_t n_services;
     bool resolved; /* stack_resolve() succeeded: strings hold final values */

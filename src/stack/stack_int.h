@@ -42,3 +42,25 @@ int stack__parse_service(const struct cfg_ctx *c, const struct cfg_node *key,
  * A-Z); otherwise "PATH: invalid name 'x' (use ..., at most MAX characters)". */
 int stack__check_name(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
                       size_t max, bool upper) WARN_UNUSED_RESULT;
+
+/* Accepts paths that end up absolute: "/..." or starting with a directory reference (and
+ * checks their references). */
+int stack__valid_abs_path(const struct cfg_ctx *c, const struct cfg_node *n,
+                          const char *path) WARN_UNUSED_RESULT;
+
+/* Scheduled services (stack_parse_schedule.c). */
+
+/* CFG_CUSTOM parser of a service's `schedule:` map into its struct stack_schedule (field). */
+int stack__parse_schedule(const struct cfg_ctx *c, const struct cfg_node *key,
+                          const struct cfg_node *m, const char *path,
+                          void *field) WARN_UNUSED_RESULT;
+/* After a service with a schedule is parsed: refuses the keys that make no sense for a job
+ * (restart, restart_backoff, healthcheck, liveness, freeze_after, lock) at their position, and
+ * sets its restart policy to "no". */
+int stack__check_job(const struct cfg_ctx *c, const struct cfg_node *m,
+                     struct stack_service *svc) WARN_UNUSED_RESULT;
+/* CFG_CUSTOM parser of the top-level `jobs:` map (field: the struct stack). */
+int stack__parse_jobs(const struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *m,
+                      const char *path, void *field) WARN_UNUSED_RESULT;
+/* Stores the `jobs:` defaults into s (for a file without the section). */
+void stack__jobs_defaults(struct stack *s);

@@ -100,6 +100,7 @@ static const struct cfg_option stack_opts[] = {
       .validate = valid_stack_name },
     { STACK_OPT("secrets", CFG_CUSTOM, secrets), .parse = parse_secrets },
     { .key = "log", .type = CFG_CUSTOM, .parse = parse_log },
+    { .key = "jobs", .type = CFG_CUSTOM, .parse = stack__parse_jobs },
     { .key = "services", .type = CFG_CUSTOM, .flags = CFG_F_REQUIRED, .parse = parse_services },
     { .key = NULL },
 };
@@ -144,6 +145,12 @@ static int resolve_deps(const struct cfg_ctx *c, struct stack *s)
             if (!t)
                 return cfg_error_at(c, d->line, d->col,
                                     "services.%s.depends_on: unknown service '%s'",
+                                    s->services[i].name, d->service);
+            /* A job is idle most of the time: a service waiting on it would wait for hours. */
+            if (t->schedule.present)
+                return cfg_error_at(c, d->line, d->col,
+                                    "services.%s.depends_on: '%s' is a scheduled service (a job); "
+                                    "nothing can depend on one",
                                     s->services[i].name, d->service);
             d->index = (size_t)(t - s->services);
         }
@@ -260,6 +267,7 @@ int stack_parse(const char *name, const char *text, size_t len, struct stack **r
     s->dir = dir_of(name);
     s->secrets = xcalloc(1, sizeof *s->secrets);
     cfg_set_defaults(log_opts, s);
+    stack__jobs_defaults(s);
 
     r = cfg_parse(name, text, len, &root, reterr);
     if (r < 0)

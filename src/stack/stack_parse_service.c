@@ -53,7 +53,7 @@ static int valid_refs(const struct cfg_ctx *c, const struct cfg_node *n, const c
 }
 
 /* Paths that end up absolute: "/..." or starting with a directory reference. */
-static int valid_abs_path(const struct cfg_ctx *c, const struct cfg_node *n, const char *path)
+int stack__valid_abs_path(const struct cfg_ctx *c, const struct cfg_node *n, const char *path)
 {
     static const char *const roots[] = { "/", "${state_dir}", "${stack_dir}", "${tools_dir}" };
     int r = valid_refs(c, n, path);
@@ -342,7 +342,7 @@ static int parse_template(const struct cfg_ctx *c, const struct cfg_node *key,
 static const struct cfg_option file_opts[] = {
     { FILE_OPT("template", CFG_CUSTOM, template_path), .flags = CFG_F_REQUIRED,
       .parse = parse_template },
-    { FILE_OPT("path", CFG_STR, path), .flags = CFG_F_REQUIRED, .validate = valid_abs_path },
+    { FILE_OPT("path", CFG_STR, path), .flags = CFG_F_REQUIRED, .validate = stack__valid_abs_path },
     { FILE_OPT("mode", CFG_MODE, mode), .default_value = "0644" },
     { FILE_OPT("overwrite", CFG_BOOL, overwrite), .default_value = "true" },
     { FILE_OPT("expand", CFG_BOOL, expand), .default_value = "true" },
@@ -588,10 +588,10 @@ static const struct cfg_option service_opts[] = {
     { SERVICE_OPT("package", CFG_STR, package), .validate = valid_package },
     { SERVICE_OPT("command", CFG_CUSTOM, argv), .flags = CFG_F_REQUIRED, .parse = parse_command },
     { SERVICE_OPT("user", CFG_STR, user), .flags = CFG_F_EMPTY_OK, .validate = valid_user },
-    { SERVICE_OPT("working_dir", CFG_STR, working_dir), .validate = valid_abs_path },
+    { SERVICE_OPT("working_dir", CFG_STR, working_dir), .validate = stack__valid_abs_path },
     { SERVICE_OPT("environment", CFG_CUSTOM, env), .parse = parse_environment },
     { .key = "ports", .type = CFG_CUSTOM, .parse = parse_ports },
-    { SERVICE_OPT("dirs", CFG_STRV, dirs), .validate = valid_abs_path },
+    { SERVICE_OPT("dirs", CFG_STRV, dirs), .validate = stack__valid_abs_path },
     { .key = "files", .type = CFG_CUSTOM, .parse = parse_files },
     { .key = "depends_on", .type = CFG_CUSTOM, .parse = parse_depends },
     { SERVICE_OPT("healthcheck", CFG_CUSTOM, health), .parse = parse_health },
@@ -604,6 +604,7 @@ static const struct cfg_option service_opts[] = {
     { .key = "restart_backoff", .type = CFG_CUSTOM, .parse = parse_backoff },
     { SERVICE_OPT("stop_signal", CFG_SIGNAL, stop_signal), .default_value = "SIGTERM" },
     { SERVICE_OPT("stop_grace_period", CFG_DURATION, stop_grace_usec), .default_value = "10s" },
+    { SERVICE_OPT("schedule", CFG_CUSTOM, schedule), .parse = stack__parse_schedule },
     { .key = NULL },
 };
 
@@ -611,6 +612,7 @@ int stack__parse_service(const struct cfg_ctx *c, const struct cfg_node *key,
                          const struct cfg_node *m, struct stack_service *svc)
 {
     char path[CFG_PATH_MAX];
+    int r;
 
     svc->line = key->line;
     /* Nested maps that are absent still have their defaults. */
@@ -626,6 +628,9 @@ int stack__parse_service(const struct cfg_ctx *c, const struct cfg_node *key,
                          "characters)",
                          key->value, SERVICE_NAME_MAX);
     svc->name = xstrdup(key->value);
-    return cfg_parse_section(c, m, cfg_path_join(path, "services", key->value), key, service_opts,
-                             svc);
+    r = cfg_parse_section(c, m, cfg_path_join(path, "services", key->value), key, service_opts,
+                          svc);
+    if (r >= 0 && svc->schedule.present)
+        r = stack__check_job(c, m, svc);
+    return r;
 }

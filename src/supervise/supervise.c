@@ -536,6 +536,7 @@ static int build_pollset(struct sv_sup *sup, int sig_fd, struct pollset *ps, uin
 {
     uint64_t deadline = sup->fence_deadline_usec;
 
+    deadline_min(&deadline, sup->job_deadline_usec);
     ps->n = 0;
     pollset_add(ps, sig_fd, POLLIN, REF_SIGNAL, 0);
     if (sup->listen_fd >= 0)
@@ -769,6 +770,7 @@ static int run_loop(struct sv_sup *sup, int sig_fd)
         settle(sup, now);
         health_tick(sup, now);
         sup->fence_deadline_usec = sv__fence_tick(sup, now);
+        sup->job_deadline_usec = sv__job_tick(sup, now);
         tell_changes(sup);
         if (sup->shutting_down && all_down(sup))
             break;
@@ -812,6 +814,16 @@ int sv_run(const struct sv_spec *spec, const struct sv_options *opts)
     if (!spec || !opts || !opts->state_dir || opts->state_dir[0] != '/' || spec->n_services == 0) {
         r = -EINVAL;
         goto out;
+    }
+    for (size_t i = 0; i < spec->n_services; i++) {
+        const struct sv_schedule *sc = &spec->services[i].schedule;
+
+        /* A job is a one-shot: the schedule, not a restart policy, runs it again. */
+        if (sc->present && (sc->every_usec == 0 || spec->services[i].restart != SV_RESTART_NO)) {
+            r = log_error_errno(-EINVAL, "service '%s': a schedule needs a period and restart 'no'",
+                                spec->services[i].name);
+            goto out;
+        }
     }
     sup.spec = spec;
     sup.opts = opts;
@@ -894,11 +906,16 @@ int sv_run(const struct sv_spec *spec, const struct sv_options *opts)
     for (size_t i = 0; i < sup.n_units; i++) {
         sv_unit_init(&sup.units[i], &spec->services[i], i);
         sv__fence_init(&sup.units[i]);
+        if (spec->services[i].schedule.present)
+            sv__job_init(&sup, &sup.units[i], is_held(opts, spec->services[i].name),
+                         now_realtime_usec());
     }
+    sv__job_start_all(&sup);
     log_notice("supervising stack '%s' (%zu services) in '%s', pid %d", spec->name, sup.n_units,
                opts->state_dir, (int)sup.pid);
+    /* Jobs wait for their due times (sv_job.c). */
     for (size_t i = 0; i < sup.n_units; i++)
-        if (!is_held(opts, sup.units[i].svc->name))
+        if (!is_held(opts, sup.units[i].svc->name) && !sup.units[i].svc->schedule.present)
             sv_fsm_dispatch(&sup.units[i], SV_EVENT_START, 0, now_usec(), &sup.ops);
 
     r = run_loop(&sup, sig_fd);

@@ -63,6 +63,34 @@ struct sv_lock {
     char *value; /* the value that means "held by this service" */
 };
 
+/* When a scheduled service (a job) runs: at the due times offset + k * every after the Unix
+ * epoch, in UTC seconds (no time zone, no DST: a day is 86400 s, so `daily 02:00` is every
+ * 24h with offset 2h).  A job is a one-shot (restart must be SV_RESTART_NO): it is not
+ * started with the others, but at each due time (plus a random delay); a run still going at a
+ * due time makes that due time "skipped"; a run longer than timeout_usec is stopped (its
+ * stop_signal, stop_grace, SIGKILL).  Each run's outcome goes to STATE/jobs/NAME.state and to
+ * the Prometheus textfile SV_JOB_METRICS_FILE (sv_job.c, docs/internals/supervise.md). */
+struct sv_schedule {
+    bool present;
+    uint64_t every_usec;        /* the period; at least 1s */
+    uint64_t offset_usec;       /* taken modulo every_usec */
+    uint64_t random_delay_usec; /* each run starts uniformly 0..this later (below every) */
+    uint64_t timeout_usec;      /* 0 = no limit */
+    bool persistent;            /* at start: run once when a due time passed since the last
+                                   recorded run (none recorded: wait for the next) */
+};
+
+#define SV_JOB_METRICS_FILE "ultrathink_jobs.prom"
+
+/* The first due time strictly after after_usec (wall clock, usec since the epoch), before the
+ * random delay.  s->every_usec must be > 0. */
+uint64_t sv_schedule_next(const struct sv_schedule *s, uint64_t after_usec);
+/* The last due time at or before at_usec; 0 when there is none (at_usec before the first). */
+uint64_t sv_schedule_prev(const struct sv_schedule *s, uint64_t at_usec);
+/* "every 2s", "every 1h +30m", "daily 02:00 UTC" (a 24h period), "+ up to 5m" for a random
+ * delay, into buf; returns buf. */
+const char *sv_schedule_format(const struct sv_schedule *s, char *buf, size_t n);
+
 /* One service.  Every string and array is owned by the spec (sv_spec_free()). */
 struct sv_service {
     char *name;
@@ -89,12 +117,14 @@ struct sv_service {
     uint64_t stop_grace_usec;      /* default 10s, then SIGKILL to the process group */
     uint16_t *ports;               /* TCP ports it binds (preflight: free; fence: unbound) */
     size_t n_ports;
+    struct sv_schedule schedule; /* present: a job (see struct sv_schedule) */
 };
 
 struct sv_spec {
     char *name;             /* shown in status */
     uint64_t log_max_bytes; /* per-service log size before rotation; default 10 MiB */
     unsigned log_keep;      /* rotated files kept; default 3 */
+    char *job_metrics_dir;  /* where the jobs' SV_JOB_METRICS_FILE goes; NULL = STATE/jobs */
     struct sv_service *services;
     size_t n_services;
     size_t cap;
@@ -166,6 +196,20 @@ int sv_preflight(const struct sv_spec *spec, struct err *reterr) WARN_UNUSED_RES
 
 /* ===== Control client (sv_status.c): the protocol's messages are this module's alone ===== */
 
+/* What the status says of a scheduled service (a job) beyond its state.  Times are wall
+ * clock, seconds since the epoch, 0 = none. */
+struct sv_status_job {
+    char *schedule;      /* sv_schedule_format() */
+    bool scheduled;      /* false while held (`up SERVICE` left it out, or it was stopped) */
+    double next_run;     /* next due time with its random delay; 0 when not scheduled */
+    double last_run;     /* when the last finished run ended */
+    double last_success; /* when the last successful run ended */
+    char *last_result;   /* "success", "failure", "timeout"; NULL before the first run */
+    double last_duration_s;
+    int last_exit_code; /* exit status, 128+N when killed by signal N; -1 when none */
+    unsigned runs_success, runs_failure, runs_timeout, runs_skipped;
+};
+
 /* One service in the supervisor's status.  Strings are owned by the sv_status (NULL only
  * where noted); times in seconds. */
 struct sv_status_service {
@@ -176,9 +220,10 @@ struct sv_status_service {
     double uptime_s;   /* of the running process; 0 when none */
     unsigned restarts; /* starts after the first */
     char *health;      /* none, starting, healthy, unhealthy */
-    char *health_message; /* the last probe's message, "" when none */
-    char *last_exit;      /* "exit status 1", "killed by signal 9"; NULL before any exit */
-    char *waiting_for;    /* "etcd (service_healthy)"; NULL unless waiting on a dependency */
+    char *health_message;      /* the last probe's message, "" when none */
+    char *last_exit;           /* "exit status 1", "killed by signal 9"; NULL before any exit */
+    char *waiting_for;         /* "etcd (service_healthy)"; NULL unless waiting on a dependency */
+    struct sv_status_job *job; /* owned; NULL unless the service has a schedule */
 };
 
 struct sv_status {
@@ -201,12 +246,16 @@ int sv_status_fetch(const char *state_dir, uint64_t timeout_usec,
 int sv_status_decode(const char *text, size_t len, struct sv_status *ret) WARN_UNUSED_RESULT;
 /* NULL-safe; resets *st. */
 void sv_status_release(struct sv_status *st);
+/* Frees a job object of a status entry (NULL-safe). */
+void sv_status_job_free(struct sv_status_job *job);
 /* The service called name, or NULL. */
 const struct sv_status_service *sv_status_find(const struct sv_status *st, const char *name);
 /* One service as the status reply carries it (a jansson object: json_t); for programs that
  * show it, so the keys stay the supervisor's.  NULL on OOM. */
 struct json_t;
 struct json_t *sv_status_service_json(const struct sv_status_service *svc);
+/* A job's object alone, with the same keys. NULL on OOM. */
+struct json_t *sv_status_job_json(const struct sv_status_job *job);
 
 enum sv_request {
     SV_REQUEST_START,   /* a stopped (or held) service */

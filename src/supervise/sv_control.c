@@ -260,6 +260,7 @@ static json_t *status_json(const struct sv_sup *sup)
                                                                 u->exit_status))
                                        : NULL,
             .waiting_for = waiting ? xstrdup(waiting) : NULL,
+            .job = sv__job_status(u),
         };
     }
     o = sv__status_encode(&st);
@@ -297,6 +298,8 @@ static json_t *service_request(struct sv_sup *sup, json_t *req, const char *cmd)
                                                             : SV_EVENT_RESTART_REQUEST;
     }
     log_info("control: %s service '%s'", cmd, name);
+    /* A job stopped by hand stays off its schedule until started again (like a held one). */
+    sv__job_request(sup, u, ev, now_usec());
     u->stop_req = stop;
     sv__sup_request(sup, u, ev);
     u->stop_req = (struct sv_stop_request){ .set = false };

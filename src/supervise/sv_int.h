@@ -77,6 +77,35 @@ struct sv_stop_request {
     bool main_only;      /* signal the main process only, not its process group */
 };
 
+/* ===== Scheduled services (sv_job.c) ===== */
+
+enum sv_job_result {
+    SV_JOB_SUCCESS, /* exit status 0 */
+    SV_JOB_FAILURE, /* any other exit, a signal, a failed exec or spawn */
+    SV_JOB_TIMEOUT, /* stopped by the supervisor after schedule.timeout */
+    SV_JOB_SKIPPED, /* a due time that found the previous run still going */
+    _SV_JOB_RESULT_MAX,
+};
+
+/* A job's bookkeeping (only used when the unit's service has a schedule).  Wall-clock times
+ * are usec since the epoch, 0 = none; what survives a restart of the supervisor is kept in
+ * STATE/jobs/NAME.state (the last run and the counters). */
+struct sv_job {
+    bool enabled;                /* the schedule runs (false while held or stopped by hand) */
+    uint64_t next_nominal_usec;  /* the next due time, 0 = none */
+    uint64_t next_due_usec;      /* that plus the random delay: when the run starts */
+    bool active;                 /* a run is under way (the unit left its idle states) */
+    bool timed_out;              /* this run was stopped for its timeout */
+    uint64_t run_started_usec;   /* monotonic start of the run under way */
+    unsigned run_spawns;         /* u->spawns when it began: did the run spawn at all? */
+    uint64_t last_end_usec;      /* wall clock: end of the last finished run */
+    uint64_t last_success_usec;  /* end of the last successful run */
+    uint64_t last_duration_usec; /* of the last finished run */
+    int last_exit_code;          /* exit status, 128+signal, -1 = no process exit */
+    int last_result;             /* enum sv_job_result, -1 before the first run */
+    uint64_t counts[_SV_JOB_RESULT_MAX];
+};
+
 /* Runtime state of one service.  The FSM owns the fields above the "loop" marker; the event
  * loop owns the resources below it. */
 struct sv_unit {
@@ -135,6 +164,7 @@ struct sv_unit {
     uint64_t frozen_since_usec; /* main process seen stopped since, 0 = not stopped */
     unsigned fences;            /* times the tree was killed for a failed liveness or a freeze */
     bool fenced;                /* this run was fenced (no second fence for its dying parts) */
+    struct sv_job job;          /* scheduled services only (sv_job.c) */
     bool told;                  /* on_change saw told_state/pid/restarts */
     enum sv_state told_state;
     pid_t told_pid;
@@ -291,9 +321,11 @@ struct sv_sup {
     size_t n_units;
     struct sv_ops ops;
     uint64_t fence_deadline_usec; /* the nearest wake-up sv__fence_tick() asked for */
+    uint64_t job_deadline_usec;   /* the nearest wake-up sv__job_tick() asked for */
     pid_t pid;
     uint64_t started_realtime_usec;
     bool shutting_down;
+    bool job_metrics_failed; /* a textfile write failed (reported once until one works) */
     int listen_fd;
     struct sv_client *clients[SV_CONTROL_MAX_CLIENTS];
     size_t n_clients;
@@ -337,3 +369,33 @@ struct json_t *sv__reply_ok(const char *state); /* state may be NULL */
  * May change supervisor state (stop/start/restart/down).  Never fails: errors become
  * {"ok":false,"error":...} responses.  Exposed for fuzzing. */
 void sv__control_handle(struct sv_sup *sup, const char *line, size_t len, struct buf *out);
+
+/* ===== Scheduled services (sv_job.c) ===== */
+
+/* "success", "failure", "timeout", "skipped". */
+const char *sv__job_result_name(enum sv_job_result r);
+/* Readies the job of u (a unit whose service has a schedule): its last run and counters from
+ * STATE/jobs/NAME.state, its first due time (held: none until sv__job_enable()).  The
+ * textfile is written by sv__job_start_all() once every job is ready. */
+void sv__job_init(struct sv_sup *sup, struct sv_unit *u, bool held, uint64_t now_real);
+/* Writes the textfile for the jobs' state at start (no-op without jobs). */
+void sv__job_start_all(struct sv_sup *sup);
+/* Called with each control request ev (START, RESTART_REQUEST, STOP_REQUEST) for u before it
+ * is dispatched (no-op unless u is a job).  A start or restart of an idle job is a run that
+ * begins now, and puts its schedule back on (a held job is held no more); a stop holds the
+ * schedule until the next start. */
+void sv__job_request(struct sv_sup *sup, struct sv_unit *u, enum sv_event ev, uint64_t now);
+/* Per loop turn: notes runs that began or ended (recording them: state file, textfile),
+ * starts due jobs (or counts the due time skipped), stops runs past their timeout.  Returns
+ * the monotonic deadline of its next need (0 = none). */
+uint64_t sv__job_tick(struct sv_sup *sup, uint64_t now);
+/* The jobs' Prometheus text (families in a fixed order, one sample per job) into out.
+ * 0 or -ENOBUFS/-ENOMEM. */
+int sv__job_metrics_format(const struct sv_unit *units, size_t n,
+                           struct buf *out) WARN_UNUSED_RESULT;
+/* The state file's text of one job, and back (unknown keys ignored; -EINVAL for a bad
+ * value, j unchanged then). */
+int sv__job_state_format(const struct sv_job *j, struct buf *out) WARN_UNUSED_RESULT;
+int sv__job_state_parse(const char *text, struct sv_job *j) WARN_UNUSED_RESULT;
+/* The status of u's job (NULL when u is not a job); caller frees with the sv_status. */
+struct sv_status_job *sv__job_status(const struct sv_unit *u);

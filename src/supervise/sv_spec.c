@@ -91,6 +91,7 @@ struct sv_spec *sv_spec_free(struct sv_spec *spec)
         service_release(&spec->services[i]);
     free(spec->services);
     free(spec->name);
+    free(spec->job_metrics_dir);
     free(spec);
     return NULL;
 }

@@ -25,6 +25,7 @@ enum ftype {
     F_REAL,
     F_UINT,
     F_BOOL,
+    F_CODE, /* int, -1 (none) as null */
 };
 
 struct field {
@@ -47,6 +48,25 @@ static const struct field service_fields[] = {
     { "waiting_for", F_OPT_STR, SVC(waiting_for) },
 };
 #undef SVC
+
+/* A scheduled service's "job" object (null for every other service). */
+#define JOB(f_) offsetof(struct sv_status_job, f_)
+static const struct field job_fields[] = {
+    { "schedule", F_STR, JOB(schedule) },
+    { "scheduled", F_BOOL, JOB(scheduled) },
+    { "next_run", F_OPT_TIME, JOB(next_run) },
+    { "last_run", F_OPT_TIME, JOB(last_run) },
+    { "last_success", F_OPT_TIME, JOB(last_success) },
+    { "last_result", F_OPT_STR, JOB(last_result) },
+    { "last_duration_s", F_REAL, JOB(last_duration_s) },
+    { "last_exit_code", F_CODE, JOB(last_exit_code) },
+    { "runs_success", F_UINT, JOB(runs_success) },
+    { "runs_failure", F_UINT, JOB(runs_failure) },
+    { "runs_timeout", F_UINT, JOB(runs_timeout) },
+    { "runs_skipped", F_UINT, JOB(runs_skipped) },
+};
+#undef JOB
+#define K_JOB "job"
 
 #define SUP(f_) offsetof(struct sv_status, f_)
 static const struct field supervisor_fields[] = {
@@ -104,17 +124,44 @@ static int encode_fields(json_t *o, const void *b, const struct field *f, size_t
         case F_BOOL:
             v = json_boolean(*CAT(b, &f[i], bool));
             break;
+        case F_CODE:
+            v = *CAT(b, &f[i], int) >= 0 ? json_integer(*CAT(b, &f[i], int)) : json_null();
+            break;
         }
         r = v ? json_object_set_new(o, f[i].key, v) : -1;
     }
     return r < 0 ? -ENOMEM : 0;
 }
 
+json_t *sv_status_job_json(const struct sv_status_job *job)
+{
+    json_t *o = json_object();
+
+    if (o && encode_fields(o, job, job_fields, ARRAY_SIZE(job_fields)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* A service's fields, and its job object (null unless it is a job). */
+static int encode_service(json_t *o, const struct sv_status_service *svc)
+{
+    json_t *job;
+
+    if (encode_fields(o, svc, service_fields, ARRAY_SIZE(service_fields)) < 0)
+        return -ENOMEM;
+    job = svc->job ? sv_status_job_json(svc->job) : json_null();
+    if (!job)
+        return -ENOMEM;
+    return json_object_set_new(o, K_JOB, job) < 0 ? -ENOMEM : 0;
+}
+
 json_t *sv_status_service_json(const struct sv_status_service *svc)
 {
     json_t *o = json_object();
 
-    if (o && encode_fields(o, svc, service_fields, ARRAY_SIZE(service_fields)) < 0) {
+    if (o && encode_service(o, svc) < 0) {
         json_decref(o);
         o = NULL;
     }
@@ -131,9 +178,7 @@ json_t *sv__status_encode(const struct sv_status *st)
     for (size_t i = 0; i < st->n_services; i++) {
         json_t *o = json_object();
 
-        if (!o ||
-            encode_fields(o, &st->services[i], service_fields, ARRAY_SIZE(service_fields)) < 0 ||
-            json_array_append_new(arr, o) < 0) {
+        if (!o || encode_service(o, &st->services[i]) < 0 || json_array_append_new(arr, o) < 0) {
             json_decref(o);
             goto fail;
         }
@@ -197,6 +242,15 @@ static int decode_fields(json_t *o, void *base, const struct field *f, size_t n)
                 return -EPROTO;
             *AT(base, &f[i], bool) = json_is_true(v);
             break;
+        case F_CODE:
+            if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                json_integer_value(v) <= INT32_MAX)
+                *AT(base, &f[i], int) = (int)json_integer_value(v);
+            else if (json_is_null(v))
+                *AT(base, &f[i], int) = -1;
+            else
+                return -EPROTO;
+            break;
         }
     }
     return 0;
@@ -211,12 +265,34 @@ static void release_fields(void *base, const struct field *f, size_t n)
         }
 }
 
+/* The job object of a service entry: absent or null for a daemon. */
+static int decode_job(json_t *o, struct sv_status_service *svc)
+{
+    json_t *v = json_object_get(o, K_JOB);
+
+    if (!v || json_is_null(v))
+        return 0;
+    svc->job = xcalloc(1, sizeof *svc->job);
+    return decode_fields(v, svc->job, job_fields, ARRAY_SIZE(job_fields));
+}
+
+void sv_status_job_free(struct sv_status_job *job)
+{
+    if (!job)
+        return;
+    release_fields(job, job_fields, ARRAY_SIZE(job_fields));
+    free(job);
+}
+
 void sv_status_release(struct sv_status *st)
 {
     if (!st)
         return;
-    for (size_t i = 0; i < st->n_services; i++)
+    for (size_t i = 0; i < st->n_services; i++) {
         release_fields(&st->services[i], service_fields, ARRAY_SIZE(service_fields));
+        sv_status_job_free(st->services[i].job);
+        st->services[i].job = NULL;
+    }
     free(st->services);
     release_fields(st, supervisor_fields, ARRAY_SIZE(supervisor_fields));
     *st = (struct sv_status){ .pid = 0 };
@@ -243,6 +319,8 @@ int sv_status_decode(const char *text, size_t len, struct sv_status *ret)
     {
         st.n_services = i + 1; /* a partly decoded entry is released too */
         r = decode_fields(o, &st.services[i], service_fields, ARRAY_SIZE(service_fields));
+        if (r >= 0)
+            r = decode_job(o, &st.services[i]);
         if (r < 0)
             goto out;
     }
