@@ -25,7 +25,7 @@ output "db_private_ips" {
 
 output "kafka_bootstrap_servers" {
   description = "Kafka bootstrap list: the brokers' advertised names (kafka1:9092,kafka2:9093,kafka3:9094), resolvable in the VPC."
-  value       = join(",", [for i, ip in module.hosts["kafka"].private_ips : "kafka${i + 1}:${local.ports["kafka_client"][0] + i}"])
+  value       = join(",", [for i, ip in module.hosts["kafka"].private_ips : "kafka${i + 1}:${local.topology.services["kafka${i + 1}"].ports.client}"])
 }
 
 output "redis_private_ips" {
@@ -51,7 +51,7 @@ output "hosts" {
 
 output "postgres_dsn_hint" {
   description = "libpq URI through PgBouncer (password: the secret pg_app)."
-  value       = "postgresql://app@pgbouncer.${var.dns_domain}:${local.ports["pgbouncer"][0]}/ultrathink_experiments"
+  value       = "postgresql://app@pgbouncer.${var.dns_domain}:${local.ports["pgbouncer-client"][0]}/ultrathink_experiments"
 }
 
 output "service_addresses" {
