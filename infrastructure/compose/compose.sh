@@ -8,8 +8,9 @@
 #     --role R --node N   host N (1, 2, ...) of role R (db, kafka, redis, monitoring) of a
 #                several-host deployment, as infrastructure/topology.yml `hosts` places them:
 #                that role's parts, and that host's services + node-exporter appended to the
-#                command (up, ps, logs, stop, pull...).  Terraform's bootstrap runs exactly
-#                `compose.sh --role R --node N up -d --no-deps`; so does a person (docs/deploy.md).
+#                command (up, always with --no-deps; ps, logs, stop, pull...).  Terraform's
+#                bootstrap runs `compose.sh --role R --node N up -d --no-deps`; so does a
+#                person, and the deploy scripts' inventory says the same (docs/deploy.md).
 #     --gpu      enable profile gpu (gpu_agent; GPU hosts with the NVIDIA container runtime)
 #     --test     add docker-compose-test.yml last (test-machine sizes)
 #     --print    print the command instead of running it
@@ -66,6 +67,9 @@ PY
     read -r -a rparts <<<"${placement%%$'\n'*}"
     read -r -a services <<<"${placement#*$'\n'}"
     parts+=("${rparts[@]}")
+    # `up` starts this host's services only: a dependency on another host (pg2 -> etcd1) is
+    # already running there, and must not be started here as well.
+    if [[ ${1:-} == up && " $* " != *" --no-deps "* ]]; then services=(--no-deps "${services[@]}"); fi
 fi
 ((${#parts[@]})) || parts=(timescale kafka redis monitoring)
 args=(--project-directory "$here" -f "$here/docker-compose.yml")
