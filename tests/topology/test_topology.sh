@@ -77,6 +77,8 @@ plant "a port in HAProxy's compose config" $I/compose/haproxy/haproxy.cfg "pg3:5
     "$I/compose/haproxy/haproxy.cfg" "pg3:5436" "postgres 5435"
 plant "Alertmanager's local webhook port" $I/alertmanager/alertmanager.local.yml "127.0.0.1:9494" "127.0.0.1:9495" \
     "$I/alertmanager/alertmanager.local.yml: receivers[].webhook_configs[].url (port): is 9495" "services.alert-webhook.ports.http is 9494"
+plant "a port in .env.example" $I/.env.example "PROMETHEUS_URL=http://prometheus:9490" "PROMETHEUS_URL=http://prometheus:9090" \
+    "$I/.env.example: (addresses): prometheus:9090" "services.prometheus.ports are {http 9490}"
 plant "a port written in Terraform" $I/terraform/main.tf "from = local.ports[n][0]" "from = 5433" \
     "$I/terraform/main.tf: locals" "number 5433 written in Terraform"
 # ---- retention
