@@ -19,7 +19,7 @@ output "gpu_private_ips" {
 }
 
 output "db_private_ips" {
-  description = "Database nodes: pg1/pg2/pg3 (5433-5435, Patroni 8008-8010); the first also etcd 2479, HAProxy 5000 (write) / 5001 (read), PgBouncer 6432."
+  description = "Database nodes: pg1/pg2/pg3 (5433-5435, Patroni 8008-8010) with etcd1/etcd2/etcd3 (2479-2484); the first also HAProxy 5000 (write) / 5001 (read), PgBouncer 6432."
   value       = module.hosts["db"].private_ips
 }
 
