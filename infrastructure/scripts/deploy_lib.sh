@@ -51,6 +51,8 @@ deploy_defaults() { # deploy_defaults ENV
     CHECKS="alerts,status"
     INFRACTL=${INFRACTL:-}
     SSH=${DEPLOY_SSH:-ssh}
+    # Where our images are (CI pushes REGISTRY/NAME:COMMIT): passed to the hosts' compose.
+    REGISTRY=${ULTRATHINK_REGISTRY:-}
     # Extra ssh options (-i KEY, -o UserKnownHostsFile=...), split on blanks.
     read -r -a SSH_OPTS <<<"${DEPLOY_SSH_OPTIONS:-}"
     # Inventory settings (KEY=VALUE lines of the inventory file), with their defaults.
@@ -91,6 +93,8 @@ stage and rolling back when it fails.
   -h, --help            this text
 
 ssh: \$DEPLOY_SSH_OPTIONS adds options (-i KEY -o UserKnownHostsFile=FILE); BatchMode is on.
+Images: \$ULTRATHINK_REGISTRY (e.g. ghcr.io/OWNER/ultrathink, where CI pushed NAME:COMMIT) is
+passed to compose on the hosts; unset, the hosts' .env decides (default: built on the host).
 rolloutd and Alertmanager: ROLLOUTD_URL / ROLLOUTD_TOKEN (or --token-file through
 ROLLOUTD_TOKEN_FILE) and INFRACTL_ALERTMANAGER_URL, from the environment or the inventory.
 
@@ -139,6 +143,7 @@ deploy_parse() { # deploy_parse "$@"
     for c in "${_checks[@]}"; do
         [[ $c == alerts || $c == status ]] || usage_error "--checks: unknown check '$c' (alerts, status)"
     done
+    [[ -z $REGISTRY || $REGISTRY =~ ^[a-z0-9][a-z0-9._:/-]*$ ]] || usage_error "ULTRATHINK_REGISTRY: '$REGISTRY' is not a registry path (lower case, [a-z0-9._:/-])"
     [[ -z $FLAG || $FLAG =~ ^[A-Za-z0-9._-]{1,128}$ ]] || usage_error "--flag: '$FLAG' is not a flag key ([A-Za-z0-9._-]{1,128})"
     ((PUSH == 0)) || [[ -n $INVENTORY ]] || usage_error "no inventory: give --inventory FILE (or \$DEPLOY_INVENTORY), or --no-push"
 }
@@ -280,6 +285,7 @@ remote_script() { # remote_script INDEX: the shell text run on host INDEX
         esac
     done
     [[ $exports == *COMPOSE_PROJECT_NAME=* ]] || exports=" COMPOSE_PROJECT_NAME=$PROJECT$exports"
+    [[ -z $REGISTRY ]] || exports+=" ULTRATHINK_REGISTRY=$REGISTRY"
     for w in $ENV_FILES; do envs+=" --env-file $w"; done
     # The rest runs on the host: its $d and $r are the remote shell's (SC2016 is intended).
     # shellcheck disable=SC2016

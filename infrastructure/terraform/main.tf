@@ -32,40 +32,29 @@ provider "aws" {
 locals {
   name = "ultrathink-${var.environment}"
 
-  # Service ports: those of the compose files (infrastructure/docker-compose*.yml), which are the
-  # local stack's (infrastructure/local/stack.yml): one member per port, so that the three
-  # members of a cluster keep their own ports wherever they run.  [from, to] ranges.
-  ports = {
-    ssh                = [22, 22]
-    node_exporter      = [9500, 9500]
-    etcd               = [2479, 2479]
-    postgres           = [5433, 5435] # pg1 pg2 pg3
-    patroni            = [8008, 8010] # their REST APIs
-    haproxy            = [5000, 5001] # write, read
-    haproxy_stats      = [7000, 7000] # stats and /metrics
-    pgbouncer          = [6432, 6432]
-    kafka_client       = [9092, 9094] # kafka1 kafka2 kafka3
-    kafka_controller   = [19092, 19094]
-    kafka_jmx_exporter = [7071, 7073]
-    redis              = [6380, 6381]   # redis1 redis2
-    sentinel           = [26380, 26381] # sentinel1 sentinel2 (on the Redis hosts)
-    sentinel3          = [26382, 26382] # the third, on the monitoring host
-    prometheus         = [9490, 9490]
-    alertmanager       = [9493, 9493]
-    grafana            = [3000, 3000]
-    gpu_agent          = [9842, 9842]
-    rolloutd           = [8090, 8090]
-  }
+  # Hosts, placement and service ports: infrastructure/topology.yml, the one source of truth
+  # (infrastructure/scripts/check-topology.py compares the compose files and the local stack
+  # with it, and this configuration's variable defaults).
+  topology = yamldecode(file("${path.module}/../topology.yml"))
 
-  # What each role listens on, open to the VPC CIDR only (SSH and Grafana: admin_cidr_blocks).
-  # The exporters that Prometheus reaches on the monitoring host itself (postgres, redis,
-  # pgbouncer, blackbox, kafka-exporter) open no port.
+  # Every port of a published service (topology.yml `published`, default true), keyed
+  # SERVICE-PORTNAME, as [from, to]: each cluster member has ports of its own, so it keeps them
+  # wherever it runs.  The exporters Prometheus scrapes on its own host publish nothing.
+  service_ports = merge([
+    for name, s in local.topology.services : {
+      for k, p in s.ports : "${name}-${k}" => [p, p]
+    } if try(s.published, true) && contains(try(s.environments, ["production"]), "production")
+  ]...)
+  ports = merge(local.service_ports, { ssh = [22, 22] })
+
+  # What each role listens on (the services its hosts run, compose or systemd), open to the VPC
+  # CIDR only (SSH and Grafana also to admin_cidr_blocks); node-exporter is in the common group.
   role_ports = {
-    db         = ["etcd", "postgres", "patroni", "haproxy", "haproxy_stats", "pgbouncer"]
-    kafka      = ["kafka_client", "kafka_controller", "kafka_jmx_exporter"]
-    redis      = ["redis", "sentinel"]
-    gpu        = ["gpu_agent", "rolloutd"]
-    monitoring = ["prometheus", "alertmanager", "grafana", "sentinel3"]
+    for role, h in local.topology.hosts : role => flatten([
+      for n in distinct(concat(flatten(h.services), try(h.systemd, []))) : [
+        for k, p in local.topology.services[n].ports : "${n}-${k}"
+      ] if try(local.topology.services[n].published, true)
+    ])
   }
 
   ingress_rules = merge([
@@ -81,7 +70,7 @@ locals {
   public_subnet_cidr   = cidrsubnet(var.vpc_cidr, 24 - tonumber(split("/", var.vpc_cidr)[1]), 3)
 
   host_offset = { db = 10, kafka = 20, redis = 30, gpu = 40, monitoring = 50 }
-  host_count  = { db = 3, kafka = 3, redis = 2, gpu = 2, monitoring = 1 }
+  host_count  = { for role, h in local.topology.hosts : role => h.count }
   host_ips = {
     for role, n in local.host_count : role => [
       for i in range(n) : cidrhost(local.private_subnet_cidrs[i % 3], local.host_offset[role] + i)
@@ -97,49 +86,43 @@ locals {
       ami            = local.ubuntu_ami
       volume_size_gb = var.db_volume_size_gb
       volume_iops    = var.db_volume_iops
-      compose_parts  = ["timescale"]
+      compose_parts  = local.topology.hosts.db.compose_parts
     }
     kafka = {
       instance_type  = var.kafka_instance_type
       ami            = local.ubuntu_ami
       volume_size_gb = var.kafka_volume_size_gb
       volume_iops    = 3000
-      compose_parts  = ["kafka"]
+      compose_parts  = local.topology.hosts.kafka.compose_parts
     }
     redis = {
       instance_type  = var.redis_instance_type
       ami            = local.ubuntu_ami
-      volume_size_gb = 256
+      volume_size_gb = local.topology.hosts.redis.volume_gb
       volume_iops    = 3000
-      compose_parts  = ["redis"]
+      compose_parts  = local.topology.hosts.redis.compose_parts
     }
     gpu = {
       instance_type  = var.gpu_instance_type
       ami            = local.gpu_ami
-      volume_size_gb = 0
+      volume_size_gb = local.topology.hosts.gpu.volume_gb
       volume_iops    = 3000
-      compose_parts  = []
+      compose_parts  = local.topology.hosts.gpu.compose_parts
     }
     monitoring = {
       instance_type  = var.monitoring_instance_type
       ami            = local.ubuntu_ami
       volume_size_gb = var.monitoring_volume_size_gb
       volume_iops    = 3000
-      compose_parts  = ["monitoring", "redis"]
+      compose_parts  = local.topology.hosts.monitoring.compose_parts
     }
   }
 
-  # Which compose services run on which host of a role (node i runs node_services[role][i]),
-  # started with `compose.sh --part P up -d --no-deps ...`.  The one-shots pg-init and
-  # kafka-topics are started by hand once every member is up (docs/deploy-terraform.md).
-  # node-exporter runs on every compose host.
-  node_services = {
-    db         = [["etcd", "pg1", "haproxy", "pgbouncer"], ["pg2"], ["pg3"]]
-    kafka      = [["kafka1"], ["kafka2"], ["kafka3"]]
-    redis      = [["redis1", "sentinel1"], ["redis2", "sentinel2"]]
-    monitoring = [["sentinel3", "prometheus", "alertmanager", "grafana", "postgres-exporter1", "postgres-exporter2", "postgres-exporter3", "redis-exporter", "pgbouncer-exporter", "blackbox-exporter", "kafka-exporter"]]
-    gpu        = [[], []]
-  }
+  # Which compose services run on which host of a role (node i runs node_services[role][i]):
+  # topology.yml hosts.ROLE.services, which the host's bootstrap starts with
+  # `compose.sh --role ROLE --node I up -d` (it reads the same file).  The one-shots pg-init
+  # and kafka-topics are started by hand once every member is up (docs/deploy.md).
+  node_services = { for role, h in local.topology.hosts : role => h.services }
 
   # Every compose service name resolves, on the hosts and in their containers (the VPC's DHCP
   # options make var.dns_domain the search domain), to the host it runs on; the GPU servers
@@ -325,8 +308,8 @@ resource "aws_vpc_security_group_ingress_rule" "node_exporter" {
   description       = "node_exporter from the VPC"
   cidr_ipv4         = var.vpc_cidr
   ip_protocol       = "tcp"
-  from_port         = local.ports["node_exporter"][0]
-  to_port           = local.ports["node_exporter"][1]
+  from_port         = local.ports["node-exporter-http"][0]
+  to_port           = local.ports["node-exporter-http"][1]
 }
 
 resource "aws_vpc_security_group_egress_rule" "all" {
@@ -360,8 +343,8 @@ resource "aws_vpc_security_group_ingress_rule" "grafana_admin" {
   description       = "grafana from admin"
   cidr_ipv4         = each.value
   ip_protocol       = "tcp"
-  from_port         = local.ports["grafana"][0]
-  to_port           = local.ports["grafana"][1]
+  from_port         = local.ports["grafana-http"][0]
+  to_port           = local.ports["grafana-http"][1]
 }
 
 # ------------------------------------------------------------------ instance identity

@@ -19,13 +19,13 @@ output "gpu_private_ips" {
 }
 
 output "db_private_ips" {
-  description = "Database nodes: pg1/pg2/pg3 (5433-5435, Patroni 8008-8010); the first also etcd 2479, HAProxy 5000 (write) / 5001 (read), PgBouncer 6432."
+  description = "Database nodes: pg1/pg2/pg3 (5433-5435, Patroni 8008-8010) with etcd1/etcd2/etcd3 (2479-2484); the first also HAProxy 5000 (write) / 5001 (read), PgBouncer 6432."
   value       = module.hosts["db"].private_ips
 }
 
 output "kafka_bootstrap_servers" {
   description = "Kafka bootstrap list: the brokers' advertised names (kafka1:9092,kafka2:9093,kafka3:9094), resolvable in the VPC."
-  value       = join(",", [for i, ip in module.hosts["kafka"].private_ips : "kafka${i + 1}:${local.ports["kafka_client"][0] + i}"])
+  value       = join(",", [for i, ip in module.hosts["kafka"].private_ips : "kafka${i + 1}:${local.topology.services["kafka${i + 1}"].ports.client}"])
 }
 
 output "redis_private_ips" {
@@ -51,7 +51,7 @@ output "hosts" {
 
 output "postgres_dsn_hint" {
   description = "libpq URI through PgBouncer (password: the secret pg_app)."
-  value       = "postgresql://app@pgbouncer.${var.dns_domain}:${local.ports["pgbouncer"][0]}/ultrathink_experiments"
+  value       = "postgresql://app@pgbouncer.${var.dns_domain}:${local.ports["pgbouncer-client"][0]}/ultrathink_experiments"
 }
 
 output "service_addresses" {

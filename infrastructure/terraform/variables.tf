@@ -158,8 +158,8 @@ variable "kafka_volume_size_gb" {
 
 variable "redis_instance_type" {
   type        = string
-  description = "Instance type of the 2 Redis nodes: 128 GiB of memory (r6i.4xlarge) for maxmemory plus fork headroom."
-  default     = "r6i.4xlarge"
+  description = "Instance type of the 2 Redis nodes: maxmemory 128 GB plus the copy-on-write fork of BGSAVE (mem_limit 160g): r6i.8xlarge, 256 GiB (infrastructure/topology.yml hosts.redis)."
+  default     = "r6i.8xlarge"
 
   validation {
     condition     = can(regex("^(r6i|r6in|r7i|r7iz|r6a|r7a|x2idn)\\.(4|8|12|16)xlarge$", var.redis_instance_type))
@@ -169,8 +169,8 @@ variable "redis_instance_type" {
 
 variable "monitoring_instance_type" {
   type        = string
-  description = "Instance type of the monitoring host (Prometheus, Alertmanager, Grafana, kafka-exporter, blackbox, the third Redis Sentinel)."
-  default     = "m6i.xlarge"
+  description = "Instance type of the monitoring host (Prometheus, Alertmanager, Grafana, the exporters, the third Redis Sentinel: 21 GiB of mem_limit, so 32 GiB, infrastructure/topology.yml hosts.monitoring)."
+  default     = "m6i.2xlarge"
 }
 
 variable "monitoring_volume_size_gb" {

@@ -25,7 +25,7 @@ def err(msg):
 
 
 ONE_SHOTS = {"pg-init", "kafka-topics"}
-STATEFUL = {"etcd", "pg1", "pg2", "pg3", "kafka1", "kafka2", "kafka3", "redis1", "redis2",
+STATEFUL = {"etcd1", "etcd2", "etcd3", "pg1", "pg2", "pg3", "kafka1", "kafka2", "kafka3", "redis1", "redis2",
             "sentinel1", "sentinel2", "sentinel3", "prometheus", "alertmanager", "grafana",
             "rolloutd"}
 EXPECTED = STATEFUL | ONE_SHOTS | {

@@ -9,7 +9,9 @@ and the Alertmanager discovery) exists in TARGETS_DIR and no other file does; ev
 host, and every `exporter` label's host, is a compose service; where that service is in the
 local stack, the port is one of its ports there; and each file carries the same target labels
 (service, cluster) as the local stack's targets-local/ file (monitoring contract), gpu_agent
-(no local targets) aside.  Prints one line per violation, exits 1 when there is any."""
+(no local targets) aside, and the members of a cluster whose size differs between the local stack
+and production (infrastructure/topology.yml: etcd, one member locally, three in production;
+local names mapped to compose names by its `local:`).  Prints one line per violation, exits 1 when there is any."""
 import os
 import re
 import sys
@@ -22,6 +24,11 @@ prom = yaml.safe_load(open(f"{src}/infrastructure/prometheus/prometheus.yml"))
 stack = yaml.safe_load(open(f"{src}/infrastructure/local/stack.yml"))["services"]
 services = {l.strip() for l in open(services_file) if l.strip()}
 local_dir = f"{src}/infrastructure/prometheus/targets-local"
+topo = yaml.safe_load(open(f"{src}/infrastructure/topology.yml"))
+to_compose = {s.get("local", n): n for n, s in topo["services"].items()}
+# Members of clusters sized per environment: their targets legitimately differ.
+per_env = {m for c in topo["clusters"].values() if isinstance(c["members"], dict)
+           for lst in c["members"].values() for m in lst}
 errors = []
 
 wanted = {}  # file name -> what reads it
@@ -62,6 +69,10 @@ def labelsets(groups):
     out = []
     for g in groups or []:
         labels = {k: v for k, v in (g.get("labels") or {}).items() if k != "exporter"}
+        if "service" in labels:
+            labels["service"] = to_compose.get(labels["service"], labels["service"])
+            if labels["service"] in per_env:
+                continue
         out += [tuple(sorted(labels.items()))] * len(g.get("targets", []))
     return sorted(out)
 

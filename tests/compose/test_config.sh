@@ -48,6 +48,15 @@ ok "compose/compose.sh --test --gpu config -q" quiet wrap --test --gpu
 ok "compose/compose.sh --part kafka config -q" quiet wrap --part kafka
 ok "compose/compose.sh --print names the base file first and every part" \
     bash -c 'out=$(bash "$1" --print config); [[ $out == *"-f $2/docker-compose.yml -f $2/docker-compose-timescale.yml -f $2/docker-compose-kafka.yml -f $2/docker-compose-redis.yml -f $2/docker-compose-monitoring.yml config"* ]]' _ "$INFRA/compose/compose.sh" "$INFRA"
+# --role/--node: a host of a several-host deployment, as topology.yml places it (Terraform's
+# bootstrap runs exactly this).
+ok "compose/compose.sh --role db --node 2: the timescale part, etcd2 pg2 node-exporter" \
+    bash -c 'out=$(bash "$1" --role db --node 2 --print up -d --no-deps); [[ $out == *"-f $2/docker-compose.yml -f $2/docker-compose-timescale.yml -f $2/docker-compose-monitoring.yml up -d --no-deps etcd2 pg2 node-exporter "* ]]' _ "$INFRA/compose/compose.sh" "$INFRA"
+ok "compose/compose.sh --role monitoring --node 1 config -q (its parts validate)" quiet wrap --role monitoring --node 1
+ok "compose/compose.sh --role kafka --node 3 up: --no-deps added (kafka-topics' brokers run elsewhere)" \
+    bash -c 'out=$(bash "$1" --role kafka --node 3 --print up -d); [[ $out == *" up -d --no-deps kafka3 node-exporter "* ]]' _ "$INFRA/compose/compose.sh"
+ok "compose/compose.sh refuses a host the role does not have" \
+    bash -c '! bash "$1" --role kafka --node 4 --print up >/dev/null 2>&1' _ "$INFRA/compose/compose.sh"
 ok "compose/compose.sh refuses an unknown part" \
     bash -c '! bash "$1" --part kafak config -q >/dev/null 2>&1' _ "$INFRA/compose/compose.sh"
 

@@ -51,7 +51,9 @@ if not wf.get("concurrency", {}).get("group"):
 jobs = wf.get("jobs", {})
 for name, job in jobs.items():
     perms = job.get("permissions")
-    if perms is not None and any(v == "write" for v in (perms.values() if isinstance(perms, dict) else [perms])):
+    # The images job alone may push packages (GHCR with the job's token), nothing else.
+    allowed = {"contents": "read", "packages": "write"} if name == "images" else None
+    if perms is not None and perms != allowed and any(v == "write" for v in (perms.values() if isinstance(perms, dict) else [perms])):
         bad.append(f"job {name}: asks for write permissions {perms!r}")
     if "timeout-minutes" not in job:
         bad.append(f"job {name}: no timeout-minutes")
@@ -74,6 +76,18 @@ for name, (env, ref) in want.items():
         bad.append(f"job {name}: needs its own concurrency group with cancel-in-progress: false")
     if "integration" not in job.get("needs", []):
         bad.append(f"job {name}: must need the integration tests")
+img = jobs.get("images", {})
+img_runs = " ".join(str(st.get("run", "")) for st in img.get("steps", []))
+if "github.sha" not in str(img) or "docker push" not in img_runs:
+    bad.append("job images: must build and push images tagged with github.sha")
+for st in img.get("steps", []):
+    if "docker push" in str(st.get("run", "")) and ("push" not in str(st.get("if", "")) or "pull_request" in str(st.get("if", ""))):
+        bad.append("job images: pushes outside a push event: if: %r" % st.get("if"))
+for name in want:
+    if "images" not in jobs.get(name, {}).get("needs", []):
+        bad.append(f"job {name}: must need images (it deploys their tags)")
+    if "ULTRATHINK_REGISTRY" not in " ".join(str(st.get("run", "")) for st in jobs.get(name, {}).get("steps", [])):
+        bad.append(f"job {name}: does not pass the images' registry (ULTRATHINK_REGISTRY)")
 if "--canary" not in " ".join(s.get("run", "") for s in jobs.get("deploy-production", {}).get("steps", [])):
     bad.append("job deploy-production: does not run deploy_production.sh --canary")
 if jobs.get("integration", {}).get("needs") not in ("build", ["build"]):
@@ -95,7 +109,7 @@ ok "ci.yml follows the project's rules (SHA pins, least privilege, concurrency, 
 
 # ---- broken copies must fail
 cp "$WF" "$tmp/needs.yml"
-sed -i '0,/needs: \[build, sanitizers, integration\]/s//needs: [build, sanitizers, integration, lint]/' "$tmp/needs.yml"
+sed -i '0,/needs: \[build, sanitizers, integration, images\]/s//needs: [build, sanitizers, integration, images, lint]/' "$tmp/needs.yml"
 ok "a copy whose deploy job needs an undefined job 'lint' fails actionlint, naming it" \
     bash -c '! "$1" -no-color "$0" >"$0.out" 2>&1 && grep -q "needs job \"lint\" which does not exist" "$0.out"' "$tmp/needs.yml" "$actionlint"
 
@@ -124,6 +138,27 @@ ok "a copy with actions/checkout@v4 (a moving tag) fails the pinning rule" \
 
 cp "$WF" "$tmp/perms.yml"
 sed -i '0,/^  contents: read$/s//  contents: write/' "$tmp/perms.yml"
+cp "$WF" "$tmp/pkgs.yml"
+python3 - "$tmp/pkgs.yml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("    container: debian:12\n    timeout-minutes: 60\n", "    container: debian:12\n    timeout-minutes: 60\n    permissions:\n      contents: read\n      packages: write\n", 1)
+open(p, "w").write(s)
+PY
+ok "a copy giving the build job packages: write fails the least-privilege rule (images alone may)" \
+    bash -c '! /usr/bin/python3 "$1" "$0" >"$0.out" 2>&1 && grep -q "job build: asks for write" "$0.out"' "$tmp/pkgs.yml" "$tmp/policy.py"
+cp "$WF" "$tmp/prpush.yml"
+python3 - "$tmp/prpush.yml" <<'PY'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+s = re.sub(r"(      - name: push \(main, develop\)\n        if: ).*\n", r"\1${{ github.event_name == 'pull_request' }}\n", s, count=1)
+open(p, "w").write(s)
+PY
+ok "a copy pushing images from pull requests fails" \
+    bash -c '! /usr/bin/python3 "$1" "$0" >"$0.out" 2>&1 && grep -q "pushes outside a push event" "$0.out"' "$tmp/prpush.yml" "$tmp/policy.py"
+
 ok "a copy with contents: write at the top fails the least-privilege rule" \
     bash -c '! /usr/bin/python3 "$1" "$0" >/dev/null 2>&1' "$tmp/perms.yml" "$tmp/policy.py"
 t_done

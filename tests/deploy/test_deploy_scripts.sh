@@ -91,6 +91,14 @@ ok "dry-run: exit 0" is "$rc" 0
 ok "dry-run: no infractl or ssh call at all" test ! -s "$FAKE_DIR/calls"
 ok "dry-run: shows the ssh push of each host with its part of the compose files" \
     bash -c 'grep -q "would run: ssh -o BatchMode=yes deploy@db1.test .*COMPOSE_PROJECT_NAME=ultrathink; compose/compose.sh --part timescale --part redis pull --ignore-pull-failures; compose/compose.sh --part timescale --part redis up -d --remove-orphans" "$0" && grep -q "would run: ssh -o BatchMode=yes gpu1.test .*export ULTRATHINK_VERSION=\"\$r\" COMPOSE_PROJECT_NAME=ultrathink-gpu; compose/compose.sh --part monitoring --gpu pull.* --gpu up -d" "$0" && grep -q "would run: ssh -o BatchMode=yes mon1.test .*compose/compose.sh up -d" "$0"' "$tmp/out"
+reset
+ULTRATHINK_REGISTRY=ghcr.io/acme/ultrathink deploy "$PROD" --inventory "$tmp/inv" --dry-run
+ok "dry-run with \$ULTRATHINK_REGISTRY: the hosts' compose pulls REGISTRY/NAME:COMMIT" \
+    bash -c '[[ $0 == 0 ]] && grep -q "would run: ssh -o BatchMode=yes deploy@db1.test .*export ULTRATHINK_VERSION=\"\$r\" COMPOSE_PROJECT_NAME=ultrathink ULTRATHINK_REGISTRY=ghcr.io/acme/ultrathink; compose/compose.sh --part timescale --part redis pull" "$1"' "$rc" "$tmp/out"
+ULTRATHINK_REGISTRY='bad registry;rm' deploy "$PROD" --inventory "$tmp/inv" --dry-run
+ok "a registry path that is not one -> exit 2, named" bash -c '[[ $0 == 2 ]] && grep -q "ULTRATHINK_REGISTRY" "$1"' "$rc" "$tmp/out"
+reset
+deploy "$PROD" --inventory "$tmp/inv" --canary --flag model.v2 --dry-run
 ok "dry-run: shows canary 5 -> partial 50 -> full with --url from the inventory" \
     bash -c 'grep -q "flags --url http://rollout.test:8090 stage model.v2 canary --env production --percent 5" "$0" && grep -q "stage model.v2 partial --env production --percent 50" "$0" && grep -q "stage model.v2 full --env production" "$0"' "$tmp/out"
 

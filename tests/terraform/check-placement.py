@@ -10,7 +10,8 @@ node_services, service_ips, host_ips).  It fails when:
     no node, or on two; or a placed name is no compose service;
   - a port a role's services listen on (their ports in infrastructure/local/stack.yml, which the
     compose files keep, and the host ports the compose files publish) is not open in the role's
-    security group, unless it is listed below as reached only from the same host;
+    security group, unless infrastructure/topology.yml marks it `published: false` (reached only
+    from the same host);
   - the role's group opens a port that none of its services listens on ("only the ports used");
   - a service name does not resolve to the host it is placed on (service_ips).
 Exit 0 clean, 1 with findings.
@@ -30,18 +31,7 @@ NOT_PLACED = {
     "gpu-agent": "GPU servers run gpu_agent.service (infrastructure/systemd), not compose",
     "rolloutd": "the first GPU server runs rolloutd.service (infrastructure/systemd)",
 }
-# Ports that only the same host connects to: no inbound rule.
-LOCAL_ONLY = {
-    2480: "etcd peer port: one etcd member (as the compose files have it)",
-    9587: "postgres-exporter1, scraped by Prometheus on the monitoring host",
-    9588: "postgres-exporter2, idem",
-    9589: "postgres-exporter3, idem",
-    9521: "redis-exporter, idem",
-    9527: "pgbouncer-exporter, idem",
-    9515: "blackbox-exporter, idem",
-    9308: "kafka-exporter, idem",
-}
-COMMON = {"ssh", "node_exporter"}
+COMMON = {"ssh", "node-exporter-http"}
 
 
 def main():
@@ -63,7 +53,13 @@ def main():
                 ports.add(int(str(p).split(":")[-2] if str(p).count(":") >= 1 else p))
             compose.setdefault(name, set()).update(ports)
     stack = yaml.safe_load(open(os.path.join(src, "infrastructure", "local", "stack.yml")))
-    stack_ports = {n: set(s.get("ports") or []) for n, s in stack["services"].items()}
+    topo = yaml.safe_load(open(os.path.join(src, "infrastructure", "topology.yml")))
+    # Ports that only the same host connects to (topology.yml `published: false`): no inbound rule.
+    local_only = {p for s in topo["services"].values() if s.get("published") is False
+                  for p in s["ports"].values()}
+    # stack.yml's names -> compose names (topology.yml `local:`)
+    to_compose = {s.get("local", n): n for n, s in topo["services"].items()}
+    stack_ports = {to_compose.get(n, n): set(s.get("ports") or []) for n, s in stack["services"].items()}
 
     placed = {}
     for role, nodes in loc["node_services"].items():
@@ -75,7 +71,7 @@ def main():
                 if n not in compose:
                     errs.append(f"{role}[{i}] runs {n}, which no compose file defines")
     for n in sorted(set(compose) - set(placed) - set(NOT_PLACED)):
-        errs.append(f"compose service {n} runs on no node (node_services in main.tf)")
+        errs.append(f"compose service {n} runs on no node (topology.yml hosts.ROLE.services)")
 
     def open_ports(role):
         out = set()
@@ -92,7 +88,7 @@ def main():
         if role == "gpu":  # the systemd units: gpu_agent and rolloutd
             listen |= compose.get("gpu-agent", set()) | stack_ports.get("rolloutd", set())
         opened = open_ports(role)
-        for p in sorted(listen - opened - set(LOCAL_ONLY)):
+        for p in sorted(listen - opened - local_only):
             errs.append(f"role {role}: a service listens on {p}, which its security group does not open")
         for p in sorted(opened - listen):
             errs.append(f"role {role}: the security group opens {p}, which none of its services uses")

@@ -148,6 +148,7 @@ eval_locals() { # TFDIR OUTDIR: tofu output -json of main.tf's locals into OUTDI
     local dir=$2/locals
     rm -rf "$dir" && mkdir -p "$dir"
     cp "$1/variables.tf" "$dir/"
+    cp "$1/../topology.yml" "$2/topology.yml" 2>/dev/null || true # main.tf reads ../topology.yml
     $py - "$1/main.tf" "$dir/locals.tf" <<'PY' || return 1
 import re, sys
 text = open(sys.argv[1]).read()
@@ -176,9 +177,11 @@ fi
 
 # ---- planted errors: each copy must fail, for the reason planted
 plant() { # WHAT FILE SED-EXPR PATTERN CHECK(fmt|refs)
-    local what=$1 file=$2 expr=$3 pat=$4 which=$5 copy=$tmp/planted out
-    rm -rf "$copy"
+    local what=$1 file=$2 expr=$3 pat=$4 which=$5 copy=$tmp/planted/terraform out
+    rm -rf "$tmp/planted"
+    mkdir -p "$tmp/planted"
     cp -r "$tf" "$copy"
+    cp "$tf/../topology.yml" "$tmp/planted/topology.yml"
     sed -i "$expr" "$copy/$file"
     if cmp -s "$copy/$file" "$tf/$file"; then
         bad "planted $what: the edit changed nothing"
@@ -212,10 +215,10 @@ plant "unknown module argument" main.tf 's/^  data_volume_iops     = each.value.
 plant "missing local" main.tf 's/local.host_offset\[role\]/local.host_offsets[role]/' "local.host_offsets is not a declared local" refs
 plant "template name not given" templates/cloud-init.yaml.tftpl 's/\${repo_ref}/${repo_branch}/' "uses repo_branch" refs
 plant "count.index without count" modules/host/main.tf 's/device_name = "\/dev\/sdf"/device_name = "\/dev\/sd${count.index}"/; s/^  count       = var.data_volume_size_gb > 0 ? local.count : 0$//' "outside a block with count" refs
-plant "a service on no node" main.tf 's/\["pg3"\]/[]/' "compose service pg3 runs on no node" placement
-plant "a service on two nodes" main.tf 's/\["kafka3"\]/["kafka3", "kafka1"]/' "kafka1 is placed twice" placement
-plant "a port not opened" main.tf 's/redis      = \["redis", "sentinel"\]/redis      = ["redis"]/' "role redis: a service listens on 26380" placement
-plant "a port nothing uses" main.tf 's/gpu        = \["gpu_agent", "rolloutd"\]/gpu        = ["gpu_agent", "rolloutd", "grafana"]/' "role gpu: the security group opens 3000" placement
+plant "a service on no node" ../topology.yml 's/\[etcd3, pg3\]/[etcd3]/' "compose service pg3 runs on no node" placement
+plant "a service on two nodes" ../topology.yml 's/\[kafka3\]\]/[kafka3, kafka1]]/' "kafka1 is placed twice" placement
+plant "a port not opened" main.tf 's/\] if try(local.topology.services\[n\].published, true)/] if try(local.topology.services[n].published, true) \&\& n != "sentinel1"/' "role redis: a service listens on 26380" placement
+plant "a port nothing uses" ../topology.yml 's/systemd: \[gpu-agent, rolloutd\]/systemd: [gpu-agent, rolloutd, grafana]/' "role gpu: the security group opens 3000" placement
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
