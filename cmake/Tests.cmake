@@ -15,3 +15,15 @@ function(ut_tests_skippable)
         set_tests_properties(${tests} PROPERTIES SKIP_RETURN_CODE ${UT_SKIP_CODE})
     endif()
 endfunction()
+
+# ut_script_test(NAME SCRIPT LABEL TIMEOUT [ARG...]): registers the bash script SCRIPT of the
+# calling directory as test NAME with its label and timeout (seconds); the script gets ARG...,
+# or the source tree's root when none is given.  ut_tests_skippable() still gives it the skip code.
+function(ut_script_test name script label timeout)
+    set(args ${ARGN})
+    if(NOT args)
+        set(args ${PROJECT_SOURCE_DIR})
+    endif()
+    add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${args})
+    set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${timeout})
+endfunction()
