@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* infractl flags create|get|list|stage|kill|history|delete: rolloutd's admin API over HTTP
- * (http_client.c).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
+ * (src/httpc).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
  * http://127.0.0.1:8090; the token from --token-file, $ROLLOUTD_TOKEN or
  * STATE/rolloutd/admin.token.  --json prints rolloutd's JSON unchanged. */
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http_client.h"
+#include "httpc/httpc.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8090"
 #define MAX_REPLY   (64u << 20)
@@ -87,7 +87,7 @@ struct flags_ctx {
 /* rolloutd answers a stage or kill that changed nothing with "Rolloutd-Unchanged: true". */
 #define UNCHANGED_HDR "Rolloutd-Unchanged"
 
-static bool reply_unchanged(const struct http_response *rep)
+static bool reply_unchanged(const struct httpc_response *rep)
 {
     return strcasecmp(rep->header, "true") == 0;
 }
@@ -95,18 +95,18 @@ static bool reply_unchanged(const struct http_response *rep)
 /* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when nothing listens
  * at rolloutd's address, CLI_EXIT_FAILURE otherwise.  rep is to be released either way. */
 static int call(const struct flags_ctx *fc, const char *method, const char *path, const char *body,
-                struct http_response *rep)
+                struct httpc_response *rep)
 {
     char *url = xasprintf("%s%s", fc->url, path);
     int r;
 
-    r = http_client_call(&(struct http_request){ .method = method,
-                                                 .url = url,
-                                                 .token = fc->token,
-                                                 .body = body,
-                                                 .max_body = MAX_REPLY,
-                                                 .header = UNCHANGED_HDR },
-                         rep);
+    r = httpc_call(&(struct httpc_request){ .method = method,
+                                            .url = url,
+                                            .token = fc->token,
+                                            .body = body,
+                                            .max_body = MAX_REPLY,
+                                            .header = UNCHANGED_HDR },
+                   rep);
     free(url);
     if (r < 0) {
         log_error("cannot reach rolloutd at %s: %s", fc->url, rep->error);
@@ -132,7 +132,7 @@ static bool message_names_field(const char *msg, const char *field)
 
 /* Prints rolloutd's JSON error ("HTTP 409 conflict: flag 'x': version 3 is stale, current is 4
  * (field version)"), naming the field only when the message does not; returns 1. */
-static int report_error(const struct http_response *rep)
+static int report_error(const struct httpc_response *rep)
 {
     json_t *j = json_loads(buf_str(&rep->body), 0, NULL);
     json_t *e = json_object_get(j, "error");
@@ -198,7 +198,7 @@ static void print_flag(json_t *flag)
 }
 
 /* Prints a successful reply: raw with --json, else through show(). */
-static int output(const struct flags_ctx *fc, const struct http_response *rep,
+static int output(const struct flags_ctx *fc, const struct httpc_response *rep,
                   void (*show)(json_t *))
 {
     json_t *j;
@@ -253,7 +253,7 @@ static void show_history(json_t *j)
 static int simple(const struct flags_ctx *fc, const char *method, const char *path,
                   const char *body, void (*show)(json_t *))
 {
-    struct http_response rep = { 0 };
+    struct httpc_response rep = { 0 };
     int r = call(fc, method, path, body, &rep);
 
     if (r == 0) {
@@ -262,7 +262,7 @@ static int simple(const struct flags_ctx *fc, const char *method, const char *pa
         else
             r = report_error(&rep);
     }
-    http_response_release(&rep);
+    httpc_response_release(&rep);
     return r;
 }
 
@@ -402,7 +402,7 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
 
 /* Prints what a stage or kill request that changed nothing found: "demo.v1: already canary 5% in
  * production (version 3 unchanged)". */
-static int print_unchanged(const struct http_response *rep, const char *env_name, bool kill)
+static int print_unchanged(const struct httpc_response *rep, const char *env_name, bool kill)
 {
     json_t *flag = json_loads(buf_str(&rep->body), 0, NULL);
     json_t *env = json_object_get(json_object_get(flag, "environments"), env_name);
@@ -438,7 +438,7 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
                                           { NULL, 0, NULL, 0 } };
     const char *env = "production", *pct = NULL;
     const char *syntax = kill ? FLAGS_USAGE SYN_KILL : FLAGS_USAGE SYN_STAGE;
-    struct http_response rep = { 0 };
+    struct httpc_response rep = { 0 };
     bool off = false;
     json_t *j;
     char *body, *key, *path;
@@ -493,7 +493,7 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
     else /* the flag already was so: rolloutd kept its version and history */
         r = print_unchanged(&rep, env, kill);
 out:
-    http_response_release(&rep);
+    httpc_response_release(&rep);
     free(body);
     free(key);
     free(path);
@@ -633,7 +633,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         default_token = xasprintf("%s/rolloutd/admin.token", ctx->state_dir);
         fc.token = read_first_line(default_token);
     }
-    if (http_client_init() < 0) {
+    if (httpc_init() < 0) {
         log_error("cannot initialize libcurl");
         r = CLI_EXIT_FAILURE;
         goto out;
@@ -655,7 +655,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         r = do_keyed(&fc, argc, argv, verb);
     else
         r = cli_usage_error(usage, "unknown flags subcommand '%s'", verb);
-    http_client_cleanup();
+    httpc_cleanup();
 out:
     if (fc.token)
         explicit_bzero(fc.token, strlen(fc.token));
