@@ -145,7 +145,7 @@ static int apply_target(struct rd *rd, const struct plan_run *run, const char *a
         if (stage != ROLLOUT_STAGE_OFF && stage != ROLLOUT_STAGE_FULL)
             (void)json_object_set_new(env, rollout_stage_name(stage), json_real(pct));
     }
-    text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(j);
     if (!text)
         return -ENOMEM;

@@ -544,7 +544,7 @@ int plan_run_serialize(const struct plan_run *run, bool api, struct buf *out)
         return -ENOMEM;
     if (api)
         (void)json_object_set_new(j, "version", json_integer((json_int_t)run->version));
-    s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(j);
     if (!s)
         return -ENOMEM;
