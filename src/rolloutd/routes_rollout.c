@@ -62,9 +62,9 @@ static int load_error(struct http_request *req, int r, const struct err *e)
                       "%s", e->msg[0] ? e->msg : strerror(-r));
 }
 
-int rd_h_rollouts_list(struct http_request *req, void *userdata)
+/* GET of one rollout (flag) or all of them (NULL). */
+static int rollouts_get(struct http_request *req, struct rd *rd, const char *flag)
 {
-    struct rd *rd = userdata;
     struct plan_run *runs = NULL;
     struct err e = ERR_INIT;
     size_t n = 0;
@@ -73,31 +73,22 @@ int rd_h_rollouts_list(struct http_request *req, void *userdata)
     r = authorize(rd, req);
     if (r < 0)
         return r;
-    r = rd_rollout_load(rd, NULL, &runs, &n, &e);
+    r = rd_rollout_load(rd, flag, &runs, &n, &e);
     if (r < 0)
-        return load_error(req, r == -ENOENT ? -EIO : r, &e);
-    r = reply_runs(req, 200, runs, n, true);
+        return load_error(req, r == -ENOENT && !flag ? -EIO : r, &e);
+    r = reply_runs(req, 200, runs, flag ? 1 : n, !flag);
     rd_rollouts_free(runs, n);
     return r;
 }
 
+int rd_h_rollouts_list(struct http_request *req, void *userdata)
+{
+    return rollouts_get(req, userdata, NULL);
+}
+
 int rd_h_rollout_get(struct http_request *req, void *userdata)
 {
-    struct rd *rd = userdata;
-    struct plan_run *runs = NULL;
-    struct err e = ERR_INIT;
-    size_t n = 0;
-    int r;
-
-    r = authorize(rd, req);
-    if (r < 0)
-        return r;
-    r = rd_rollout_load(rd, http_request_param(req, "flag"), &runs, &n, &e);
-    if (r < 0)
-        return load_error(req, r, &e);
-    r = reply_runs(req, 200, runs, 1, false);
-    rd_rollouts_free(runs, n);
-    return r;
+    return rollouts_get(req, userdata, http_request_param(req, "flag"));
 }
 
 /* Creates the run of plan for flag (replacing a finished one).  Caller holds rd->lock. */
