@@ -400,6 +400,7 @@ rollout_plan() {
         succeeded) return 0 ;;
         rolled_back | aborted | failed)
             log "ROLLED BACK by rolloutd ($state): $reason"
+            wait_applied
             exit 4 ;;
         paused)
             abort_plan "the plan paused: $reason" ;;
@@ -411,11 +412,21 @@ rollout_plan() {
 
 abort_plan() { # abort_plan WHY: rolloutd rolls back to the last safe stage; exit 4 (else rollback)
     log "ABORT: $1"
-    if ix rollout "${FLAGS_ARGS[@]}" abort "$FLAG" >/dev/null; then
-        log "rolled back: rolloutd aborted the plan and returns $FLAG to its last safe stage in $ENVIRONMENT"
-        exit 4
-    fi
-    rollback "infractl rollout abort failed"
+    ix rollout "${FLAGS_ARGS[@]}" abort "$FLAG" >/dev/null || rollback "infractl rollout abort failed"
+    wait_applied
+    log "rolled back: rolloutd aborted the plan and returned $FLAG to its last safe stage in $ENVIRONMENT"
+    exit 4
+}
+
+# wait_applied: rolloutd stores a rollback before it changes the flag (then sets applied); wait
+# until the flag has changed, so that exit 4 means rolled back.  60 s, else our own rollback.
+wait_applied() {
+    local i
+    for ((i = 0; i < 120; i++)); do
+        [[ $(ix rollout "${FLAGS_ARGS[@]}" --json status "$FLAG" 2>/dev/null | jq -r .applied) == true ]] && return 0
+        sleep 0.5
+    done
+    rollback "rolloutd did not apply its rollback within 60 s"
 }
 
 rollout() {

@@ -176,6 +176,7 @@ field() { api "$A" "$T" GET "/admin/v1/rollouts/$1" | sed '$d' | jq -r "$2"; }
 state_is() { [[ $(field "$1" .state) == "$2" ]]; }
 step_is() { [[ $(field "$1" .step) == "$2" ]]; }
 flag_stage() { "$INFRACTL" flags get "$1" --json | jq -r ".environments.production.stage // \"off\""; }
+stage_is() { [[ $(flag_stage "$1") == "$2" ]]; }
 
 # ===== Breach in canary: rollback within one analysis interval =====
 if retry 20 step_is model.v3 1; then
@@ -190,7 +191,7 @@ if retry 20 step_is model.v3 1; then
     diag "rollback came ${ms} ms after Prometheus had the breach (analysis interval 2000 ms)"
     ok "breach in canary: rolled back within one analysis interval (${ms} ms <= 2000 + 300)" \
         test "$ms" -le 2300
-    ok "model.v3 is back at the last safe stage (shadow)" test "$(flag_stage model.v3)" = shadow
+    ok "model.v3 is back at the last safe stage (shadow)" retry 5 stage_is model.v3 shadow
     ok "the rollout says why (success_rate below min)" \
         bash -c "[[ \$(cat <<<'$(field model.v3 .reason)') == *'success_rate = 0.5, below min 0.99'* ]]"
     ok "the analysis history has the failing check" \
@@ -212,7 +213,7 @@ ok "no data with no_data: pause pauses model.v4" retry 10 state_is model.v4 paus
 ok "model.v4's history says nodata" \
     test "$(field model.v4 '.history[-1].result')" = nodata
 ok "no data with no_data: fail rolls model.v5 back" retry 10 state_is model.v5 rolled_back
-ok "model.v5 is back to its stage before the plan (off)" test "$(flag_stage model.v5)" = off
+ok "model.v5 is back to its stage before the plan (off)" retry 5 stage_is model.v5 off
 
 # ===== kill -9 mid-plan, restart: the same step =====
 if retry 20 step_is model.v6 1; then
@@ -253,7 +254,6 @@ ok "resume a paused rollout: 200 running" test "$(body_of "$out" | jq -r .state)
 ok "model.v4 pauses again (still no data), never promotes" retry 10 state_is model.v4 paused
 ok "model.v4 stays at shadow" test "$(flag_stage model.v4)" = shadow
 ok "infractl rollout abort model.v4" "$INFRACTL" rollout abort model.v4
-stage_is() { [[ $(flag_stage "$1") == "$2" ]]; }
 ok "aborted model.v4 is back to off" retry 5 stage_is model.v4 off
 out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v4/resume)
 ok "resuming an aborted rollout: 409" expect_error "$out" 409 conflict state
