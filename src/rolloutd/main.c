@@ -364,6 +364,13 @@ int main(int argc, char **argv)
              store_backend(rd.store), rd.revision, rd.n_items[RD_FLAGS], rd.n_items[RD_SEGMENTS],
              rd.n_tokens);
 
+    /* Before the listener: handlers wake the controller through rd.ctl, which is then set. */
+    r = rd_ctl_start(&rd, &arg_ctl, &e);
+    if (r < 0) {
+        log_error("%s", e.msg);
+        goto out;
+    }
+
     cfg.listen = arg_listen;
     cfg.routes = rd_routes;
     cfg.n_routes = rd_n_routes;
@@ -389,11 +396,6 @@ int main(int argc, char **argv)
     r = file_write_atomic(addr_path, addr, strlen(addr), 0644);
     if (r < 0)
         log_warning_errno(r, "cannot write '%s', ignoring", addr_path);
-    r = rd_ctl_start(&rd, &arg_ctl, &e);
-    if (r < 0) {
-        log_error("%s", e.msg);
-        goto out;
-    }
     atomic_store(&rd.ready, true);
     addr[strlen(addr) - 1] = '\0';
     log_notice("listening on http://%s (store %s, %zu environments, %u threads)", addr,
