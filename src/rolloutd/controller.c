@@ -54,6 +54,7 @@ struct rd_ctl {
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
     bool stop, wake, leader;
+    uint64_t lease_renewed_usec; /* controller thread only */
     struct ctl_view *views;
     size_t n_views;
 
@@ -446,11 +447,21 @@ static void tick(struct rd_ctl *ctl)
     bool leader;
     int r;
 
-    (void)pthread_mutex_lock(&rd->lock);
-    r = store_lease(rd->store, LEASE_NAME, ctl->holder, ctl->cfg.lease_ttl_ms, &e);
-    (void)pthread_mutex_unlock(&rd->lock);
+    /* A held lease is renewed once a third of its lifetime has passed (one write then, not one
+     * per tick: SQLite fsyncs every commit); the holder is still well inside it. */
+    if (ctl->leader && now_usec() < ctl->lease_renewed_usec + ctl->cfg.lease_ttl_ms * 1000ull / 3) {
+        r = 1;
+    } else {
+        uint64_t t0 = now_usec();
+        (void)pthread_mutex_lock(&rd->lock);
+        r = store_lease(rd->store, LEASE_NAME, ctl->holder, ctl->cfg.lease_ttl_ms, &e);
+        (void)pthread_mutex_unlock(&rd->lock);
+        if (r == 1)
+            ctl->lease_renewed_usec = t0;
+    }
     if (r < 0) {
         log_warning("rollout controller: lease: %s", e.msg);
+        views_set(ctl, NULL, 0, false);
         return;
     }
     leader = r == 1;
