@@ -103,6 +103,29 @@ int rd_flag_env_get(const char *flag_json, const char *env, enum rollout_stage *
     return 0;
 }
 
+/* The engine wants canary <= partial (the canary cohort inside the partial one).  A plan's steps
+ * keep that among themselves, but the flag's other percentage may predate the plan: moving to
+ * canary P raises a lower partial to P, moving to partial P lowers a higher canary to P.  Neither
+ * changes who gets the candidate now (only the current stage's percentage counts). */
+static void keep_canary_inside_partial(json_t *env, enum rollout_stage stage, double pct)
+{
+    const char *other = stage == ROLLOUT_STAGE_CANARY    ? "partial"
+                        : stage == ROLLOUT_STAGE_PARTIAL ? "canary"
+                                                         : NULL;
+    json_t *v;
+    double cur;
+
+    if (!other)
+        return;
+    v = json_object_get(env, other);
+    cur = json_is_number(v) ? json_number_value(v)
+                            : default_percent(stage == ROLLOUT_STAGE_CANARY ? ROLLOUT_STAGE_PARTIAL
+                                                                            : ROLLOUT_STAGE_CANARY);
+    if ((stage == ROLLOUT_STAGE_CANARY && cur < pct) ||
+        (stage == ROLLOUT_STAGE_PARTIAL && cur > pct))
+        (void)json_object_set_new(env, other, json_real(pct));
+}
+
 /* Gives the flag the run's target in its environment (idempotent: a flag already so is left
  * alone, so a controller restarted between the decision and the change repeats nothing).
  * Caller holds rd->lock.  -ENOENT when the flag is gone; -EINVAL with e when the engine refuses
@@ -145,6 +168,7 @@ static int apply_target(struct rd *rd, const struct plan_run *run, const char *a
         (void)json_object_set_new(env, "stage", json_string(rollout_stage_name(stage)));
         if (stage != ROLLOUT_STAGE_OFF && stage != ROLLOUT_STAGE_FULL)
             (void)json_object_set_new(env, rollout_stage_name(stage), json_real(pct));
+        keep_canary_inside_partial(env, stage, pct);
     }
     text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(j);

@@ -95,7 +95,7 @@ A=$RD_ADDR_A
 T=$(cat "$tmp/rd/admin.token")
 export ROLLOUTD_URL=http://$A ROLLOUTD_TOKEN=$T
 
-for m in v2 v3 v4 v5 v6; do
+for m in v2 v3 v4 v5 v6 v7; do
     "$INFRACTL" flags create model.$m --variants off,on >/dev/null || diag "cannot create model.$m"
 done
 
@@ -154,6 +154,11 @@ out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6
     '[{"stage":"shadow","percent":100,"duration_s":1},{"stage":"canary","percent":5,"duration_s":8},{"stage":"full"}]')")
 ok "start model.v6" test "$(status_of "$out")" = 201
 
+# v7: a canary above the flag's partial (25 by default): the controller raises partial with it.
+out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v7 \
+    '{"steps":[{"stage":"canary","percent":40},{"stage":"full"}]}')
+ok "start model.v7 (canary 40 %, no analysis)" test "$(status_of "$out")" = 201
+
 # ===== API contract and bad input =====
 out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" "$walk")")
 ok "a second rollout of a running flag: 409" expect_error "$out" 409 conflict flag
@@ -168,8 +173,8 @@ ok "a rollout of an unknown flag: 404" expect_error "$out" 404 not_found flag
 out=$(api "$A" "" GET /admin/v1/rollouts)
 ok "GET /admin/v1/rollouts needs a token: 401" expect_error "$out" 401 unauthorized
 out=$(api "$A" "$T" GET /admin/v1/rollouts)
-ok "GET /admin/v1/rollouts lists the five rollouts" \
-    test "$(body_of "$out" | jq '.rollouts | length')" = 5
+ok "GET /admin/v1/rollouts lists the six rollouts" \
+    test "$(body_of "$out" | jq '.rollouts | length')" = 6
 
 # state FLAG / field FLAG JQ: from GET /admin/v1/rollouts/FLAG.
 field() { api "$A" "$T" GET "/admin/v1/rollouts/$1" | sed '$d' | jq -r "$2"; }
@@ -247,6 +252,10 @@ ok "infractl rollout status --watch exits 0 for a succeeded rollout" test $? -eq
 ok "... and 1 for a rolled back one" test $? -eq 1
 "$INFRACTL" rollout status model.v4 --watch --interval 0.2 --timeout 5 >/dev/null
 ok "... and 4 for a paused one" test $? -eq 4
+
+ok "model.v7 (canary above the flag's partial) succeeds" retry 10 state_is model.v7 succeeded
+ok "... its canary step raised partial to 40 (canary stays inside partial)" \
+    test "$("$INFRACTL" flags history model.v7 --json | jq -c '[.history[] | select(.action == "rollout.start")][0].after.environments.production | [.stage, .canary, .partial]')" = '["canary",40,40]'
 
 # ===== Operator actions =====
 out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v4/resume)
