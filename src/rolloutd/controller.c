@@ -278,10 +278,18 @@ static void count(struct metrics_family *f, const char *const *labels)
 }
 
 /* Alertmanager's webhook payload (version 4), so anything that takes Alertmanager's webhooks
- * takes ours: one firing alert RolloutRolledBack. */
+ * takes ours: one firing alert, RolloutRolledBack (critical), RolloutPaused (no data; warning)
+ * or RolloutFailed (the controller could not act; critical). */
 static int send_webhook(struct rd_ctl *ctl, const struct plan_run *run)
 {
     const struct plan_step *st = &run->plan.steps[run->step];
+    const char *name = run->state == PLAN_STATE_PAUSED   ? "RolloutPaused"
+                       : run->state == PLAN_STATE_FAILED ? "RolloutFailed"
+                                                         : "RolloutRolledBack";
+    const char *summary =
+            run->state == PLAN_STATE_PAUSED   ? "rollout paused: its analysis has no data"
+            : run->state == PLAN_STATE_FAILED ? "rollout failed: rolloutd could not act"
+                                              : "rollout rolled back by its analysis";
     char at[40], step[16];
     time_t t = (time_t)(run->updated_usec / 1000000);
     struct tm tm;
@@ -293,17 +301,17 @@ static int send_webhook(struct rd_ctl *ctl, const struct plan_run *run)
     (void)gmtime_r(&t, &tm);
     (void)strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
     (void)snprintf(step, sizeof step, "%u", run->step);
-    labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "alertname", "RolloutRolledBack",
-                       "severity", "critical", "flag", run->flag, "env", run->plan.environment,
-                       "step", step, "stage", rollout_stage_name(st->stage), "state",
-                       plan_state_name(run->state));
-    annotations = json_pack("{s:s, s:s}", "summary", "rollout rolled back by its analysis",
-                            "description", run->reason ? run->reason : "");
+    labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "alertname", name, "severity",
+                       run->state == PLAN_STATE_PAUSED ? "warning" : "critical", "flag", run->flag,
+                       "env", run->plan.environment, "step", step, "stage",
+                       rollout_stage_name(st->stage), "state", plan_state_name(run->state));
+    annotations = json_pack("{s:s, s:s}", "summary", summary, "description",
+                            run->reason ? run->reason : "");
     doc = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:O, s:O, s:s, s:[{s:s, s:O, s:O, s:s, s:s, "
                     "s:s, s:s}], s:i}",
                     "version", "4", "groupKey", run->flag, "status", "firing", "receiver",
-                    "rolloutd", "groupLabels", "alertname", "RolloutRolledBack", "commonLabels",
-                    labels, "commonAnnotations", annotations, "externalURL", "", "alerts", "status",
+                    "rolloutd", "groupLabels", "alertname", name, "commonLabels", labels,
+                    "commonAnnotations", annotations, "externalURL", "", "alerts", "status",
                     "firing", "labels", labels, "annotations", annotations, "startsAt", at,
                     "endsAt", "0001-01-01T00:00:00Z", "generatorURL", "", "fingerprint", run->flag,
                     "truncatedAlerts", 0);
@@ -501,7 +509,7 @@ static void tick(struct rd_ctl *ctl)
         struct plan_run *run = &runs[i];
         if (plan_state_final(run->state) && run->applied && !run->notify)
             continue;
-        if (run->state == PLAN_STATE_PAUSED && run->applied)
+        if (run->state == PLAN_STATE_PAUSED && run->applied && !run->notify)
             continue;
         r = step_rollout(ctl, run);
         if (r < 0 && r != -ESTALE)

@@ -798,6 +798,7 @@ void plan_run_apply(struct plan_run *run, enum plan_decision d, const struct pla
         run->successes = 0;
         run->state = PLAN_STATE_PAUSED;
         run->paused_usec = now_usec;
+        run->notify = true;
         set_reason(run, "%s: %s; paused (no_data: pause)", where, what);
         break;
     case PLAN_DECISION_ROLLBACK:
@@ -884,5 +885,6 @@ void plan_run_fail(struct plan_run *run, uint64_t now_usec, const char *reason)
     run->state = PLAN_STATE_FAILED;
     run->updated_usec = now_usec;
     run->applied = true; /* nothing more to apply */
+    run->notify = true;
     set_reason(run, "%s", reason);
 }

@@ -149,9 +149,9 @@ ok "start model.v4 (no data, pause)" test "$(status_of "$out")" = 201
 out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v5 \
     "$(plan fail 1 1 1 'max(model_success_ratio{model="nothing"})' "$nodata_steps")")
 ok "start model.v5 (no data, fail)" test "$(status_of "$out")" = 201
-# v6: canary for 8 s, killed in the middle.
+# v6: canary for 15 s (long enough for the sections before its kill -9), killed in the middle.
 out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" \
-    '[{"stage":"shadow","percent":100,"duration_s":1},{"stage":"canary","percent":5,"duration_s":8},{"stage":"full"}]')")
+    '[{"stage":"shadow","percent":100,"duration_s":1},{"stage":"canary","percent":5,"duration_s":15},{"stage":"full"}]')")
 ok "start model.v6" test "$(status_of "$out")" = 201
 
 # v7: a canary above the flag's partial (25 by default): the controller raises partial with it.
@@ -215,6 +215,10 @@ fi
 
 # ===== No data =====
 ok "no data with no_data: pause pauses model.v4" retry 10 state_is model.v4 paused
+paused_hook() {
+    [[ $(jq -c 'select(.alertname == "RolloutPaused" and .labels.flag == "model.v4" and .labels.severity == "warning")' "$tmp/webhook.jsonl" 2>/dev/null | wc -l) -ge 1 ]]
+}
+ok "the webhook received RolloutPaused (warning) for model.v4" retry 5 paused_hook
 ok "model.v4's history says nodata" \
     test "$(field model.v4 '.history[-1].result')" = nodata
 ok "no data with no_data: fail rolls model.v5 back" retry 10 state_is model.v5 rolled_back
@@ -231,7 +235,7 @@ if retry 20 step_is model.v6 1; then
     ok "after kill -9 and restart model.v6 is at the same step, same start ($after)" \
         test "$before" = "$after"
     ok "model.v6 then completes" \
-        retry 15 state_is model.v6 succeeded
+        retry 25 state_is model.v6 succeeded
     promos=$("$INFRACTL" flags history model.v6 --json |
         jq '[.history[] | select(.action == "rollout.promote" and .after.environments.production.stage == "canary")] | length')
     ok "model.v6 was promoted to canary exactly once" test "$promos" = 1
