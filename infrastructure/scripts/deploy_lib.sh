@@ -42,6 +42,7 @@ deploy_defaults() { # deploy_defaults ENV
     RELEASE=${DEPLOY_RELEASE:-}
     FLAG=""
     CANARY=0
+    PLAN=${DEPLOY_PLAN:-}
     CANARY_PERCENT=5
     PARTIAL_PERCENT=50
     BAKE=300
@@ -79,6 +80,11 @@ stage and rolling back when it fails.
   --flag KEY            the rolloutd flag that gates the release; without it only the push
                         and one health check run
   --canary              canary -> partial -> full (default: straight to full)
+  --plan FILE           with --canary: hand the rollout to rolloutd's controller instead: start
+                        this rollout plan (infrastructure/rollouts/*.yml, docs/rollouts.md;
+                        default \$DEPLOY_PLAN) and wait for its outcome; rolloutd promotes on
+                        its Prometheus analyses and rolls back itself; --checks still run every
+                        --interval and abort the plan when they fail
   --canary-percent P    canary cohort (default 5); must not exceed the flag's partial %
   --partial-percent P   partial cohort (default 50); must be >= the canary %
   --bake SECONDS        how long each stage is watched before the next (default $BAKE)
@@ -111,7 +117,7 @@ deploy_parse() { # deploy_parse "$@"
         case $1 in
         -h | --help) deploy_usage; exit 0 ;;
         --inventory | --release | --flag | --canary-percent | --partial-percent | --bake | \
-            --interval | --checks | --infractl)
+            --interval | --checks | --infractl | --plan)
             (($# >= 2)) || usage_error "option $1 needs a value"
             case $1 in
             --inventory) INVENTORY=$2 ;;
@@ -123,6 +129,7 @@ deploy_parse() { # deploy_parse "$@"
             --interval) INTERVAL=$2 ;;
             --checks) CHECKS=$2 ;;
             --infractl) INFRACTL=$2 ;;
+            --plan) PLAN=$2 ;;
             esac
             shift 2
             ;;
@@ -145,6 +152,11 @@ deploy_parse() { # deploy_parse "$@"
     done
     [[ -z $REGISTRY || $REGISTRY =~ ^[a-z0-9][a-z0-9._:/-]*$ ]] || usage_error "ULTRATHINK_REGISTRY: '$REGISTRY' is not a registry path (lower case, [a-z0-9._:/-])"
     [[ -z $FLAG || $FLAG =~ ^[A-Za-z0-9._-]{1,128}$ ]] || usage_error "--flag: '$FLAG' is not a flag key ([A-Za-z0-9._-]{1,128})"
+    if [[ -n $PLAN ]]; then
+        ((CANARY)) || usage_error "--plan needs --canary (a plan is a canary rollout)"
+        [[ -n $FLAG ]] || usage_error "--plan needs --flag"
+        [[ -r $PLAN ]] || usage_error "--plan $PLAN: cannot read it"
+    fi
     ((PUSH == 0)) || [[ -n $INVENTORY ]] || usage_error "no inventory: give --inventory FILE (or \$DEPLOY_INVENTORY), or --no-push"
 }
 
@@ -361,7 +373,74 @@ check_flag() {
     fi
 }
 
+# rollout_plan: rolloutd's controller runs the plan (promotion on its analyses, rollback on a
+# failed one); here we wait for the outcome, and abort the plan when our own checks fail.
+# Exit 4 when rolloutd rolled back (or the plan was aborted/failed/paused: a paused plan needs a
+# person, so the deploy gives it back to the last safe stage rather than wait).
+rollout_plan() {
+    local json rc state step stage pct reason seen="" errors=0
+    log "rollout: $FLAG by plan $PLAN in $ENVIRONMENT (rolloutd's controller analyses, promotes and rolls back)"
+    ix rollout "${FLAGS_ARGS[@]}" start "$FLAG" --plan "$PLAN" --env "$ENVIRONMENT" >/dev/null ||
+        die "infractl rollout start failed (see above); nothing was rolled out"
+    while :; do
+        json=$(ix rollout "${FLAGS_ARGS[@]}" --json status "$FLAG" 2>&1)
+        rc=$?
+        if ((rc != 0)); then
+            errors=$((errors + 1))
+            log "cannot read the rollout (infractl rollout status exit $rc): $json"
+            ((errors < 3)) || rollback "rolloutd does not answer about the rollout"
+            sleep "$INTERVAL"
+            continue
+        fi
+        errors=0
+        state=$(jq -r .state <<<"$json")
+        step=$(jq -r .step <<<"$json")
+        stage=$(jq -r '.steps[.step].stage' <<<"$json")
+        pct=$(jq -r '.steps[.step].percent' <<<"$json")
+        reason=$(jq -r .reason <<<"$json")
+        if [[ "$state $step" != "$seen" ]]; then
+            log "rollout: $state, step $step ($stage $pct%): $reason"
+            seen="$state $step"
+        fi
+        case $state in
+        succeeded) return 0 ;;
+        rolled_back | aborted | failed)
+            log "ROLLED BACK by rolloutd ($state): $reason"
+            wait_applied
+            exit 4 ;;
+        paused)
+            abort_plan "the plan paused: $reason" ;;
+        esac
+        healthy || abort_plan "unhealthy during step $step ($stage $pct%)"
+        sleep "$INTERVAL"
+    done
+}
+
+abort_plan() { # abort_plan WHY: rolloutd rolls back to the last safe stage; exit 4 (else rollback)
+    log "ABORT: $1"
+    ix rollout "${FLAGS_ARGS[@]}" abort "$FLAG" >/dev/null || rollback "infractl rollout abort failed"
+    wait_applied
+    log "rolled back: rolloutd aborted the plan and returned $FLAG to its last safe stage in $ENVIRONMENT"
+    exit 4
+}
+
+# wait_applied: rolloutd stores a rollback before it changes the flag (then sets applied); wait
+# until the flag has changed, so that exit 4 means rolled back.  60 s, else our own rollback.
+wait_applied() {
+    local i
+    for ((i = 0; i < 120; i++)); do
+        [[ $(ix rollout "${FLAGS_ARGS[@]}" --json status "$FLAG" 2>/dev/null | jq -r .applied) == true ]] && return 0
+        sleep 0.5
+    done
+    rollback "rolloutd did not apply its rollback within 60 s"
+}
+
 rollout() {
+    if [[ -n $PLAN ]]; then
+        rollout_plan
+        bake "full" || rollback "full unhealthy"
+        return 0
+    fi
     if ((CANARY)); then
         stage canary "$CANARY_PERCENT" || rollback "infractl flags stage canary failed"
         bake "canary $CANARY_PERCENT%" || rollback "canary $CANARY_PERCENT% unhealthy"
@@ -388,7 +467,7 @@ deploy_main() { # deploy_main "$@" (after deploy_defaults)
     flags_args
     [[ -n ${ROLLOUTD_TOKEN:-} ]] && export ROLLOUTD_TOKEN
     command -v jq >/dev/null || ((DRY_RUN)) || die "jq is not installed (Debian package jq)"
-    log "$ENVIRONMENT: release $RELEASE ($RELEASE_COMMIT)${FLAG:+, flag $FLAG}$( ((CANARY)) && echo ", canary $CANARY_PERCENT% -> partial $PARTIAL_PERCENT% -> full")$( ((DRY_RUN)) && echo ' [dry-run]')"
+    log "$ENVIRONMENT: release $RELEASE ($RELEASE_COMMIT)${FLAG:+, flag $FLAG}$( ((CANARY)) && if [[ -n $PLAN ]]; then echo ", plan $PLAN"; else echo ", canary $CANARY_PERCENT% -> partial $PARTIAL_PERCENT% -> full"; fi)$( ((DRY_RUN)) && echo ' [dry-run]')"
 
     if ((DRY_RUN)); then
         log "dry-run: would check health first: ${CHECKS//,/, }"
@@ -403,6 +482,11 @@ deploy_main() { # deploy_main "$@" (after deploy_defaults)
             healthy || die "release $RELEASE pushed but $ENVIRONMENT is unhealthy (no --flag: nothing to roll back; earlier releases under $DEPLOY_DIR/releases)"
         fi
         log "done: release $RELEASE on $ENVIRONMENT (no flag rolled out)"
+        return 0
+    fi
+    if ((DRY_RUN)) && [[ -n $PLAN ]]; then
+        run "$INFRACTL" rollout "${FLAGS_ARGS[@]}" start "$FLAG" --plan "$PLAN" --env "$ENVIRONMENT"
+        log "dry-run: would wait for the plan's outcome (checks every ${INTERVAL}s: ${CHECKS//,/, }); rolled back, aborted or paused: exit 4"
         return 0
     fi
     if ((DRY_RUN)); then

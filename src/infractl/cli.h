@@ -63,7 +63,7 @@ bool cli_supervisor_running(const struct cli_ctx *ctx);
 
 extern const struct cli_help cmd_up_help, cmd_down_help, cmd_status_help, cmd_logs_help,
         cmd_restart_help, cmd_flags_help, cmd_gpu_help, cmd_drill_help, cmd_kafka_help,
-        cmd_alerts_help, cmd_stop_help;
+        cmd_alerts_help, cmd_stop_help, cmd_rollout_help;
 
 int cmd_up(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_down(int argc, char **argv, struct cli_ctx *ctx);
@@ -74,7 +74,8 @@ int cmd_stop(int argc, char **argv, struct cli_ctx *ctx); /* cmd_restart.c */
 extern const struct cli_help cmd_run_help;
 int cmd_run(int argc, char **argv, struct cli_ctx *ctx); /* cmd_run.c: scheduled services */
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
-int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent client */
+int cmd_rollout(int argc, char **argv, struct cli_ctx *ctx); /* cmd_rollout.c: rollout plans */
+int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx);     /* cmd_gpu.c: gpu_agent client */
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */

@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/time.h"
-#include "http_client.h"
+#include "httpc/httpc.h"
 #include "stack/stack.h"
 
 #define ALERTS_MAX_RESPONSE (16u << 20)
@@ -174,13 +174,13 @@ static int list_alerts(const char *base, bool all, bool json)
 {
     char *url = xasprintf("%s/api/v2/alerts%s", base,
                           all ? "" : "?active=true&silenced=false&inhibited=false");
-    struct http_response resp = { .status = 0 };
+    struct httpc_response resp = { .status = 0 };
     json_t *doc = NULL, **alerts = NULL;
     size_t n = 0, problems = 0;
-    int r = http_client_call(&(struct http_request){ .url = url,
-                                                     .timeout_ms = ALERTS_TIMEOUT_MS,
-                                                     .max_body = ALERTS_MAX_RESPONSE },
-                             &resp),
+    int r = httpc_call(&(struct httpc_request){ .url = url,
+                                                .timeout_ms = ALERTS_TIMEOUT_MS,
+                                                .max_body = ALERTS_MAX_RESPONSE },
+                       &resp),
         ret;
 
     if (r < 0) {
@@ -224,7 +224,7 @@ static int list_alerts(const char *base, bool all, bool json)
 out:
     free(alerts);
     json_decref(doc);
-    http_response_release(&resp);
+    httpc_response_release(&resp);
     free(url);
     return ret;
 }
@@ -281,13 +281,13 @@ int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx)
         free(url);
         return r;
     }
-    if (http_client_init() < 0) {
+    if (httpc_init() < 0) {
         log_error("cannot initialize libcurl");
         free(url);
         return CLI_EXIT_FAILURE;
     }
     r = list_alerts(url, all, json);
-    http_client_cleanup();
+    httpc_cleanup();
     free(url);
     return r;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* infractl flags create|get|list|stage|kill|history|delete: rolloutd's admin API over HTTP
- * (http_client.c).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
+ * (src/httpc).  The URL comes from --url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr or
  * http://127.0.0.1:8090; the token from --token-file, $ROLLOUTD_TOKEN or
  * STATE/rolloutd/admin.token.  --json prints rolloutd's JSON unchanged. */
 #include <errno.h>
@@ -20,10 +20,8 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http_client.h"
-
-#define DEFAULT_URL "http://127.0.0.1:8090"
-#define MAX_REPLY   (64u << 20)
+#include "httpc/httpc.h"
+#include "rolloutd_api.h"
 
 /* Each subcommand's syntax: `help flags` lists them, and a usage error shows the one used. */
 #define FLAGS_USAGE "flags [--url URL] [--token-file PATH] [--json] "
@@ -71,98 +69,17 @@ const struct cli_help cmd_flags_help = {
     .subcommands = flags_subcommands,
     .options = flags_options,
     .notes = "--url, --token-file and --json may stand anywhere after `flags`; the default\n"
-             "URL is STATE/rolloutd/rolloutd.addr's (the stack's rolloutd), else " DEFAULT_URL ".\n"
+             "URL is STATE/rolloutd/rolloutd.addr's (the stack's rolloutd), else " RDAPI_DEFAULT_URL
+             ".\n"
              "Staging a flag to the stage and percentage it has, or killing it twice, changes\n"
              "nothing: rolloutd keeps its version and history.\n"
              "Exit codes: 0 done; 1 rolloutd refused the request (its message is printed);\n"
              "2 usage error; 3 rolloutd unreachable.\n",
 };
 
-struct flags_ctx {
-    char *url;   /* no trailing slash */
-    char *token; /* NULL = none */
-    bool json;
-};
-
-/* rolloutd answers a stage or kill that changed nothing with "Rolloutd-Unchanged: true". */
-#define UNCHANGED_HDR "Rolloutd-Unchanged"
-
-static bool reply_unchanged(const struct http_response *rep)
+static bool reply_unchanged(const struct httpc_response *rep)
 {
     return strcasecmp(rep->header, "true") == 0;
-}
-
-/* One request; 0 with rep filled (any HTTP status), CLI_EXIT_NOT_RUNNING when nothing listens
- * at rolloutd's address, CLI_EXIT_FAILURE otherwise.  rep is to be released either way. */
-static int call(const struct flags_ctx *fc, const char *method, const char *path, const char *body,
-                struct http_response *rep)
-{
-    char *url = xasprintf("%s%s", fc->url, path);
-    int r;
-
-    r = http_client_call(&(struct http_request){ .method = method,
-                                                 .url = url,
-                                                 .token = fc->token,
-                                                 .body = body,
-                                                 .max_body = MAX_REPLY,
-                                                 .header = UNCHANGED_HDR },
-                         rep);
-    free(url);
-    if (r < 0) {
-        log_error("cannot reach rolloutd at %s: %s", fc->url, rep->error);
-        return r == -ECONNREFUSED ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
-    }
-    return 0;
-}
-
-/* True when rolloutd's message already names the field: "field 'stage': ..." (the engine's
- * and the admin API's form) or "If-Match must be ..." (the field first). */
-static bool message_names_field(const char *msg, const char *field)
-{
-    size_t n = strlen(field);
-    const char *p;
-
-    if (strncmp(msg, field, n) == 0 && (msg[n] == ' ' || msg[n] == ':'))
-        return true;
-    for (p = strstr(msg, "field '"); p; p = strstr(p + 1, "field '"))
-        if (strncmp(p + 7, field, n) == 0 && p[7 + n] == '\'')
-            return true;
-    return false;
-}
-
-/* Prints rolloutd's JSON error ("HTTP 409 conflict: flag 'x': version 3 is stale, current is 4
- * (field version)"), naming the field only when the message does not; returns 1. */
-static int report_error(const struct http_response *rep)
-{
-    json_t *j = json_loads(buf_str(&rep->body), 0, NULL);
-    json_t *e = json_object_get(j, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    const char *field = json_string_value(json_object_get(e, "field"));
-
-    if (field && (!field[0] || (msg && message_names_field(msg, field))))
-        field = NULL;
-    if (msg)
-        log_error("rolloutd: HTTP %ld %s: %s%s%s%s", rep->status, code ? code : "", msg,
-                  field ? " (field " : "", field ? field : "", field ? ")" : "");
-    else
-        log_error("rolloutd: HTTP %ld", rep->status);
-    json_decref(j);
-    return CLI_EXIT_FAILURE;
-}
-
-static char *path_escape(const char *s)
-{
-    struct buf b = BUF_INIT(0);
-
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '-' || c == '_' || c == '.';
-        if ((plain ? buf_append(&b, p, 1) : buf_appendf(&b, "%%%02X", c)) < 0)
-            break;
-    }
-    return buf_detach(&b, NULL);
 }
 
 static void print_envs(json_t *flag)
@@ -197,26 +114,6 @@ static void print_flag(json_t *flag)
     print_envs(flag);
 }
 
-/* Prints a successful reply: raw with --json, else through show(). */
-static int output(const struct flags_ctx *fc, const struct http_response *rep,
-                  void (*show)(json_t *))
-{
-    json_t *j;
-
-    if (fc->json) {
-        printf("%s\n", buf_str(&rep->body));
-        return CLI_EXIT_OK;
-    }
-    j = json_loads(buf_str(&rep->body), 0, NULL);
-    if (!j) {
-        log_error("rolloutd sent invalid JSON");
-        return CLI_EXIT_FAILURE;
-    }
-    show(j);
-    json_decref(j);
-    return CLI_EXIT_OK;
-}
-
 static void show_list(json_t *j)
 {
     json_t *flags = json_object_get(j, "flags"), *f;
@@ -247,23 +144,6 @@ static void show_history(json_t *j)
         if (json_is_object(after))
             print_envs(after);
     }
-}
-
-/* Runs method/path/body and prints; 404 and friends are errors. */
-static int simple(const struct flags_ctx *fc, const char *method, const char *path,
-                  const char *body, void (*show)(json_t *))
-{
-    struct http_response rep = { 0 };
-    int r = call(fc, method, path, body, &rep);
-
-    if (r == 0) {
-        if (rep.status >= 200 && rep.status < 300)
-            r = show ? output(fc, &rep, show) : CLI_EXIT_OK;
-        else
-            r = report_error(&rep);
-    }
-    http_response_release(&rep);
-    return r;
 }
 
 /* --variants A,B[,C...] or NAME=VALUE,...: the first is control, the second the candidate.
@@ -327,7 +207,7 @@ fail:
     return NULL;
 }
 
-static int do_create(const struct flags_ctx *fc, int argc, char **argv)
+static int do_create(const struct rdapi *fc, int argc, char **argv)
 {
     static const struct option opts[] = { { "description", required_argument, NULL, 'd' },
                                           { "from", required_argument, NULL, 'f' },
@@ -395,14 +275,14 @@ static int do_create(const struct flags_ctx *fc, int argc, char **argv)
         log_error("invalid key or description (not UTF-8?)");
         return CLI_EXIT_FAILURE;
     }
-    r = simple(fc, "POST", "/api/v1/flags", body, print_flag);
+    r = rdapi_simple(fc, "POST", "/api/v1/flags", body, print_flag);
     free(body);
     return r;
 }
 
 /* Prints what a stage or kill request that changed nothing found: "demo.v1: already canary 5% in
  * production (version 3 unchanged)". */
-static int print_unchanged(const struct http_response *rep, const char *env_name, bool kill)
+static int print_unchanged(const struct httpc_response *rep, const char *env_name, bool kill)
 {
     json_t *flag = json_loads(buf_str(&rep->body), 0, NULL);
     json_t *env = json_object_get(json_object_get(flag, "environments"), env_name);
@@ -430,7 +310,7 @@ static int print_unchanged(const struct http_response *rep, const char *env_name
     return CLI_EXIT_OK;
 }
 
-static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, bool kill)
+static int do_stage_or_kill(const struct rdapi *fc, int argc, char **argv, bool kill)
 {
     static const struct option opts[] = { { "env", required_argument, NULL, 'e' },
                                           { "percent", required_argument, NULL, 'p' },
@@ -438,7 +318,7 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
                                           { NULL, 0, NULL, 0 } };
     const char *env = "production", *pct = NULL;
     const char *syntax = kill ? FLAGS_USAGE SYN_KILL : FLAGS_USAGE SYN_STAGE;
-    struct http_response rep = { 0 };
+    struct httpc_response rep = { 0 };
     bool off = false;
     json_t *j;
     char *body, *key, *path;
@@ -481,26 +361,26 @@ static int do_stage_or_kill(const struct flags_ctx *fc, int argc, char **argv, b
     json_decref(j);
     if (!body)
         return CLI_EXIT_FAILURE;
-    key = path_escape(argv[optind]);
+    key = rdapi_path_escape(argv[optind]);
     path = xasprintf("/api/v1/flags/%s/%s", key, kill ? "kill" : "stage");
-    r = call(fc, "POST", path, body, &rep);
+    r = rdapi_call(fc, "POST", path, body, &rep);
     if (r != 0)
         goto out;
     if (rep.status < 200 || rep.status >= 300)
-        r = report_error(&rep);
+        r = rdapi_report_error(&rep);
     else if (fc->json || !reply_unchanged(&rep))
-        r = output(fc, &rep, print_flag);
+        r = rdapi_output(fc, &rep, print_flag);
     else /* the flag already was so: rolloutd kept its version and history */
         r = print_unchanged(&rep, env, kill);
 out:
-    http_response_release(&rep);
+    httpc_response_release(&rep);
     free(body);
     free(key);
     free(path);
     return r;
 }
 
-static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const char *verb)
+static int do_keyed(const struct rdapi *fc, int argc, char **argv, const char *verb)
 {
     static const struct option opts[] = { { "limit", required_argument, NULL, 'l' },
                                           { NULL, 0, NULL, 0 } };
@@ -523,16 +403,16 @@ static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const cha
     }
     if (optind != argc - 1)
         return cli_usage_error(syntax, "flags %s needs KEY", verb);
-    key = path_escape(argv[optind]);
+    key = rdapi_path_escape(argv[optind]);
     if (streq(verb, "get")) {
         path = xasprintf("/api/v1/flags/%s", key);
-        r = simple(fc, "GET", path, NULL, print_flag);
+        r = rdapi_simple(fc, "GET", path, NULL, print_flag);
     } else if (streq(verb, "history")) {
         path = xasprintf("/api/v1/flags/%s/history?limit=%" PRIu64, key, limit);
-        r = simple(fc, "GET", path, NULL, show_history);
+        r = rdapi_simple(fc, "GET", path, NULL, show_history);
     } else {
         path = xasprintf("/api/v1/flags/%s", key);
-        r = simple(fc, "DELETE", path, NULL, NULL);
+        r = rdapi_simple(fc, "DELETE", path, NULL, NULL);
         if (r == CLI_EXIT_OK && !fc->json)
             printf("deleted flag '%s'\n", argv[optind]);
         else if (r == CLI_EXIT_OK) {
@@ -548,96 +428,22 @@ static int do_keyed(const struct flags_ctx *fc, int argc, char **argv, const cha
     return r;
 }
 
-static char *read_first_line(const char *path)
-{
-    struct buf b = BUF_INIT(4096);
-    char *s;
-
-    if (file_read_all(path, &b) < 0) {
-        buf_release(&b);
-        return NULL;
-    }
-    s = buf_detach(&b, NULL);
-    s[strcspn(s, "\r\n")] = '\0';
-    if (!s[0]) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
 {
-    struct flags_ctx fc = { 0 };
-    const char *url = getenv("ROLLOUTD_URL"), *token_file = NULL, *verb;
-    char *default_token = NULL;
+    struct rdapi fc = { 0 };
+    const char *verb;
     int r;
 
-    /* --url, --token-file and --json may stand anywhere (as `flags list --json`); they are
-     * taken out of argv here, and the verb parses the rest. */
-    {
-        int out = 1;
-        for (int i = 1; i < argc; i++) {
-            const char *a = argv[i], **dst = NULL;
-
-            if (streq(a, "--json")) {
-                fc.json = true;
-                continue;
-            }
-            if (streq(a, "--url") || streq(a, "--token-file")) {
-                dst = streq(a, "--url") ? &url : &token_file;
-                if (i + 1 >= argc)
-                    return cli_usage_error(usage, "%s needs a value", a);
-                *dst = argv[++i];
-                continue;
-            }
-            if (str_startswith(a, "--url=")) {
-                url = a + 6;
-                continue;
-            }
-            if (str_startswith(a, "--token-file=")) {
-                token_file = a + 13;
-                continue;
-            }
-            argv[out++] = argv[i];
-        }
-        argv[out] = NULL;
-        argc = out;
-    }
+    r = rdapi_open(&fc, &argc, argv, ctx, usage);
+    if (r != CLI_EXIT_OK)
+        return r;
     optind = 1;
     opterr = 0; /* the verbs name a bad option themselves */
-    if (optind >= argc)
+    if (optind >= argc) {
+        rdapi_close(&fc);
         return cli_usage_error(usage, "flags needs a subcommand");
+    }
     verb = argv[optind];
-    if (url) {
-        fc.url = xstrdup(url);
-    } else {
-        char *addr_file = xasprintf("%s/rolloutd/rolloutd.addr", ctx->state_dir);
-        char *addr = read_first_line(addr_file);
-        fc.url = addr ? xasprintf("http://%s", addr) : xstrdup(DEFAULT_URL);
-        free(addr);
-        free(addr_file);
-    }
-    while (fc.url[0] && fc.url[strlen(fc.url) - 1] == '/')
-        fc.url[strlen(fc.url) - 1] = '\0';
-    if (token_file) {
-        fc.token = read_first_line(token_file);
-        if (!fc.token) {
-            log_error("cannot read a token from '%s'", token_file);
-            free(fc.url);
-            return CLI_EXIT_FAILURE;
-        }
-    } else if (getenv("ROLLOUTD_TOKEN")) {
-        fc.token = xstrdup(getenv("ROLLOUTD_TOKEN"));
-    } else {
-        default_token = xasprintf("%s/rolloutd/admin.token", ctx->state_dir);
-        fc.token = read_first_line(default_token);
-    }
-    if (http_client_init() < 0) {
-        log_error("cannot initialize libcurl");
-        r = CLI_EXIT_FAILURE;
-        goto out;
-    }
     /* Each verb parses its options from its own argv (argv[0] = the verb). */
     argc -= optind;
     argv += optind;
@@ -645,7 +451,7 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
     if (streq(verb, "create"))
         r = do_create(&fc, argc, argv);
     else if (streq(verb, "list")) {
-        r = argc == 1 ? simple(&fc, "GET", "/api/v1/flags", NULL, show_list)
+        r = argc == 1 ? rdapi_simple(&fc, "GET", "/api/v1/flags", NULL, show_list)
                       : cli_usage_error(FLAGS_USAGE SYN_LIST, "flags list takes no arguments");
     } else if (streq(verb, "stage"))
         r = do_stage_or_kill(&fc, argc, argv, false);
@@ -655,12 +461,6 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx)
         r = do_keyed(&fc, argc, argv, verb);
     else
         r = cli_usage_error(usage, "unknown flags subcommand '%s'", verb);
-    http_client_cleanup();
-out:
-    if (fc.token)
-        explicit_bzero(fc.token, strlen(fc.token));
-    free(fc.token);
-    free(fc.url);
-    free(default_token);
+    rdapi_close(&fc);
     return r;
 }

@@ -15,7 +15,7 @@
 #include "core/fd.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http_client.h"
+#include "httpc/httpc.h"
 
 #define GPU_DEFAULT_PORT "9842"
 #define GPU_MAX_RESPONSE (4u << 20)
@@ -70,15 +70,15 @@ static char *agent_url(const char *addr, const char *path)
 
 /* One request to an agent: 0 with *ret (any HTTP status), or -errno with ret->error (the
  * agent cannot be reached: -ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT; other transfer errors). */
-static int request(const char *url, bool post, const char *token, struct http_response *ret)
+static int request(const char *url, bool post, const char *token, struct httpc_response *ret)
 {
-    return http_client_call(&(struct http_request){ .method = post ? "POST" : "GET",
-                                                    .url = url,
-                                                    .token = token,
-                                                    .body = post ? "" : NULL,
-                                                    .timeout_ms = GPU_TIMEOUT_MS,
-                                                    .max_body = GPU_MAX_RESPONSE },
-                            ret);
+    return httpc_call(&(struct httpc_request){ .method = post ? "POST" : "GET",
+                                               .url = url,
+                                               .token = token,
+                                               .body = post ? "" : NULL,
+                                               .timeout_ms = GPU_TIMEOUT_MS,
+                                               .max_body = GPU_MAX_RESPONSE },
+                      ret);
 }
 
 static bool unreachable_errno(int r)
@@ -167,7 +167,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
         goto out;
     for (size_t i = 0; i < n; i++) {
         char *url = agent_url(addrs[i], "/api/v1/gpus");
-        struct http_response resp;
+        struct httpc_response resp;
         json_t *doc = NULL, *gpus;
         size_t k;
         json_t *g;
@@ -188,7 +188,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
                 fprintf(stderr, "infractl: gpu_agent at %s: %s\n", addrs[i], why);
             json_decref(doc);
             free(url);
-            http_response_release(&resp);
+            httpc_response_release(&resp);
             continue;
         }
         gpus = json_object_get(doc, "gpus");
@@ -213,7 +213,7 @@ static int gpu_status(int argc, char **argv, const char *token_file, bool json)
         (void)json_object_set_new(doc, "address", json_string(addrs[i]));
         (void)json_array_append_new(all, doc);
         free(url);
-        http_response_release(&resp);
+        httpc_response_release(&resp);
     }
     if (json) {
         json_t *root = json_pack("{s:o}", "agents", all);
@@ -239,7 +239,7 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
                       const char *token_file)
 {
     char *token = NULL, *path, *url;
-    struct http_response resp;
+    struct httpc_response resp;
     json_t *doc;
     int r;
 
@@ -256,7 +256,7 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
     free(token);
     if (r < 0) {
         fprintf(stderr, "infractl: gpu_agent at %s: %s\n", addr, resp.error);
-        http_response_release(&resp);
+        httpc_response_release(&resp);
         return unreachable_errno(r) ? CLI_EXIT_NOT_RUNNING : CLI_EXIT_FAILURE;
     }
     doc = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
@@ -269,7 +269,7 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
         fprintf(stderr, "infractl: %s GPU %s on %s failed (HTTP %ld): %s\n", verb, gpu, addr,
                 resp.status, msg ? msg : buf_str(&resp.body));
         json_decref(doc);
-        http_response_release(&resp);
+        httpc_response_release(&resp);
         return CLI_EXIT_FAILURE;
     }
     printf("%s: GPU %lld (%s) %s\n", addr,
@@ -279,7 +279,7 @@ static int gpu_action(const char *verb, const char *addr, const char *gpu, bool 
            : now                  ? "drained, worker stopped now"
                                   : "drained, worker stops after its current task");
     json_decref(doc);
-    http_response_release(&resp);
+    httpc_response_release(&resp);
     return CLI_EXIT_OK;
 }
 
@@ -323,7 +323,7 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx)
     if ((json && !streq(verb, "status")) || (now && !streq(verb, "drain")))
         return cli_usage_error(usage, "option '%s' does not apply to 'gpu %s'",
                                json ? "--json" : "--now", verb);
-    if (http_client_init() < 0) {
+    if (httpc_init() < 0) {
         log_error("cannot initialize libcurl");
         return CLI_EXIT_FAILURE;
     }
@@ -333,6 +333,6 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx)
         r = cli_usage_error(usage, "'gpu %s' needs HOST[:PORT] and GPU", verb);
     else
         r = gpu_action(verb, argv[optind], argv[optind + 1], now, token_file);
-    http_client_cleanup();
+    httpc_cleanup();
     return r;
 }

@@ -44,6 +44,7 @@ static const struct cli_cmd commands[] = {
     { "stop", cmd_stop, &cmd_stop_help },
     { "run", cmd_run, &cmd_run_help },
     { "flags", cmd_flags, &cmd_flags_help },
+    { "rollout", cmd_rollout, &cmd_rollout_help },
     { "gpu", cmd_gpu, &cmd_gpu_help },
     { "drill", cmd_drill, &cmd_drill_help },
     { "kafka", cmd_kafka, &cmd_kafka_help },
@@ -107,10 +108,12 @@ static void print_help(FILE *f)
             "  0  success\n"
             "  1  runtime failure (also: invalid stack file, port in use, missing binary)\n"
             "  2  usage error\n"
-            "  3  the stack is not running (status, restart); flags: rolloutd unreachable;\n"
+            "  3  the stack is not running (status, restart); flags, rollout: rolloutd\n"
+            "     unreachable;\n"
             "     gpu: an agent is unreachable\n"
             "  4  not healthy: status found an unhealthy service; up --wait timed out;\n"
-            "     gpu status: a GPU failed or is drained\n",
+            "     gpu status: a GPU failed or is drained; rollout status --watch: the\n"
+            "     rollout paused or --timeout passed\n",
             UT_SOURCE_DIR, UT_SOURCE_DIR, tools);
     free(tools);
 }

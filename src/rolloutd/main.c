@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "http/http.h"
+#include "httpc/httpc.h"
 #include "rolloutd.h"
 #include "store.h"
 
@@ -30,6 +31,11 @@ static const char *arg_pg_listen;
 static const char *arg_envs = "production,staging";
 static unsigned arg_threads = 2;
 static uint64_t arg_max_body = 1024 * 1024;
+static struct rd_ctl_config arg_ctl = { .prometheus_url = "http://127.0.0.1:9090",
+                                        .webhook_url = NULL,
+                                        .tick_ms = 1000,
+                                        .lease_ttl_ms = 10000,
+                                        .query_timeout_ms = 5000 };
 
 static void help(FILE *f)
 {
@@ -48,6 +54,13 @@ static void help(FILE *f)
                "  --threads N             HTTP threads (default 2)\n"
                "  --max-body SIZE         request body limit (default 1MiB)\n"
                "  --log-level LEVEL       error, warning, notice, info (default), debug\n"
+               "\nRollout plans (docs/rollouts.md):\n"
+               "  --prometheus-url URL    Prometheus for the analyses (default\n"
+               "                          http://127.0.0.1:9090)\n"
+               "  --rollout-webhook URL   POST an Alertmanager-style webhook on each rollback\n"
+               "  --rollout-tick-ms N     controller loop period (default 1000; 50-60000)\n"
+               "  --lease-ttl-ms N        controller lease across replicas (default 10000)\n"
+               "  --query-timeout-ms N    per Prometheus query and webhook (default 5000)\n"
                "  -h, --help              this help\n"
                "  --version               print the version\n"
                "\nExit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure, 2 usage error.\n");
@@ -65,6 +78,11 @@ static int parse_args(int argc, char **argv)
         OPT_MAX_BODY,
         OPT_LOG_LEVEL,
         OPT_VERSION,
+        OPT_PROM_URL,
+        OPT_WEBHOOK,
+        OPT_TICK,
+        OPT_LEASE,
+        OPT_QUERY_TIMEOUT,
     };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, OPT_LISTEN },
@@ -77,6 +95,11 @@ static int parse_args(int argc, char **argv)
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
+        { "prometheus-url", required_argument, NULL, OPT_PROM_URL },
+        { "rollout-webhook", required_argument, NULL, OPT_WEBHOOK },
+        { "rollout-tick-ms", required_argument, NULL, OPT_TICK },
+        { "lease-ttl-ms", required_argument, NULL, OPT_LEASE },
+        { "query-timeout-ms", required_argument, NULL, OPT_QUERY_TIMEOUT },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -122,6 +145,31 @@ static int parse_args(int argc, char **argv)
             }
             log_set_max_level(lvl);
             break;
+        case OPT_PROM_URL:
+        case OPT_WEBHOOK:
+            if (!str_startswith(optarg, "http://") && !str_startswith(optarg, "https://")) {
+                log_error("invalid URL '%s' (http:// or https://)", optarg);
+                return -EINVAL;
+            }
+            while (optarg[0] && optarg[strlen(optarg) - 1] == '/' && c == OPT_PROM_URL)
+                optarg[strlen(optarg) - 1] = '\0';
+            *(c == OPT_PROM_URL ? &arg_ctl.prometheus_url : &arg_ctl.webhook_url) = optarg;
+            break;
+        case OPT_TICK:
+        case OPT_LEASE:
+        case OPT_QUERY_TIMEOUT:
+            if (parse_uint_range(optarg, c == OPT_TICK ? 50 : 100, c == OPT_TICK ? 60000 : 600000,
+                                 &v) < 0) {
+                log_error("invalid %s '%s'", argv[optind - 1], optarg);
+                return -EINVAL;
+            }
+            if (c == OPT_TICK)
+                arg_ctl.tick_ms = (unsigned)v;
+            else if (c == OPT_LEASE)
+                arg_ctl.lease_ttl_ms = (unsigned)v;
+            else
+                arg_ctl.query_timeout_ms = (long)v;
+            break;
         case 'h':
             help(stdout);
             return 0;
@@ -139,6 +187,11 @@ static int parse_args(int argc, char **argv)
     }
     if (!arg_state_dir) {
         log_error("--state-dir is required");
+        return -EINVAL;
+    }
+    if (arg_ctl.lease_ttl_ms < 2 * arg_ctl.tick_ms) {
+        log_error("--lease-ttl-ms must be at least twice --rollout-tick-ms (it is renewed every "
+                  "tick)");
         return -EINVAL;
     }
     return 1;
@@ -283,6 +336,11 @@ int main(int argc, char **argv)
         log_error_errno(r, "cannot set up signals");
         goto out;
     }
+    /* libcurl's global state, before any thread exists (the controller's Prometheus client). */
+    if (httpc_init() < 0) {
+        log_error("cannot initialize libcurl");
+        goto out;
+    }
     r = rd_init(&rd, &e);
     if (r < 0) {
         log_error("%s", e.msg);
@@ -305,6 +363,13 @@ int main(int argc, char **argv)
     log_info("store %s at revision %" PRIu64 ": %zu flags, %zu segments, %zu tokens",
              store_backend(rd.store), rd.revision, rd.n_items[RD_FLAGS], rd.n_items[RD_SEGMENTS],
              rd.n_tokens);
+
+    /* Before the listener: handlers wake the controller through rd.ctl, which is then set. */
+    r = rd_ctl_start(&rd, &arg_ctl, &e);
+    if (r < 0) {
+        log_error("%s", e.msg);
+        goto out;
+    }
 
     cfg.listen = arg_listen;
     cfg.routes = rd_routes;
@@ -348,9 +413,11 @@ out:
         (void)pthread_mutex_unlock(&rd.lock);
         (void)http_server_stop(h);
     }
+    rd_ctl_stop(&rd);
     rd.store = store_close(rd.store);
     rd_release(&rd);
     free_envs(&rd);
+    httpc_cleanup();
     free(rd.state_dir);
     free(store_spec);
     free(addr_path);

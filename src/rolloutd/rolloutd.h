@@ -27,6 +27,9 @@ struct metrics_series;
 struct store;
 struct store_data;
 struct err;
+struct buf;
+struct rd_ctl;
+struct plan_run;
 
 /* A flag or a segment as stored. */
 struct rd_item {
@@ -92,6 +95,8 @@ struct rd {
     size_t n_tokens;
 
     _Atomic bool ready;
+
+    struct rd_ctl *ctl; /* the rollout controller (controller.c); NULL when not started */
 };
 
 enum rd_kind {
@@ -139,6 +144,7 @@ struct rd_change {
     struct rollout_flag *flag;
     struct rollout_segment *segment;
     const char *actor, *action;
+    const char *reason; /* recorded in the audit entry (rollout decisions); NULL = none */
 };
 int rd_commit(struct rd *rd, struct rd_change *c, struct err *e) WARN_UNUSED_RESULT;
 
@@ -149,6 +155,40 @@ int rd_token_delete(struct rd *rd, const char *id, const char *actor,
                     struct err *e) WARN_UNUSED_RESULT;
 /* Creates STATE/admin.token when the store has no admin token.  Caller holds rd->lock. */
 int rd_bootstrap_admin(struct rd *rd, struct err *e) WARN_UNUSED_RESULT;
+
+/* ===== controller.c: rollout plans ===== */
+
+struct rd_ctl_config {
+    const char *prometheus_url; /* base URL of Prometheus's HTTP API */
+    const char *webhook_url;    /* Alertmanager-style webhook for rollbacks; NULL = none */
+    unsigned tick_ms;           /* the controller's loop period */
+    unsigned lease_ttl_ms;      /* the leader lease's lifetime (renewed every tick) */
+    long query_timeout_ms;      /* each Prometheus query and webhook */
+};
+/* Starts the controller thread (registers its metrics in rd->metrics).  rd->store must be open.
+ * 0, or -errno with e. */
+int rd_ctl_start(struct rd *rd, const struct rd_ctl_config *cfg, struct err *e) WARN_UNUSED_RESULT;
+/* Stops and joins the thread, releases the lease.  NULL-safe (rd->ctl NULL). */
+void rd_ctl_stop(struct rd *rd);
+/* Makes the controller run now (after an operator's change). */
+void rd_ctl_wake(struct rd *rd);
+/* The stored rollouts (flag NULL: all; else that flag's, -ENOENT with e when none), each with its
+ * row version.  Takes rd->lock.  Caller frees with rd_rollouts_free(). */
+int rd_rollout_load(struct rd *rd, const char *flag, struct plan_run **ret, size_t *ret_n,
+                    struct err *e) WARN_UNUSED_RESULT;
+void rd_rollouts_free(struct plan_run *runs, size_t n);
+/* Stores run if its row still has run->version (-ESTALE otherwise); run->version follows.
+ * Takes rd->lock. */
+int rd_rollout_save(struct rd *rd, struct plan_run *run, struct err *e) WARN_UNUSED_RESULT;
+/* Appends the rollout gauges and rolloutd_flag_stage/percent/killed to a /metrics exposition.
+ * Takes rd->lock. */
+int rd_rollout_metrics(struct rd *rd, struct buf *out) WARN_UNUSED_RESULT;
+/* A flag's stage, that stage's percentage and its kill switch in env, from its JSON. */
+int rd_flag_env_get(const char *flag_json, const char *env, enum rollout_stage *ret_stage,
+                    double *ret_percent, bool *ret_kill) WARN_UNUSED_RESULT;
+/* 1 when a and b serialize alike (a change would store exactly what is stored), 0 when not,
+ * -errno. */
+int rd_flags_equal(const struct rollout_flag *a, const struct rollout_flag *b);
 
 /* ===== routes ===== */
 
@@ -181,6 +221,13 @@ int rd_h_stream(struct http_request *req, void *userdata);
 int rd_h_healthz(struct http_request *req, void *userdata);
 int rd_h_readyz(struct http_request *req, void *userdata);
 int rd_h_metrics(struct http_request *req, void *userdata);
+/* routes_rollout.c */
+int rd_h_rollouts_list(struct http_request *req, void *userdata);
+int rd_h_rollout_get(struct http_request *req, void *userdata);
+int rd_h_rollout_start(struct http_request *req, void *userdata);
+int rd_h_rollout_pause(struct http_request *req, void *userdata);
+int rd_h_rollout_resume(struct http_request *req, void *userdata);
+int rd_h_rollout_abort(struct http_request *req, void *userdata);
 
 /* routes_admin.c helpers shared with the others */
 /* Maps a store/engine error to the HTTP error detail: e->msg is the message, e->field (when set)

@@ -557,8 +557,7 @@ static int apply_env_edit(struct http_request *req, json_t *flag, const struct e
     return 0;
 }
 
-/* True (1) when a and b serialize alike: the change would store exactly what is stored. */
-static int flags_equal(const struct rollout_flag *a, const struct rollout_flag *b)
+int rd_flags_equal(const struct rollout_flag *a, const struct rollout_flag *b)
 {
     struct buf ta = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2), tb = BUF_INIT(ROLLOUT_FLAG_JSON_MAX * 2);
     int r = rollout_flag_serialize(a, NULL, &ta);
@@ -597,7 +596,7 @@ static int env_edit_build(struct http_request *req, const struct rd_item *it,
         r = rd_error_from_err(req, r, &e);
         goto out;
     }
-    r = flags_equal(c->flag, it->flag);
+    r = rd_flags_equal(c->flag, it->flag);
     if (r >= 0) {
         *ret_unchanged = r > 0;
         r = 0;
@@ -795,12 +794,14 @@ int rd_h_flag_history(struct http_request *req, void *userdata)
         (void)strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &tm);
         (void)snprintf(at + strlen(at), sizeof at - strlen(at), ".%06uZ",
                        (unsigned)(a[i].at_usec % USEC_PER_SEC));
-        if (json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "revision",
-                                                 (json_int_t)a[i].revision, "at", at, "actor",
-                                                 a[i].actor ? a[i].actor : "", "action",
-                                                 a[i].action ? a[i].action : "", "before",
-                                                 json_or_null(a[i].before), "after",
-                                                 json_or_null(a[i].after))) < 0)
+        json_t *entry = json_pack(
+                "{s:I, s:s, s:s, s:s, s:o, s:o}", "revision", (json_int_t)a[i].revision, "at", at,
+                "actor", a[i].actor ? a[i].actor : "", "action", a[i].action ? a[i].action : "",
+                "before", json_or_null(a[i].before), "after", json_or_null(a[i].after));
+        /* Only changes made with a reason (rollout decisions) carry the field. */
+        if (entry && a[i].reason)
+            (void)json_object_set_new(entry, "reason", json_string(a[i].reason));
+        if (json_array_append_new(arr, entry) < 0)
             break;
     }
     out = json_pack("{s:s, s:o}", "key", key, "history", arr ? arr : json_array());

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "core/buf.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "rolloutd.h"
@@ -43,6 +44,13 @@ const struct http_route rd_routes[] = {
     /* web page (routes_ui.c) */
     { "GET", "/ui", rd_h_ui_index, NULL },
     { "GET", "/ui/{file}", rd_h_ui_asset, NULL },
+    /* rollout plans (routes_rollout.c; docs/rollouts.md) */
+    { "GET", "/admin/v1/rollouts", rd_h_rollouts_list, NULL },
+    { "GET", "/admin/v1/rollouts/{flag}", rd_h_rollout_get, NULL },
+    { "POST", "/admin/v1/rollouts/{flag}", rd_h_rollout_start, NULL },
+    { "POST", "/admin/v1/rollouts/{flag}/pause", rd_h_rollout_pause, NULL },
+    { "POST", "/admin/v1/rollouts/{flag}/resume", rd_h_rollout_resume, NULL },
+    { "POST", "/admin/v1/rollouts/{flag}/abort", rd_h_rollout_abort, NULL },
 };
 const size_t rd_n_routes = sizeof rd_routes / sizeof rd_routes[0];
 
@@ -69,7 +77,21 @@ int rd_h_metrics(struct http_request *req, void *userdata)
     struct rd *rd = userdata;
     struct metrics_series *s = metrics_series_get(rd->m_streams, NULL);
 
+    struct buf out = BUF_INIT(64 * 1024 * 1024);
+    size_t n;
+    char *text;
+    int r;
+
     if (s)
         metrics_gauge_set(s, (double)http_sse_count(http_request_server(req)));
-    return http_reply_metrics(req, rd->metrics);
+    /* The registry, then the gauges drawn from the model as it is now (flag stages, rollouts). */
+    r = metrics_write_text(rd->metrics, &out);
+    if (r >= 0)
+        r = rd_rollout_metrics(rd, &out);
+    if (r < 0 && r != -ENOBUFS) {
+        buf_release(&out);
+        return r;
+    }
+    text = buf_detach(&out, &n);
+    return http_reply_take(req, 200, METRICS_CONTENT_TYPE, text, n);
 }

@@ -501,7 +501,8 @@ int rd_commit(struct rd *rd, struct rd_change *c, struct err *e)
                                 .actor = c->actor,
                                 .action = c->action,
                                 .audit_before = cur ? cur->json : NULL,
-                                .audit_after = c->json };
+                                .audit_after = c->json,
+                                .reason = c->reason };
     r = store_commit(rd->store, &sc, &rev, e);
     if (r < 0) {
         if (r != -ESTALE && r != -ENOENT && r != -EEXIST)

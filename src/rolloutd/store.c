@@ -40,29 +40,47 @@ int store__check_version(const struct store_change *c, bool exists, uint64_t cur
     return 0;
 }
 
+int store__rows_add(struct store_row **rows, size_t *n, size_t *cap, const char *key,
+                    uint64_t version, const char *json)
+{
+    struct store_row *row;
+
+    if (!key || !json) /* the columns are NOT NULL: a backend's out-of-memory */
+        return -ENOMEM;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct store_row *p = realloc(*rows, nc * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        *rows = p;
+        *cap = nc;
+    }
+    row = &(*rows)[*n];
+    *row = (struct store_row){ .key = strdup(key), .version = version, .json = strdup(json) };
+    (*n)++;
+    return row->key && row->json ? 0 : -ENOMEM;
+}
+
 int store__data_add(struct store_data *d, size_t cap[_STORE_KIND_MAX], const char *kind,
                     const char *key, uint64_t version, const char *json)
 {
-    struct store_row *row;
     int k;
 
-    if (!kind || !key || !json) /* the columns are NOT NULL: a backend's out-of-memory */
+    if (!kind)
         return -ENOMEM;
     k = kind_from_name(kind);
     if (k < 0)
         return 0;
-    if (d->n_rows[k] == cap[k]) {
-        size_t nc = cap[k] ? cap[k] * 2 : 16;
-        struct store_row *p = realloc(d->rows[k], nc * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        d->rows[k] = p;
-        cap[k] = nc;
+    return store__rows_add(&d->rows[k], &d->n_rows[k], &cap[k], key, version, json);
+}
+
+void store_rows_free(struct store_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].key);
+        free(rows[i].json);
     }
-    row = &d->rows[k][d->n_rows[k]];
-    *row = (struct store_row){ .key = strdup(key), .version = version, .json = strdup(json) };
-    d->n_rows[k]++;
-    return row->key && row->json ? 0 : -ENOMEM;
+    free(rows);
 }
 
 void store_data_release(struct store_data *d)
@@ -70,11 +88,7 @@ void store_data_release(struct store_data *d)
     if (!d)
         return;
     for (unsigned k = 0; k < _STORE_KIND_MAX; k++) {
-        for (size_t i = 0; i < d->n_rows[k]; i++) {
-            free(d->rows[k][i].key);
-            free(d->rows[k][i].json);
-        }
-        free(d->rows[k]);
+        store_rows_free(d->rows[k], d->n_rows[k]);
         d->rows[k] = NULL;
         d->n_rows[k] = 0;
     }
@@ -90,6 +104,7 @@ void store_audit_free(struct store_audit *a, size_t n)
         free(a[i].action);
         free(a[i].before);
         free(a[i].after);
+        free(a[i].reason);
     }
     free(a);
 }
@@ -168,4 +183,26 @@ int store_notify_fd(struct store *s)
 int store_notify_read(struct store *s, struct err *e)
 {
     return s->ops->notify_read ? s->ops->notify_read(s, e) : 0;
+}
+
+int store_rollout_list(struct store *s, const char *key, struct store_row **ret, size_t *ret_n,
+                       struct err *e)
+{
+    *ret = NULL;
+    *ret_n = 0;
+    return s->ops->rollout_list(s, key, ret, ret_n, e);
+}
+
+int store_rollout_put(struct store *s, const char *key, uint64_t expect, const char *json,
+                      struct err *e)
+{
+    if (!key || !json)
+        return -EINVAL;
+    return s->ops->rollout_put(s, key, expect, json, e);
+}
+
+int store_lease(struct store *s, const char *name, const char *holder, uint64_t ttl_ms,
+                struct err *e)
+{
+    return s->ops->lease(s, name, holder, ttl_ms, e);
 }

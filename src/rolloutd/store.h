@@ -51,12 +51,14 @@ struct store_change {
     const char *actor;                      /* token name */
     const char *action;                     /* "create", "update", "stage", "kill", "delete", ... */
     const char *audit_before, *audit_after; /* JSON texts or NULL */
+    const char *reason;                     /* why (rollout decisions), or NULL */
 };
 
 struct store_audit {
     uint64_t revision;
     uint64_t at_usec; /* CLOCK_REALTIME */
     char *actor, *action, *before, *after;
+    char *reason; /* NULL when the change gave none */
 };
 
 struct store;
@@ -82,6 +84,26 @@ void store_audit_free(struct store_audit *a, size_t n);
 /* The current revision in the database (cheap). */
 int store_revision(struct store *s, uint64_t *ret, struct err *e) WARN_UNUSED_RESULT;
 
+/* Rollouts (rollout plans and their progress, one row per flag key): version-checked writes
+ * outside the revision and the audit log, because the controller writes one after every
+ * analysis; the flag changes a rollout makes go through store_commit() like any other.
+ * store_rollout_list(): every row (key NULL) or the one row of key (-ENOENT when none); caller
+ * frees with store_rows_free().  store_rollout_put(): expect 0 creates the row (-EEXIST when it
+ * exists), otherwise the row must have version expect (-ESTALE); the new version is expect + 1.
+ * -EIO/-ECONNREFUSED with e for database errors. */
+int store_rollout_list(struct store *s, const char *key, struct store_row **ret, size_t *ret_n,
+                       struct err *e) WARN_UNUSED_RESULT;
+int store_rollout_put(struct store *s, const char *key, uint64_t expect, const char *json,
+                      struct err *e) WARN_UNUSED_RESULT;
+void store_rows_free(struct store_row *rows, size_t n);
+
+/* A named lease with expiry (one active rollout controller across replicas).  Acquires or renews
+ * the lease for holder for ttl_ms (the database's clock under PostgreSQL); ttl_ms 0 releases it
+ * when holder has it.  1 when holder holds it now, 0 when another holder's lease is live,
+ * -errno with e. */
+int store_lease(struct store *s, const char *name, const char *holder, uint64_t ttl_ms,
+                struct err *e) WARN_UNUSED_RESULT;
+
 /* Change notifications (postgres): an fd to poll for input, or -1 when the backend has none.
  * store_notify_read() consumes pending notifications; returns 1 when some arrived, 0 when none,
  * -errno when the LISTEN connection broke (call again later: it reconnects). */
@@ -98,6 +120,12 @@ struct store_ops {
     int (*history)(struct store *s, enum store_kind kind, const char *key, size_t limit,
                    struct store_audit **ret, size_t *ret_n, struct err *e);
     int (*revision)(struct store *s, uint64_t *ret, struct err *e);
+    int (*rollout_list)(struct store *s, const char *key, struct store_row **ret, size_t *ret_n,
+                        struct err *e);
+    int (*rollout_put)(struct store *s, const char *key, uint64_t expect, const char *json,
+                       struct err *e);
+    int (*lease)(struct store *s, const char *name, const char *holder, uint64_t ttl_ms,
+                 struct err *e);
     int (*notify_fd)(struct store *s);
     int (*notify_read)(struct store *s, struct err *e);
     void (*close)(struct store *s);
@@ -119,6 +147,10 @@ int store__check_version(const struct store_change *c, bool exists, uint64_t cur
  * store_data_release() frees it). */
 int store__data_add(struct store_data *d, size_t cap[_STORE_KIND_MAX], const char *kind,
                     const char *key, uint64_t version, const char *json) WARN_UNUSED_RESULT;
+
+/* Appends a copy of one row to *rows (cap: allocated rows).  0 or -ENOMEM. */
+int store__rows_add(struct store_row **rows, size_t *n, size_t *cap, const char *key,
+                    uint64_t version, const char *json) WARN_UNUSED_RESULT;
 
 int store__sqlite_open(const char *path, struct store *s, struct err *e);
 int store__pg_open(const char *conninfo, const char *listen_conninfo, struct store *s,

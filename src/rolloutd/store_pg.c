@@ -34,6 +34,13 @@ static const char schema[] =
         "  action text NOT NULL, actor text NOT NULL, at_usec bigint NOT NULL,"
         "  before text, after text);"
         "CREATE INDEX IF NOT EXISTS rolloutd_audit_by_key ON rolloutd_audit (kind, key, id);"
+        /* schema 2: why a rollout changed a flag; rollout rows; the controller's lease */
+        "ALTER TABLE rolloutd_audit ADD COLUMN IF NOT EXISTS reason text;"
+        "CREATE TABLE IF NOT EXISTS rolloutd_rollouts (key text PRIMARY KEY,"
+        "  version bigint NOT NULL, json text NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS rolloutd_leases (name text PRIMARY KEY, holder text NOT NULL,"
+        "  expires_at timestamptz NOT NULL);"
+        "UPDATE rolloutd_meta SET value = 2 WHERE name = 'schema' AND value < 2;"
         "COMMIT;";
 
 struct pgs {
@@ -243,13 +250,13 @@ static int pgs_commit(struct store *s, const struct store_change *c, uint64_t *r
     (void)snprintf(at_s, sizeof at_s, "%" PRIu64, now_realtime_usec());
     {
         const char *params[] = {
-            rev_s,           kind,          c->key, c->action, c->actor ? c->actor : "", at_s,
-            c->audit_before, c->audit_after
+            rev_s,           kind,           c->key,   c->action, c->actor ? c->actor : "", at_s,
+            c->audit_before, c->audit_after, c->reason
         };
         r = pg_exec(p->conn,
                     "INSERT INTO rolloutd_audit (revision, kind, key, action, actor, at_usec, "
-                    "before, after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    8, params, NULL, e);
+                    "before, after, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    9, params, NULL, e);
     }
     if (r < 0)
         goto fail;
@@ -284,11 +291,12 @@ static int pgs_history(struct store *s, enum store_kind kind, const char *key, s
     if (r < 0)
         return r;
     (void)snprintf(lim, sizeof lim, "%zu", limit);
-    r = pg_exec(p->conn,
-                "SELECT * FROM (SELECT id, revision, at_usec, actor, action, before, after FROM "
-                "rolloutd_audit WHERE kind = $1 AND key = $2 ORDER BY id DESC LIMIT $3) t "
-                "ORDER BY id",
-                3, params, &res, e);
+    r = pg_exec(
+            p->conn,
+            "SELECT * FROM (SELECT id, revision, at_usec, actor, action, before, after, reason FROM "
+            "rolloutd_audit WHERE kind = $1 AND key = $2 ORDER BY id DESC LIMIT $3) t "
+            "ORDER BY id",
+            3, params, &res, e);
     if (r < 0)
         return r;
     n = PQntuples(res);
@@ -304,11 +312,118 @@ static int pgs_history(struct store *s, enum store_kind kind, const char *key, s
         a[i].action = col_dup(res, i, 4);
         a[i].before = col_dup(res, i, 5);
         a[i].after = col_dup(res, i, 6);
+        a[i].reason = col_dup(res, i, 7);
     }
     PQclear(res);
     *ret = a;
     *ret_n = (size_t)n;
     return 0;
+}
+
+static int pgs_rollout_list(struct store *s, const char *key, struct store_row **ret, size_t *ret_n,
+                            struct err *e)
+{
+    struct pgs *p = s->impl;
+    const char *params[] = { key };
+    PGresult *res = NULL;
+    size_t cap = 0;
+    int r, n;
+
+    r = pg_ensure(p->conn, e);
+    if (r < 0)
+        return r;
+    r = pg_exec(p->conn,
+                key ? "SELECT key, version, json FROM rolloutd_rollouts WHERE key = $1"
+                    : "SELECT key, version, json FROM rolloutd_rollouts ORDER BY key",
+                key ? 1 : 0, key ? params : NULL, &res, e);
+    if (r < 0)
+        return r;
+    n = PQntuples(res);
+    for (int i = 0; r >= 0 && i < n; i++) {
+        uint64_t version = 0;
+        r = parse_u64_col(res, i, 1, &version);
+        if (r >= 0)
+            r = store__rows_add(ret, ret_n, &cap, PQgetvalue(res, i, 0), version,
+                                PQgetvalue(res, i, 2));
+    }
+    PQclear(res);
+    if (r >= 0 && key && *ret_n == 0)
+        r = -ENOENT;
+    if (r < 0) {
+        store_rows_free(*ret, *ret_n);
+        *ret = NULL;
+        *ret_n = 0;
+    }
+    return r;
+}
+
+/* Runs a one-row write; 1 when it changed a row, 0 when none. */
+static int pg_exec_changed(PGconn *c, const char *sql, int n, const char *const *params,
+                           struct err *e)
+{
+    PGresult *res = NULL;
+    int r = pg_exec(c, sql, n, params, &res, e);
+
+    if (r < 0)
+        return r;
+    r = streq(PQcmdTuples(res), "1");
+    PQclear(res);
+    return r;
+}
+
+static int pgs_rollout_put(struct store *s, const char *key, uint64_t expect, const char *json,
+                           struct err *e)
+{
+    struct pgs *p = s->impl;
+    char ver_s[24];
+    const char *params[] = { key, ver_s, json };
+    int r;
+
+    r = pg_ensure(p->conn, e);
+    if (r < 0)
+        return r;
+    (void)snprintf(ver_s, sizeof ver_s, "%" PRIu64, expect);
+    r = pg_exec_changed(p->conn,
+                        expect ? "UPDATE rolloutd_rollouts SET version = version + 1, json = $3 "
+                                 "WHERE key = $1 AND version = $2::bigint"
+                               : "INSERT INTO rolloutd_rollouts (key, version, json) SELECT $1, "
+                                 "1, $3 WHERE $2::bigint = 0 ON CONFLICT (key) DO NOTHING",
+                        3, params, e);
+    if (r < 0)
+        return r;
+    if (r == 1)
+        return 0;
+    return expect ? err_set(e, -ESTALE, 0, 0, "rollout '%s': version %" PRIu64 " is stale", key,
+                            expect)
+                  : -EEXIST;
+}
+
+static int pgs_lease(struct store *s, const char *name, const char *holder, uint64_t ttl_ms,
+                     struct err *e)
+{
+    struct pgs *p = s->impl;
+    char ttl_s[24];
+    const char *params[] = { name, holder, ttl_s };
+    int r;
+
+    r = pg_ensure(p->conn, e);
+    if (r < 0)
+        return r;
+    (void)snprintf(ttl_s, sizeof ttl_s, "%" PRIu64, ttl_ms);
+    if (!ttl_ms) {
+        r = pg_exec_changed(p->conn, "DELETE FROM rolloutd_leases WHERE name = $1 AND holder = $2",
+                            2, params, e);
+        return r < 0 ? r : 0;
+    }
+    /* The database's clock decides expiry, so replicas' clocks need not agree. */
+    return pg_exec_changed(p->conn,
+                           "INSERT INTO rolloutd_leases (name, holder, expires_at) VALUES ($1, $2, "
+                           "clock_timestamp() + $3::bigint * interval '1 millisecond') "
+                           "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                           "expires_at = EXCLUDED.expires_at "
+                           "WHERE rolloutd_leases.holder = EXCLUDED.holder "
+                           "OR rolloutd_leases.expires_at < clock_timestamp()",
+                           3, params, e);
 }
 
 static int listen_start(struct pgs *p, struct err *e)
@@ -360,6 +475,9 @@ static const struct store_ops pg_ops = {
     .commit = pgs_commit,
     .history = pgs_history,
     .revision = pgs_revision,
+    .rollout_list = pgs_rollout_list,
+    .rollout_put = pgs_rollout_put,
+    .lease = pgs_lease,
     .notify_fd = pgs_notify_fd,
     .notify_read = pgs_notify_read,
     .close = pgs_close,

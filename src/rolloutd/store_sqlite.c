@@ -25,6 +25,12 @@ enum {
     STMT_AUDIT,
     STMT_HISTORY,
     STMT_LOAD,
+    STMT_ROLLOUT_LIST,
+    STMT_ROLLOUT_GET,
+    STMT_ROLLOUT_INSERT,
+    STMT_ROLLOUT_UPDATE,
+    STMT_LEASE,
+    STMT_LEASE_RELEASE,
     _STMT_MAX,
 };
 
@@ -38,11 +44,22 @@ static const char *const stmt_sql[_STMT_MAX] = {
     [STMT_DELETE] = "DELETE FROM items WHERE kind = ?1 AND key = ?2",
     [STMT_BUMP] = "UPDATE meta SET value = value + 1 WHERE name = 'revision'",
     [STMT_REVISION] = "SELECT value FROM meta WHERE name = 'revision'",
-    [STMT_AUDIT] = "INSERT INTO audit (revision, kind, key, action, actor, at_usec, before, after) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [STMT_HISTORY] = "SELECT revision, at_usec, actor, action, before, after FROM audit "
+    [STMT_AUDIT] = "INSERT INTO audit (revision, kind, key, action, actor, at_usec, before, after, "
+                   "reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_HISTORY] = "SELECT revision, at_usec, actor, action, before, after, reason FROM audit "
                      "WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3",
     [STMT_LOAD] = "SELECT kind, key, version, json FROM items ORDER BY kind, key",
+    [STMT_ROLLOUT_LIST] = "SELECT key, version, json FROM rollouts ORDER BY key",
+    [STMT_ROLLOUT_GET] = "SELECT key, version, json FROM rollouts WHERE key = ?1",
+    [STMT_ROLLOUT_INSERT] = "INSERT INTO rollouts (key, version, json) VALUES (?1, 1, ?3) "
+                            "ON CONFLICT (key) DO NOTHING",
+    [STMT_ROLLOUT_UPDATE] = "UPDATE rollouts SET version = version + 1, json = ?3 "
+                            "WHERE key = ?1 AND version = ?2",
+    [STMT_LEASE] = "INSERT INTO leases (name, holder, expires_usec) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                   "expires_usec = excluded.expires_usec "
+                   "WHERE leases.holder = excluded.holder OR leases.expires_usec < ?4",
+    [STMT_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
 };
 
 static const char schema[] =
@@ -54,7 +71,15 @@ static const char schema[] =
         "  revision INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
         "  action TEXT NOT NULL, actor TEXT NOT NULL, at_usec INTEGER NOT NULL,"
         "  before TEXT, after TEXT);"
-        "CREATE INDEX IF NOT EXISTS audit_by_key ON audit (kind, key, id);";
+        "CREATE INDEX IF NOT EXISTS audit_by_key ON audit (kind, key, id);"
+        "CREATE TABLE IF NOT EXISTS rollouts (key TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+        "  json TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+        "  expires_usec INTEGER NOT NULL);";
+
+/* Schema 2 added audit.reason (why a rollout changed a flag); databases of schema 1 get it. */
+static const char migrate_2[] = "ALTER TABLE audit ADD COLUMN reason TEXT;"
+                                "UPDATE meta SET value = 2 WHERE name = 'schema';";
 
 struct sq {
     sqlite3 *db;
@@ -220,6 +245,8 @@ static int sq_commit(struct store *s, const struct store_change *c, uint64_t *re
         (void)sqlite3_bind_text(st, 7, c->audit_before, -1, SQLITE_STATIC);
     if (c->audit_after)
         (void)sqlite3_bind_text(st, 8, c->audit_after, -1, SQLITE_STATIC);
+    if (c->reason)
+        (void)sqlite3_bind_text(st, 9, c->reason, -1, SQLITE_STATIC);
     r = step_done(q, STMT_AUDIT, e);
     if (r < 0)
         goto fail;
@@ -264,6 +291,7 @@ static int sq_history(struct store *s, enum store_kind kind, const char *key, si
             .action = col_dup(st, 3),
             .before = col_dup(st, 4),
             .after = col_dup(st, 5),
+            .reason = col_dup(st, 6),
         };
         n++;
     }
@@ -283,16 +311,109 @@ static int sq_history(struct store *s, enum store_kind kind, const char *key, si
     return 0;
 }
 
+static int sq_rollout_list(struct store *s, const char *key, struct store_row **ret, size_t *ret_n,
+                           struct err *e)
+{
+    struct sq *q = s->impl;
+    sqlite3_stmt *st = stmt(q, key ? STMT_ROLLOUT_GET : STMT_ROLLOUT_LIST);
+    size_t cap = 0;
+    int rc, r = 0;
+
+    if (key)
+        (void)sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = store__rows_add(ret, ret_n, &cap, (const char *)sqlite3_column_text(st, 0),
+                            (uint64_t)sqlite3_column_int64(st, 1),
+                            (const char *)sqlite3_column_text(st, 2));
+    (void)sqlite3_reset(st);
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = sq_fail(q, e, "reading rollouts");
+    if (r >= 0 && key && *ret_n == 0)
+        r = -ENOENT;
+    if (r < 0) {
+        store_rows_free(*ret, *ret_n);
+        *ret = NULL;
+        *ret_n = 0;
+    }
+    return r;
+}
+
+static int sq_rollout_put(struct store *s, const char *key, uint64_t expect, const char *json,
+                          struct err *e)
+{
+    struct sq *q = s->impl;
+    unsigned i = expect ? STMT_ROLLOUT_UPDATE : STMT_ROLLOUT_INSERT;
+    sqlite3_stmt *st = stmt(q, i);
+    int r;
+
+    (void)sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int64(st, 2, (sqlite3_int64)expect);
+    (void)sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+    r = step_done(q, i, e);
+    if (r < 0)
+        return r;
+    if (sqlite3_changes(q->db) == 1)
+        return 0;
+    return expect ? err_set(e, -ESTALE, 0, 0, "rollout '%s': version %llu is stale", key,
+                            (unsigned long long)expect)
+                  : -EEXIST;
+}
+
+static int sq_lease(struct store *s, const char *name, const char *holder, uint64_t ttl_ms,
+                    struct err *e)
+{
+    struct sq *q = s->impl;
+    uint64_t now = now_realtime_usec();
+    unsigned i = ttl_ms ? STMT_LEASE : STMT_LEASE_RELEASE;
+    sqlite3_stmt *st = stmt(q, i);
+    int r;
+
+    (void)sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int64(st, 3, (sqlite3_int64)(now + ttl_ms * 1000));
+    (void)sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+    r = step_done(q, i, e);
+    if (r < 0)
+        return r;
+    return ttl_ms && sqlite3_changes(q->db) == 1;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .load = sq_load,
     .commit = sq_commit,
     .history = sq_history,
     .revision = sq_revision,
+    .rollout_list = sq_rollout_list,
+    .rollout_put = sq_rollout_put,
+    .lease = sq_lease,
     .notify_fd = NULL,
     .notify_read = NULL,
     .close = sq_close,
 };
+
+static int sq_migrate(struct sq *q, const char *path, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t version = 0;
+
+    if (sqlite3_prepare_v2(q->db, "SELECT value FROM meta WHERE name = 'schema'", -1, &st, NULL) ==
+                SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int64(st, 0);
+    (void)sqlite3_finalize(st);
+    if (version >= 2)
+        return 0;
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(q->db, migrate_2, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int r = err_set(e, -EIO, 0, 0, "cannot migrate sqlite database '%s' to schema 2: %s", path,
+                        sqlite3_errmsg(q->db));
+        (void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    return 0;
+}
 
 int store__sqlite_open(const char *path, struct store *s, struct err *e)
 {
@@ -323,6 +444,9 @@ int store__sqlite_open(const char *path, struct store *s, struct err *e)
                     sqlite3_errmsg(q->db));
         goto fail;
     }
+    r = sq_migrate(q, path, e);
+    if (r < 0)
+        goto fail;
     for (unsigned i = 0; i < _STMT_MAX; i++)
         if (sqlite3_prepare_v2(q->db, stmt_sql[i], -1, &q->stmt[i], NULL) != SQLITE_OK) {
             r = err_set(e, -EIO, 0, 0, "sqlite prepare '%s': %s", stmt_sql[i],

@@ -28,7 +28,10 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$tmp/rolloutd" "$tmp/am"
-"$BIN/rolloutd" --state-dir "$tmp/rolloutd" --listen 127.0.0.1:0 >"$tmp/rolloutd.log" 2>&1 &
+# Its Prometheus is a port where nothing listens (31044, in the rollout tests' private range):
+# every analysis there has no data.
+"$BIN/rolloutd" --state-dir "$tmp/rolloutd" --listen 127.0.0.1:0 --rollout-tick-ms 100 \
+    --prometheus-url http://127.0.0.1:31044 >"$tmp/rolloutd.log" 2>&1 &
 pids+=($!)
 /usr/bin/python3 "$SRC/tests/deploy/fake_alertmanager.py" "$tmp/am" 2>"$tmp/am.log" &
 pids+=($!)
@@ -51,7 +54,7 @@ deploy() { # deploy ARGS...: the production canary, fast; output in $tmp/out, ex
 }
 is() { [[ $1 == "$2" ]] || { diag "got '$1', want '$2'"; return 1; }; }
 
-for f in model.good model.bad model.wide; do
+for f in model.good model.bad model.wide model.plan model.blind; do
     fx create "$f" --variants control,candidate >/dev/null || { echo "not ok 1 - create $f"; exit 1; }
 done
 
@@ -79,7 +82,41 @@ ok "canary 30% above the flag's partial 25%: exit 1, before any change" \
     bash -c '[[ $0 == 1 ]] && grep -q "exceeds its partial percentage 25" "$1"' "$rc" "$tmp/out"
 ok "... model.wide's version unchanged" is "$(get model.wide .version)" "$v"
 
-# 4. the Alertmanager gone: the pre-flight check cannot tell, so nothing starts
+# 4. --plan: rolloutd's controller runs the rollout; the script waits for the outcome
+cat >"$tmp/walk.yml" <<'EOF'
+steps:
+  - { stage: canary, percent: 5 }
+  - { stage: partial, percent: 50 }
+  - { stage: full }
+EOF
+deploy --flag model.plan --plan "$tmp/walk.yml"
+ok "--plan: a plan that completes: exit 0" is "$rc" 0
+ok "... model.plan is full, moved by the rollout controller" \
+    is "$(fx --json history model.plan | jq -c '[.history[] | select(.actor == "rollout-controller") | .after.environments.production.stage]')" \
+    '["canary","partial","full"]'
+cat >"$tmp/blind.yml" <<'EOF'
+no_data: fail
+interval_s: 1
+steps:
+  - stage: canary
+    percent: 5
+    analysis:
+      - { name: success_rate, query: 'max(model_success_ratio)', threshold: { min: 0.99 } }
+  - { stage: full }
+EOF
+deploy --flag model.blind --plan "$tmp/blind.yml"
+ok "--plan: rolloutd rolls back (no data counted as failure): exit 4" is "$rc" 4
+ok "... the output says rolloutd rolled back and why" grep -q "ROLLED BACK by rolloutd (rolled_back).*no data" "$tmp/out"
+ok "... model.blind is back off" is "$(get model.blind .environments.production.stage)" off
+sed -i 's/no_data: fail/no_data: pause/' "$tmp/blind.yml"
+fx stage model.blind off >/dev/null
+deploy --flag model.blind --plan "$tmp/blind.yml"
+ok "--plan: a plan that pauses (no data) is aborted: exit 4" is "$rc" 4
+ok "... model.blind is back off" is "$(get model.blind .environments.production.stage)" off
+deploy --flag model.blind --plan "$tmp/nothing.yml"
+ok "--plan with a missing file: exit 2" is "$rc" 2
+
+# 5. the Alertmanager gone: the pre-flight check cannot tell, so nothing starts
 kill "${pids[1]}" 2>/dev/null
 wait "${pids[1]}" 2>/dev/null
 deploy --flag model.wide

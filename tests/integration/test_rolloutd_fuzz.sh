@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Mutated JSON bodies against every mutating and evaluating endpoint of a real rolloutd for a
+# Mutated JSON bodies against every mutating and evaluating endpoint of a real rolloutd (rollout
+# plans included) for a
 # few seconds (Debian's python3 as the client): every reply must be a well-formed HTTP status
 # below 500, and the daemon must stay up and exit 0 on SIGTERM (under ASan: no error, no leak).
 # usage: test_rolloutd_fuzz.sh ROLLOUTD [SECONDS]
@@ -23,12 +24,16 @@ seed = [b'{"key":"f1","type":"string","variants":{"control":"a","candidate":"b"}
         b'{"env":"production","stage":"partial","percent":12.5}', b'{"env":"production","kill":true}',
         b'{"context":{"targetingKey":"u1","email":"a@x.com","v":"1.3.0","beta":true}}',
         b'{"key":"s1","conditions":[{"attribute":"beta","op":"eq","value":true}]}',
-        b'{"name":"n","scope":"eval","env":"production"}']
+        b'{"name":"n","scope":"eval","env":"production"}',
+        b'{"environment":"production","interval_s":1,"failure_limit":2,"no_data":"fail","steps":[{"stage":"shadow","percent":100,"duration_s":1,"analysis":[{"name":"sr","query":"max(up)","threshold":{"min":0.99,"max":1}}]},{"stage":"canary","percent":5},{"stage":"full"}]}']
 paths = [('POST', '/api/v1/flags'), ('PUT', '/api/v1/flags/f1'), ('POST', '/api/v1/flags/f1/stage'),
          ('POST', '/api/v1/flags/f1/kill'), ('POST', '/ofrep/v1/evaluate/flags/f1'),
          ('POST', '/ofrep/v1/evaluate/flags'), ('POST', '/api/v1/segments'), ('PUT', '/api/v1/segments/s1'),
          ('POST', '/api/v1/tokens'), ('GET', '/api/v1/flags/f1/history?limit=5'),
-         ('GET', '/v1/snapshot?env=production'), ('DELETE', '/api/v1/segments/s1'), ('DELETE', '/api/v1/flags/f1')]
+         ('GET', '/v1/snapshot?env=production'), ('DELETE', '/api/v1/segments/s1'), ('DELETE', '/api/v1/flags/f1'),
+         ('POST', '/admin/v1/rollouts/f1'), ('POST', '/admin/v1/rollouts/f1/pause'),
+         ('POST', '/admin/v1/rollouts/f1/resume'), ('POST', '/admin/v1/rollouts/f1/abort'),
+         ('GET', '/admin/v1/rollouts'), ('GET', '/admin/v1/rollouts/f1')]
 def mutate(b):
     b = bytearray(b)
     for _ in range(random.randint(1, 6)):

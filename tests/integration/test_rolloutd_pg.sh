@@ -45,8 +45,11 @@ retry 20 pg_ready || { diag "postgres did not start"; cat "$tmp/pg/log"; exit 1;
 psql -q -h 127.0.0.1 -p "$PGPORT" -U postgres -c "CREATE DATABASE rolloutd" || exit 1
 CONN="host=127.0.0.1 port=$PGPORT dbname=rolloutd user=postgres"
 
-rd_start A "$tmp/a" --store "postgres:$CONN" || { t_done; exit 1; }
-rd_start B "$tmp/b" --store "postgres:$CONN" || { t_done; exit 1; }
+# A short controller lease, so that the rollout section below need not wait 10 s for the lease of
+# A (killed with SIGKILL) to expire.
+LEASE=(--lease-ttl-ms 2000 --rollout-tick-ms 200)
+rd_start A "$tmp/a" --store "postgres:$CONN" "${LEASE[@]}" || { t_done; exit 1; }
+rd_start B "$tmp/b" --store "postgres:$CONN" "${LEASE[@]}" || { t_done; exit 1; }
 A=$RD_ADDR_A B=$RD_ADDR_B
 T=$(cat "$tmp/a/admin.token")
 ok "replica B did not mint a second admin token" test ! -e "$tmp/b/admin.token"
@@ -134,7 +137,7 @@ INI
     bouncer_pid=$!
     retry 10 bash -c "echo >/dev/tcp/127.0.0.1/$BPORT" 2>/dev/null
     rd_start C "$tmp/c" --store "postgres:host=127.0.0.1 port=$BPORT dbname=rolloutd user=postgres" \
-        --pg-listen "$CONN" || { t_done; exit 1; }
+        --pg-listen "$CONN" "${LEASE[@]}" || { t_done; exit 1; }
     C=$RD_ADDR_C
     out=$(api "$C" "$T" POST /api/v1/flags '{"key":"via-bouncer"}')
     ok "a replica behind PgBouncer commits (201)" test "$(status_of "$out")" = 201
@@ -147,5 +150,27 @@ INI
 else
     skip_case "a replica behind PgBouncer" "pgbouncer is not installed (Debian package pgbouncer: scripts/install-deps.sh)"
 fi
+
+# ===== Rollout plans: one active controller across replicas (the store's lease) =====
+live=("$B")
+[[ -n ${C:-} ]] && live+=("$C")
+leaders() {
+    local n=0 a
+    for a in "${live[@]}"; do
+        [[ $(curl -s "http://$a/metrics" | awk '$1 == "rolloutd_rollout_leader" {print $2}') == 1 ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
+one_leader() { [[ $(leaders) == 1 ]]; }
+ok "exactly one live replica leads the rollout controller (A's lease expired)" retry 10 one_leader
+api "$B" "$T" POST /api/v1/flags '{"key":"planned"}' >/dev/null
+out=$(api "$B" "$T" POST /admin/v1/rollouts/planned \
+    '{"steps":[{"stage":"canary","percent":5},{"stage":"partial","percent":50},{"stage":"full"}]}')
+ok "a rollout started on B: 201" test "$(status_of "$out")" = 201
+planned_done() { [[ $(api "${live[-1]}" "$T" GET /admin/v1/rollouts/planned | sed '$d' | jq -r .state) == succeeded ]]; }
+ok "... completes, as the last replica sees it" retry 10 planned_done
+steps=$(api "$B" "$T" GET /api/v1/flags/planned/history | sed '$d' |
+    jq -c '[.history[] | select(.actor == "rollout-controller") | .after.environments.production.stage]')
+ok "... each step applied exactly once ($steps)" test "$steps" = '["canary","partial","full"]'
 
 t_done

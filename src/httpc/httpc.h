@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* http_client.h - infractl's one HTTP client (libcurl), for rolloutd's admin API and
- * gpu_agent's API.  Returns -errno; only the cmd_*.c files map results to exit codes.
+/* httpc.h - the project's one blocking HTTP client (libcurl): infractl's calls to rolloutd,
+ * gpu_agent and Alertmanager; rolloutd's Prometheus queries and alert webhooks.  Returns -errno;
+ * callers map results to exit codes or messages.  Thread-safe after httpc_init() (one easy
+ * handle per call).
  *
- * Ownership: struct http_request is borrowed for the call; struct http_response owns its body
- * (http_response_release()). */
+ * Ownership: struct httpc_request is borrowed for the call; struct httpc_response owns its body
+ * (httpc_response_release()). */
 #pragma once
 
 #include <stdbool.h>
@@ -12,7 +14,7 @@
 #include "core/buf.h"
 #include "core/macro.h"
 
-struct http_request {
+struct httpc_request {
     const char *method;      /* default "GET" */
     const char *url;         /* http:// or https:// only */
     const char *token;       /* "Authorization: Bearer TOKEN"; NULL = none */
@@ -23,7 +25,7 @@ struct http_request {
     const char *header;      /* NULL, or a response header whose value to keep (any case) */
 };
 
-struct http_response {
+struct httpc_response {
     long status;      /* the HTTP status (any: 4xx/5xx are not errors here) */
     struct buf body;  /* the response body */
     char header[128]; /* the value of http_request.header, "" when absent */
@@ -31,11 +33,14 @@ struct http_response {
 };
 
 /* Once per process, before the first call (libcurl's global state).  0 or -EIO. */
-int http_client_init(void) WARN_UNUSED_RESULT;
-void http_client_cleanup(void);
+int httpc_init(void) WARN_UNUSED_RESULT;
+void httpc_cleanup(void);
 
 /* One request.  0 with *ret filled; on failure -ECONNREFUSED (nothing listens),
  * -EHOSTUNREACH (the host does not resolve), -ETIMEDOUT, -ENOBUFS (response over max_body),
  * -ENOMEM, -EIO (other transfer errors), with ret->error saying why.  Release ret either way. */
-int http_client_call(const struct http_request *req, struct http_response *ret) WARN_UNUSED_RESULT;
-void http_response_release(struct http_response *r);
+int httpc_call(const struct httpc_request *req, struct httpc_response *ret) WARN_UNUSED_RESULT;
+void httpc_response_release(struct httpc_response *r);
+/* s percent-encoded for a URL query value (RFC 3986 unreserved kept).  NULL on OOM; caller
+ * frees with free(). */
+char *httpc_escape(const char *s);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-#include "http_client.h"
+#include "httpc.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,17 +15,17 @@
 #define DEFAULT_MAX_BODY           (4u << 20)
 
 struct call {
-    const struct http_request *req;
-    struct http_response *resp;
+    const struct httpc_request *req;
+    struct httpc_response *resp;
     bool too_big;
 };
 
-int http_client_init(void)
+int httpc_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
 }
 
-void http_client_cleanup(void)
+void httpc_cleanup(void)
 {
     curl_global_cleanup();
 }
@@ -78,7 +79,7 @@ static int from_curl(CURLcode cc, bool too_big)
     }
 }
 
-int http_client_call(const struct http_request *req, struct http_response *ret)
+int httpc_call(const struct httpc_request *req, struct httpc_response *ret)
 {
     struct call call = { .req = req, .resp = ret };
     char errbuf[CURL_ERROR_SIZE] = "", *auth = NULL;
@@ -87,7 +88,7 @@ int http_client_call(const struct http_request *req, struct http_response *ret)
     CURL *c;
     int r;
 
-    *ret = (struct http_response){ .status = 0 };
+    *ret = (struct httpc_response){ .status = 0 };
     buf_init(&ret->body, req->max_body ? req->max_body : DEFAULT_MAX_BODY);
     c = curl_easy_init();
     if (!c) {
@@ -135,8 +136,19 @@ int http_client_call(const struct http_request *req, struct http_response *ret)
     return r;
 }
 
-void http_response_release(struct http_response *r)
+void httpc_response_release(struct httpc_response *r)
 {
     if (r)
         buf_release(&r->body);
+}
+
+char *httpc_escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0), *copy;
+
+    if (!e)
+        return NULL;
+    copy = strdup(e);
+    curl_free(e);
+    return copy;
 }
