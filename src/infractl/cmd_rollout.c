@@ -314,7 +314,7 @@ static int do_start(const struct rdapi *a, int argc, char **argv)
         goto out;
     }
     key = rdapi_path_escape(argv[optind]);
-    path = xasprintf("/admin/v1/rollouts/%s", key);
+    path = xasprintf("/api/v1/rollouts/%s", key);
     r = rdapi_call(a, "POST", path, body, &rep);
     if (r != CLI_EXIT_OK)
         goto out;
@@ -447,12 +447,12 @@ static int do_status(const struct rdapi *a, int argc, char **argv)
     if (optind == argc) {
         if (watching)
             return cli_usage_error(syntax, "--watch needs FLAG");
-        return rdapi_simple(a, "GET", "/admin/v1/rollouts", NULL, show_list);
+        return rdapi_simple(a, "GET", "/api/v1/rollouts", NULL, show_list);
     }
     if (optind != argc - 1)
         return cli_usage_error(syntax, "rollout status takes one FLAG");
     key = rdapi_path_escape(argv[optind]);
-    path = xasprintf("/admin/v1/rollouts/%s", key);
+    path = xasprintf("/api/v1/rollouts/%s", key);
     r = watching ? watch(a, path, interval, timeout)
                  : rdapi_simple(a, "GET", path, NULL, show_rollout);
     free(key);
@@ -472,7 +472,7 @@ static int do_action(const struct rdapi *a, int argc, char **argv, const char *v
     }
     free(syntax);
     key = rdapi_path_escape(argv[1]);
-    path = xasprintf("/admin/v1/rollouts/%s/%s", key, verb);
+    path = xasprintf("/api/v1/rollouts/%s/%s", key, verb);
     r = rdapi_simple(a, "POST", path, "", show_rollout);
     free(key);
     free(path);

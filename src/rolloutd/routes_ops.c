@@ -45,12 +45,12 @@ const struct http_route rd_routes[] = {
     { "GET", "/ui", rd_h_ui_index, NULL },
     { "GET", "/ui/{file}", rd_h_ui_asset, NULL },
     /* rollout plans (routes_rollout.c; docs/rollouts.md) */
-    { "GET", "/admin/v1/rollouts", rd_h_rollouts_list, NULL },
-    { "GET", "/admin/v1/rollouts/{flag}", rd_h_rollout_get, NULL },
-    { "POST", "/admin/v1/rollouts/{flag}", rd_h_rollout_start, NULL },
-    { "POST", "/admin/v1/rollouts/{flag}/pause", rd_h_rollout_pause, NULL },
-    { "POST", "/admin/v1/rollouts/{flag}/resume", rd_h_rollout_resume, NULL },
-    { "POST", "/admin/v1/rollouts/{flag}/abort", rd_h_rollout_abort, NULL },
+    { "GET", "/api/v1/rollouts", rd_h_rollouts_list, NULL },
+    { "GET", "/api/v1/rollouts/{flag}", rd_h_rollout_get, NULL },
+    { "POST", "/api/v1/rollouts/{flag}", rd_h_rollout_start, NULL },
+    { "POST", "/api/v1/rollouts/{flag}/pause", rd_h_rollout_pause, NULL },
+    { "POST", "/api/v1/rollouts/{flag}/resume", rd_h_rollout_resume, NULL },
+    { "POST", "/api/v1/rollouts/{flag}/abort", rd_h_rollout_abort, NULL },
 };
 const size_t rd_n_routes = sizeof rd_routes / sizeof rd_routes[0];
 

@@ -104,7 +104,7 @@ try {
   ok(/canary\s*5 %/.test(await prod.textContent()), 'production shows stage canary at 5 %', await prod.textContent());
   ok((await row.locator('td[data-env="staging"]').textContent()).includes('full'), 'staging shows stage full');
   ok(await until(() => page.locator('#rollouts-empty').isVisible()),
-    'no rollout API on this rolloutd (404): "No rollouts."');
+    'no rollout has started on this rolloutd: "No rollouts."');
   ok(await until(async () => (await page.locator('#history tbody tr').count()) === 1),
     'the history of model.v2 has its create entry');
   await page.getByRole('button', { name: 'Kill model.v2 in production' }).click();
@@ -169,7 +169,7 @@ try {
   ok(await prodKilled(), 'the flag is still killed');
 
   // ---- rollouts: the controller's JSON (fixture) drawn as steps and a chart per metric
-  await page.route('**/admin/v1/rollouts', (route) => route.fulfill({ json: fixture }));
+  await page.route('**/api/v1/rollouts', (route) => route.fulfill({ json: fixture }));
   await enterToken(adminToken);
   await page.reload(); // the token survives a reload of the tab
   ok(await until(() => row.isVisible()), 'after a reload the page still has its token');

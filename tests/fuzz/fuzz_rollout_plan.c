@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_rollout_plan.c - fuzz target: rollout plan documents (the body of POST
- * /admin/v1/rollouts/{flag}).  A plan that parses must start a rollout whose stored JSON parses
+ * /api/v1/rollouts/{flag}).  A plan that parses must start a rollout whose stored JSON parses
  * back to the same text, and the decision function must accept any samples for it. */
 #include <math.h>
 #include <stddef.h>

@@ -138,46 +138,46 @@ EOF
 ok "infractl rollout start (YAML plan file)" \
     "$INFRACTL" rollout start model.v2 --plan "$tmp/v2.yml" --env production
 # v3: canary lasts long; its metric is broken once it is there.
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v3 "$(plan pause 1 1 2 "$(q v3)" \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v3 "$(plan pause 1 1 2 "$(q v3)" \
     '[{"stage":"shadow","percent":100,"duration_s":1},{"stage":"canary","percent":5,"duration_s":300},{"stage":"full"}]')")
-ok "POST /admin/v1/rollouts/model.v3 starts a rollout (201)" test "$(status_of "$out")" = 201
+ok "POST /api/v1/rollouts/model.v3 starts a rollout (201)" test "$(status_of "$out")" = 201
 # v4: a query that has no data; no_data pause.  v5: the same with no_data fail.
 nodata_steps='[{"stage":"shadow","percent":100,"duration_s":0},{"stage":"full"}]'
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v4 \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v4 \
     "$(plan pause 1 1 1 'max(model_success_ratio{model="v4"})' "$nodata_steps")")
 ok "start model.v4 (no data, pause)" test "$(status_of "$out")" = 201
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v5 \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v5 \
     "$(plan fail 1 1 1 'max(model_success_ratio{model="nothing"})' "$nodata_steps")")
 ok "start model.v5 (no data, fail)" test "$(status_of "$out")" = 201
 # v6: canary for 15 s (long enough for the sections before its kill -9), killed in the middle.
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" \
     '[{"stage":"shadow","percent":100,"duration_s":1},{"stage":"canary","percent":5,"duration_s":15},{"stage":"full"}]')")
 ok "start model.v6" test "$(status_of "$out")" = 201
 
 # v7: a canary above the flag's partial (25 by default): the controller raises partial with it.
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v7 \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v7 \
     '{"steps":[{"stage":"canary","percent":40},{"stage":"full"}]}')
 ok "start model.v7 (canary 40 %, no analysis)" test "$(status_of "$out")" = 201
 
 # ===== API contract and bad input =====
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" "$walk")")
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v6 "$(plan pause 1 1 1 "$(q v6)" "$walk")")
 ok "a second rollout of a running flag: 409" expect_error "$out" 409 conflict flag
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v2 \
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v2 \
     '{"steps":[{"stage":"canary","percent":5,"analysis":[{"name":"x","query":"up","threshold":{}}]}]}')
 ok "a threshold without min/max: 400 naming the field" \
     expect_error "$out" 400 invalid_argument "steps[0].analysis[0].threshold"
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v2 '{"steps":[{"stage":"partial","percent":25},{"stage":"canary","percent":5}]}')
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v2 '{"steps":[{"stage":"partial","percent":25},{"stage":"canary","percent":5}]}')
 ok "steps going backwards: 400 naming the step" expect_error "$out" 400 invalid_argument "steps[1]"
-out=$(api "$A" "$T" POST /admin/v1/rollouts/nope "$(plan pause 1 1 1 up "$walk")")
+out=$(api "$A" "$T" POST /api/v1/rollouts/nope "$(plan pause 1 1 1 up "$walk")")
 ok "a rollout of an unknown flag: 404" expect_error "$out" 404 not_found flag
-out=$(api "$A" "" GET /admin/v1/rollouts)
-ok "GET /admin/v1/rollouts needs a token: 401" expect_error "$out" 401 unauthorized
-out=$(api "$A" "$T" GET /admin/v1/rollouts)
-ok "GET /admin/v1/rollouts lists the six rollouts" \
+out=$(api "$A" "" GET /api/v1/rollouts)
+ok "GET /api/v1/rollouts needs a token: 401" expect_error "$out" 401 unauthorized
+out=$(api "$A" "$T" GET /api/v1/rollouts)
+ok "GET /api/v1/rollouts lists the six rollouts" \
     test "$(body_of "$out" | jq '.rollouts | length')" = 6
 
-# state FLAG / field FLAG JQ: from GET /admin/v1/rollouts/FLAG.
-field() { api "$A" "$T" GET "/admin/v1/rollouts/$1" | sed '$d' | jq -r "$2"; }
+# state FLAG / field FLAG JQ: from GET /api/v1/rollouts/FLAG.
+field() { api "$A" "$T" GET "/api/v1/rollouts/$1" | sed '$d' | jq -r "$2"; }
 state_is() { [[ $(field "$1" .state) == "$2" ]]; }
 step_is() { [[ $(field "$1" .step) == "$2" ]]; }
 flag_stage() { "$INFRACTL" flags get "$1" --json | jq -r ".environments.production.stage // \"off\""; }
@@ -262,13 +262,13 @@ ok "... its canary step raised partial to 40 (canary stays inside partial)" \
     test "$("$INFRACTL" flags history model.v7 --json | jq -c '[.history[] | select(.action == "rollout.start")][0].after.environments.production | [.stage, .canary, .partial]')" = '["canary",40,40]'
 
 # ===== Operator actions =====
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v4/resume)
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v4/resume)
 ok "resume a paused rollout: 200 running" test "$(body_of "$out" | jq -r .state)" = running
 ok "model.v4 pauses again (still no data), never promotes" retry 10 state_is model.v4 paused
 ok "model.v4 stays at shadow" test "$(flag_stage model.v4)" = shadow
 ok "infractl rollout abort model.v4" "$INFRACTL" rollout abort model.v4
 ok "aborted model.v4 is back to off" retry 5 stage_is model.v4 off
-out=$(api "$A" "$T" POST /admin/v1/rollouts/model.v4/resume)
+out=$(api "$A" "$T" POST /api/v1/rollouts/model.v4/resume)
 ok "resuming an aborted rollout: 409" expect_error "$out" 409 conflict state
 
 # ===== /metrics =====

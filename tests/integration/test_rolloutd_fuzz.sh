@@ -31,9 +31,9 @@ paths = [('POST', '/api/v1/flags'), ('PUT', '/api/v1/flags/f1'), ('POST', '/api/
          ('POST', '/ofrep/v1/evaluate/flags'), ('POST', '/api/v1/segments'), ('PUT', '/api/v1/segments/s1'),
          ('POST', '/api/v1/tokens'), ('GET', '/api/v1/flags/f1/history?limit=5'),
          ('GET', '/v1/snapshot?env=production'), ('DELETE', '/api/v1/segments/s1'), ('DELETE', '/api/v1/flags/f1'),
-         ('POST', '/admin/v1/rollouts/f1'), ('POST', '/admin/v1/rollouts/f1/pause'),
-         ('POST', '/admin/v1/rollouts/f1/resume'), ('POST', '/admin/v1/rollouts/f1/abort'),
-         ('GET', '/admin/v1/rollouts'), ('GET', '/admin/v1/rollouts/f1')]
+         ('POST', '/api/v1/rollouts/f1'), ('POST', '/api/v1/rollouts/f1/pause'),
+         ('POST', '/api/v1/rollouts/f1/resume'), ('POST', '/api/v1/rollouts/f1/abort'),
+         ('GET', '/api/v1/rollouts'), ('GET', '/api/v1/rollouts/f1')]
 def mutate(b):
     b = bytearray(b)
     for _ in range(random.randint(1, 6)):

@@ -164,10 +164,10 @@ leaders() {
 one_leader() { [[ $(leaders) == 1 ]]; }
 ok "exactly one live replica leads the rollout controller (A's lease expired)" retry 10 one_leader
 api "$B" "$T" POST /api/v1/flags '{"key":"planned"}' >/dev/null
-out=$(api "$B" "$T" POST /admin/v1/rollouts/planned \
+out=$(api "$B" "$T" POST /api/v1/rollouts/planned \
     '{"steps":[{"stage":"canary","percent":5},{"stage":"partial","percent":50},{"stage":"full"}]}')
 ok "a rollout started on B: 201" test "$(status_of "$out")" = 201
-planned_done() { [[ $(api "${live[-1]}" "$T" GET /admin/v1/rollouts/planned | sed '$d' | jq -r .state) == succeeded ]]; }
+planned_done() { [[ $(api "${live[-1]}" "$T" GET /api/v1/rollouts/planned | sed '$d' | jq -r .state) == succeeded ]]; }
 ok "... completes, as the last replica sees it" retry 10 planned_done
 steps=$(api "$B" "$T" GET /api/v1/flags/planned/history | sed '$d' |
     jq -c '[.history[] | select(.actor == "rollout-controller") | .after.environments.production.stage]')

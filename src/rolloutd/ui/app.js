@@ -206,7 +206,7 @@ async function loadHistory() {
 async function loadRollouts() {
   let data = null;
   try {
-    data = await api('GET', '/admin/v1/rollouts');
+    data = await api('GET', '/api/v1/rollouts');
   } catch (e) {
     if (e.status !== 404) { // 404: this rolloutd has no rollout API: no rollouts
       const why = e.status === 403 ? 'this token may not read them (an admin token may)' : e.message;

@@ -1,4 +1,4 @@
-// rollouts.js - the rollout section: one card per rollout of GET /admin/v1/rollouts (the rollout
+// rollouts.js - the rollout section: one card per rollout of GET /api/v1/rollouts (the rollout
 // controller's API; docs/rolloutd.md "Web page" gives the shape): state, the plan's steps with
 // the current one marked, why it stopped, and a chart per analysis metric.
 //
