@@ -3,7 +3,8 @@
 # local Prometheus: no query error, and data for every panel whose source runs locally (the
 # GPU dashboard's do not: no gpu_agent in the local stack).  Traffic first, so the rate panels
 # have something to show: a Kafka producer and a consumer group that lags, and flag
-# evaluations in rolloutd, for two minutes (two 1-minute rate windows of 15 s scrapes).
+# evaluations in rolloutd, for two minutes (two 1-minute rate windows of 15 s scrapes), and a
+# rollout plan that walks the flag to full on those evaluations (the rollout panels).
 # Uses the stack of INFRACTL_STATE_DIR (default: the repo's .infra); brings it up when it is not
 # running and leaves it as it found it.
 #
@@ -62,8 +63,31 @@ ok "flag $flag at partial 50 %" "$INFRACTL" flags stage "$flag" partial --percen
 done) &
 pids+=($!)
 
+# A rollout plan on the flag, gated by the stack's own Prometheus (the rollout panels'
+# data): partial 75 % for 40 s while the flag is evaluated at least once a second, then full.
+cat >"$tmp/plan.yml" <<PLAN
+interval_s: 10
+failure_limit: 20
+no_data: fail
+steps:
+  - stage: partial
+    percent: 75
+    duration_s: 40
+    analysis:
+      - name: evaluations_per_second
+        query: sum(rate(rolloutd_evaluations_total{job="rolloutd",flag="$flag"}[1m]))
+        threshold: { min: 1 }
+  - stage: full
+PLAN
+ok "a rollout plan started on $flag" "$INFRACTL" rollout start "$flag" --plan "$tmp/plan.yml"
+
 diag "traffic for 130 s (two 1-minute rate windows at a 15 s scrape interval)"
 sleep 130
+"$INFRACTL" rollout status "$flag" --json >"$tmp/rollout.json" 2>&1
+ok "the plan walked to full, gated by the stack's Prometheus (state $(jq -r .state "$tmp/rollout.json"))" \
+    test "$(jq -r .state "$tmp/rollout.json")" = succeeded
+ok "its analyses passed on real data" \
+    test "$(jq '[.history[] | select(.result == "pass")] | length' "$tmp/rollout.json")" -ge 1
 /usr/bin/python3 "$ROOT/tests/grafana/query_dashboards.py" --prometheus http://127.0.0.1:9490 \
     --minutes 3 --require-data-except '^ut-training/' --report "$tmp/report.json" \
     >"$tmp/out.txt" 2>&1
