@@ -17,21 +17,38 @@
 #include "core/macro.h"
 
 struct buf;
+struct drill_alerts;
 struct err;
+struct probe_spec;
 
 /* Appends key='value' to a libpq conninfo string, quoted as libpq wants (aborts on OOM). */
 void drill_conninfo_add(struct buf *b, const char *key, const char *value);
 
 enum drill_pg_fault {
-    DRILL_PG_CRASH,   /* SIGKILL of the leader node's whole process tree */
-    DRILL_PG_PAUSE,   /* SIGSTOP of the leader's Patroni and postmaster, SIGCONT after pause */
-    DRILL_PG_STOP,    /* SIGTERM of the leader's Patroni (a graceful stop) */
-    DRILL_PG_PGCRASH, /* SIGKILL of the leader's postmaster only (Patroni lives) */
+    DRILL_PG_CRASH,      /* SIGKILL of the leader node's whole process tree */
+    DRILL_PG_PAUSE,      /* SIGSTOP of the leader's Patroni and postmaster, SIGCONT after pause */
+    DRILL_PG_STOP,       /* SIGTERM of the leader's Patroni (a graceful stop) */
+    DRILL_PG_PGCRASH,    /* SIGKILL of the leader's postmaster only (Patroni lives) */
+    DRILL_PG_SWITCHOVER, /* planned: POST /switchover to the leader's Patroni REST API */
+    DRILL_PG_DCS,        /* etcd SIGKILLed (or SIGSTOPped for pause_usec): the leader stays */
+    DRILL_PG_PROXY,      /* HAProxy or PgBouncer SIGKILLed (options.proxy) */
     _DRILL_PG_FAULT_MAX,
+};
+
+/* Which proxy the proxy fault kills. */
+enum drill_pg_proxy {
+    DRILL_PG_PROXY_HAPROXY,
+    DRILL_PG_PROXY_PGBOUNCER,
+    _DRILL_PG_PROXY_MAX,
 };
 
 const char *drill_pg_fault_to_string(enum drill_pg_fault f);
 int drill_pg_fault_from_string(const char *s, enum drill_pg_fault *ret);
+const char *drill_pg_proxy_to_string(enum drill_pg_proxy p);
+int drill_pg_proxy_from_string(const char *s, enum drill_pg_proxy *ret);
+/* True for the faults that hit the leader node (it must come back as a streaming replica);
+ * false for dcs and proxy, after which the cluster must keep its leader. */
+bool drill_pg_fault_hits_leader(enum drill_pg_fault f);
 
 /* One PostgreSQL node as the drill reaches it. */
 struct drill_pg_node {
@@ -42,22 +59,36 @@ struct drill_pg_node {
     const char *password; /* may be NULL */
 };
 
+/* A service the cluster depends on (etcd, HAProxy, PgBouncer) as the dcs / proxy faults see
+ * it: its supervisor service name and its healthcheck (healthy again = healed). */
+struct drill_pg_service {
+    const char *name;                /* NULL: the stack has none (those faults cannot run) */
+    const struct probe_spec *health; /* borrowed; NULL = healthy once it has processes */
+};
+
 struct drill_pg_target {
     pid_t supervisor;           /* the supervisor running the nodes (their processes) */
     const char *write_conninfo; /* libpq conninfo of the production write path (PgBouncer) */
     const char *dbname;         /* database of the drill table on the nodes */
     const struct drill_pg_node *nodes;
     size_t n_nodes;
+    struct drill_pg_service dcs, haproxy, pgbouncer;
+    const char *api_user, *api_password; /* Patroni REST basic auth (switchover); may be NULL */
+    uint16_t alertmanager_port;          /* 0 = no alerts recorded (drill_alerts.h) */
+    uint16_t prometheus_port;            /* 0 = no pending alerts recorded */
 };
 
 struct drill_pg_options {
     enum drill_pg_fault fault;
+    enum drill_pg_proxy proxy;  /* proxy: which one is killed; default HAProxy */
+    bool dcs_pause;             /* dcs: SIGSTOP etcd for pause_usec instead of SIGKILL */
     uint64_t interval_usec;     /* between two writes; default 10 ms */
     uint64_t op_timeout_usec;   /* a write not answered by then is "unknown"; default 2 s */
     uint64_t before_usec;       /* writes before the fault; default 2 s */
     uint64_t pause_usec;        /* pause: how long the processes stay stopped; default 20 s */
     uint64_t after_usec;        /* writes after the cluster healed; default 1 s */
     uint64_t heal_timeout_usec; /* the cluster must be whole again by then; default 90 s */
+    uint64_t alerts_wait_usec;  /* after the run, keep recording alerts this long; default 0 */
     /* Progress lines ("fault: SIGSTOP pg2 (patroni 123, postmaster 456)"); NULL = none. */
     void (*progress)(const char *line, void *userdata);
     void *userdata;
@@ -73,9 +104,13 @@ struct drill_pg_result {
     uint64_t max_gap_usec;           /* longest time between two acks during the whole run */
     uint64_t new_leader_usec;        /* fault -> another node is leader; 0 = none seen */
     uint64_t heal_usec;              /* fault -> every node back, replicas streaming */
+    uint64_t fault_at_usec;          /* CLOCK_MONOTONIC of the fault (alert event times) */
     bool healed;
-    bool old_leader_rejoined; /* the faulted node is a streaming replica again */
-    char note[256];           /* why the run is not clean, "" when it is */
+    bool old_leader_rejoined;    /* the faulted node is a streaming replica again */
+    bool leader_kept;            /* dcs / proxy: the leader before the fault is leader after it */
+    struct drill_alerts *alerts; /* alerts seen during the run (owned: drill_alerts_free());
+                                    NULL when the target names no Alertmanager */
+    char note[256];              /* why the run is not clean, "" when it is */
 };
 
 /* Runs one drill.  Returns 0 when it ran (the result says how the cluster did), -EINVAL for

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "core/str.h"
 #include "drill_int.h"
 #include "probe/probe.h"
@@ -106,4 +108,39 @@ bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cl
         sync = sync || streq(m->role, "sync_standby");
     }
     return sync;
+}
+
+int drill__cluster_switchover(const struct drill_pg_target *t, const char *leader, char *msg,
+                              size_t msg_size)
+{
+    struct buf out = BUF_INIT(64 * 1024);
+    const struct drill_pg_node *node = NULL;
+    char url[96], *userpwd = NULL, *body;
+    long status = 0;
+    int r;
+
+    for (size_t i = 0; i < t->n_nodes && !node; i++)
+        if (streq(t->nodes[i].name, leader))
+            node = &t->nodes[i];
+    if (!node) {
+        (void)snprintf(msg, msg_size, "%s is not a node of the target", leader);
+        return -ENOENT;
+    }
+    (void)snprintf(url, sizeof url, "http://127.0.0.1:%u/switchover", (unsigned)node->rest_port);
+    if (t->api_user && t->api_password)
+        userpwd = xasprintf("%s:%s", t->api_user, t->api_password);
+    body = xasprintf("{\"leader\": \"%s\"}", leader);
+    r = drill__http(
+            &(struct drill_http_req){
+                    .url = url, .userpwd = userpwd, .body = body, .timeout_ms = 60 * 1000L },
+            &out, &status, msg, msg_size);
+    if (r == 0 && status != 200) {
+        (void)snprintf(msg, msg_size, "Patroni refused the switchover (HTTP %ld): %.160s", status,
+                       out.data ? out.data : "");
+        r = status == 401 ? -EACCES : -EPROTO;
+    }
+    free(userpwd);
+    free(body);
+    buf_release(&out);
+    return r;
 }

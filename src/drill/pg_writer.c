@@ -215,6 +215,7 @@ static int query(const char *conninfo, const char *sql, int n, const char *const
     int r = -EIO;
 
     if (PQstatus(c) == CONNECTION_OK) {
+        (void)PQsetNoticeProcessor(c, ignore_notice, NULL); /* "already exists, skipping" */
         res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) == want)
             r = 0;
