@@ -99,13 +99,19 @@ bench: deps-test build-quiet
 
 # Failover drills on the running stack (infractl drill; docs/drills.md): DRILL_RUNS runs of
 # each PostgreSQL fault, reports in docs/drill-report/ (committed: the figures docs cite).
+# DRILL_FAULTS picks some: NAME or NAME:ARGS (commas for spaces), the report postgres-NAME.
 DRILL_RUNS ?= 10
+DRILL_FAULTS ?= pause crash pg-crash stop switchover dcs-crash:--fault,dcs,--mode,crash \
+	dcs-pause:--fault,dcs,--mode,pause proxy-haproxy:--fault,proxy,--target,haproxy \
+	proxy-pgbouncer:--fault,proxy,--target,pgbouncer
 drill: build-quiet
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
-	@for f in pause crash pg-crash stop; do \
-		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS)"; \
-		$(INFRACTL) drill postgres --fault $$f --runs $(DRILL_RUNS) --json \
+	@for spec in $(DRILL_FAULTS); do \
+		f=$${spec%%:*}; args="--fault $$f"; \
+		case $$spec in *:*) args=$$(echo "$${spec#*:}" | tr , ' ');; esac; \
+		echo "== drill postgres $$args --runs $(DRILL_RUNS)"; \
+		$(INFRACTL) drill postgres $$args --runs $(DRILL_RUNS) --json \
 			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
