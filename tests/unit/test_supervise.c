@@ -1113,6 +1113,5 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_frozen_service_is_fenced), T_CASE(test_failed_liveness_fences),
        T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
        T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
-       T_CASE(test_netns),
-       T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
-       T_CASE(test_control_client_without_supervisor))
+       T_CASE(test_netns), T_CASE(test_sigterm_stops_and_supervisor_death_kills_services),
+       T_CASE(test_preflight), T_CASE(test_control_client_without_supervisor))
