@@ -101,9 +101,9 @@ bench: deps-test build-quiet
 # each PostgreSQL fault, reports in docs/drill-report/ (committed: the figures docs cite).
 # DRILL_FAULTS picks some: NAME or NAME:ARGS (commas for spaces), the report postgres-NAME.
 DRILL_RUNS ?= 10
-DRILL_FAULTS ?= pause crash pg-crash stop switchover dcs-crash:--fault,dcs,--mode,crash \
-	dcs-pause:--fault,dcs,--mode,pause proxy-haproxy:--fault,proxy,--target,haproxy \
-	proxy-pgbouncer:--fault,proxy,--target,pgbouncer
+DRILL_PROXY := proxy-haproxy:--fault,proxy,--target,haproxy proxy-pgbouncer:--fault,proxy,--target,pgbouncer
+DRILL_DCS := dcs-crash:--fault,dcs,--mode,crash dcs-pause:--fault,dcs,--mode,pause
+DRILL_FAULTS ?= pause crash pg-crash stop switchover $(DRILL_DCS) $(DRILL_PROXY)
 drill: build-quiet
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet

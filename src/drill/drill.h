@@ -32,6 +32,9 @@ enum drill_pg_fault {
     DRILL_PG_SWITCHOVER, /* planned: POST /switchover to the leader's Patroni REST API */
     DRILL_PG_DCS,        /* etcd SIGKILLed (or SIGSTOPped for pause_usec): the leader stays */
     DRILL_PG_PROXY,      /* HAProxy or PgBouncer SIGKILLed (options.proxy) */
+    DRILL_PG_PARTITION,  /* the leader's namespace cut from its peers and etcd (nftables); the
+                            client path (HAProxy) still reaches it.  Needs nodes with netns */
+    DRILL_PG_HOST_DEATH, /* the leader's namespace cut off entirely: the lease must expire */
     _DRILL_PG_FAULT_MAX,
 };
 
@@ -49,12 +52,16 @@ int drill_pg_proxy_from_string(const char *s, enum drill_pg_proxy *ret);
 /* True for the faults that hit the leader node (it must come back as a streaming replica);
  * false for dcs and proxy, after which the cluster must keep its leader. */
 bool drill_pg_fault_hits_leader(enum drill_pg_fault f);
+/* True for partition and host-death (nodes in network namespaces, cut with nftables). */
+bool drill_pg_fault_is_cut(enum drill_pg_fault f);
 
 /* One PostgreSQL node as the drill reaches it. */
 struct drill_pg_node {
     const char *name;     /* the Patroni member and supervisor service name */
-    uint16_t pg_port;     /* PostgreSQL on 127.0.0.1 */
-    uint16_t rest_port;   /* Patroni's REST API on 127.0.0.1 */
+    uint16_t pg_port;     /* PostgreSQL */
+    uint16_t rest_port;   /* Patroni's REST API */
+    const char *host;     /* address of both; NULL = 127.0.0.1 */
+    const char *netns;    /* its network namespace (ip netns); NULL = none (no partitions) */
     const char *user;     /* a superuser for the final read on this node */
     const char *password; /* may be NULL */
 };
@@ -76,6 +83,7 @@ struct drill_pg_target {
     const char *api_user, *api_password; /* Patroni REST basic auth (switchover); may be NULL */
     uint16_t alertmanager_port;          /* 0 = no alerts recorded (drill_alerts.h) */
     uint16_t prometheus_port;            /* 0 = no pending alerts recorded */
+    const char *state_dir; /* the supervisor's: service logs (partition evidence); may be NULL */
 };
 
 struct drill_pg_options {
@@ -111,6 +119,17 @@ struct drill_pg_result {
     struct drill_alerts *alerts; /* alerts seen during the run (owned: drill_alerts_free());
                                     NULL when the target names no Alertmanager */
     char note[256];              /* why the run is not clean, "" when it is */
+    /* The writer's history by acknowledging node (every fault; partitions above all): */
+    unsigned ack_servers;       /* distinct nodes that acknowledged writes */
+    unsigned dual_primary_acks; /* writes acknowledged by a node after another one had started
+                                   acknowledging (two primaries by turns: split brain) */
+    char old_server[40], new_server[40]; /* "ADDRESS:PORT" */
+    int64_t old_last_ack_usec;  /* last write the old primary acknowledged, from the fault */
+    int64_t new_first_ack_usec; /* first write the new primary acknowledged, from the fault */
+    /* partition / host-death: from the nodes' own logs (Patroni's timestamps, local time) */
+    char old_demoted_at[24];  /* the old leader's first demote / read-only line; "" = none */
+    char new_promoted_at[24]; /* the new leader's promotion line; "" = none */
+    char old_log[1024];       /* the old leader's lines about it, as they are */
 };
 
 /* Runs one drill.  Returns 0 when it ran (the result says how the cluster did), -EINVAL for

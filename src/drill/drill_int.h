@@ -23,6 +23,7 @@ struct drill_op {
     int64_t id;
     uint64_t invoke_usec, done_usec; /* CLOCK_MONOTONIC */
     enum drill_op_result result;
+    char server[40]; /* ok: "ADDRESS:PORT" of the node that acknowledged it ("" otherwise) */
 };
 
 struct pg_writer;
@@ -90,3 +91,14 @@ int drill__http(const struct drill_http_req *req, struct buf *out, long *ret_sta
  * 200, else -errno with msg saying why (Patroni's answer for a refusal). */
 int drill__cluster_switchover(const struct drill_pg_target *t, const char *leader, char *msg,
                               size_t msg_size) WARN_UNUSED_RESULT;
+
+/* ===== Partitions (pg_netcut.c) ===== */
+
+/* Cuts the node in network namespace netns off: everything but loopback is dropped (host
+ * death, host_addr NULL), or everything but TCP from/to host_addr other than its DCS port
+ * dcs_port (partition: peers and DCS cut, the host's proxies still reach it).  0 or -errno
+ * with msg saying why. */
+int drill__netcut(const char *netns, const char *host_addr, uint16_t dcs_port, char *msg,
+                  size_t msg_size) WARN_UNUSED_RESULT;
+/* Removes the cut.  0 or -errno with msg. */
+int drill__netheal(const char *netns, char *msg, size_t msg_size) WARN_UNUSED_RESULT;

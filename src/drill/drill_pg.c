@@ -3,11 +3,13 @@
  * cluster is whole again with the faulted node back as a streaming replica, writer off, then
  * the final read on every node decides lost / recovered and the write gap. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/alloc.h"
@@ -25,11 +27,19 @@
 #define READY_TIMEOUT_USEC (90 * USEC_PER_SEC)   /* the cluster whole before the drill starts */
 #define CONVERGE_USEC      (15 * USEC_PER_SEC)   /* replicas replay the last writes */
 #define ALERTS_POLL_USEC   USEC_PER_SEC          /* Prometheus / Alertmanager alert lists */
+#define CUT_AFTER_USEC     (2 * USEC_PER_SEC)    /* a cut lasts until a new leader + this */
+#define CUT_MAX_USEC       (60 * USEC_PER_SEC)   /* ... or this long when none comes */
 
 static const char *const fault_names[_DRILL_PG_FAULT_MAX] = {
-    [DRILL_PG_CRASH] = "crash",      [DRILL_PG_PAUSE] = "pause",           [DRILL_PG_STOP] = "stop",
-    [DRILL_PG_PGCRASH] = "pg-crash", [DRILL_PG_SWITCHOVER] = "switchover", [DRILL_PG_DCS] = "dcs",
+    [DRILL_PG_CRASH] = "crash",
+    [DRILL_PG_PAUSE] = "pause",
+    [DRILL_PG_STOP] = "stop",
+    [DRILL_PG_PGCRASH] = "pg-crash",
+    [DRILL_PG_SWITCHOVER] = "switchover",
+    [DRILL_PG_DCS] = "dcs",
     [DRILL_PG_PROXY] = "proxy",
+    [DRILL_PG_PARTITION] = "partition",
+    [DRILL_PG_HOST_DEATH] = "host-death",
 };
 
 static const char *const proxy_names[_DRILL_PG_PROXY_MAX] = {
@@ -72,6 +82,25 @@ bool drill_pg_fault_hits_leader(enum drill_pg_fault f)
     return f != DRILL_PG_DCS && f != DRILL_PG_PROXY;
 }
 
+bool drill_pg_fault_is_cut(enum drill_pg_fault f)
+{
+    return f == DRILL_PG_PARTITION || f == DRILL_PG_HOST_DEATH;
+}
+
+static off_t log_size(const struct drill_pg_target *t, const char *service)
+{
+    struct stat st;
+    char *path;
+    off_t n;
+
+    if (!t->state_dir)
+        return 0;
+    path = sv_log_path(t->state_dir, service);
+    n = stat(path, &st) == 0 ? st.st_size : 0;
+    free(path);
+    return n;
+}
+
 /* A switchover in flight: Patroni answers the POST only once it is done, so it runs on a
  * thread of its own while the drill watches the cluster. */
 struct switchover {
@@ -98,6 +127,8 @@ struct run {
     const struct drill_pg_service *svc; /* dcs / proxy: the service faulted; NULL otherwise */
     struct switchover sw;
     pid_t victim_main;  /* dcs / proxy: the faulted service's main process */
+    const char *netns;  /* partition / host-death: the old leader's namespace, cut */
+    off_t log_at[16];   /* partition / host-death: size of each node's log at the fault */
     size_t alerts_seen; /* alert events already shown as progress */
     char id[64];
 };
@@ -133,7 +164,7 @@ static char *node_conninfo(const struct drill_pg_target *t, const struct drill_p
     char port[8];
 
     (void)snprintf(port, sizeof port, "%u", (unsigned)n->pg_port);
-    drill_conninfo_add(&b, "host", "127.0.0.1");
+    drill_conninfo_add(&b, "host", n->host ? n->host : "127.0.0.1");
     drill_conninfo_add(&b, "port", port);
     drill_conninfo_add(&b, "dbname", t->dbname);
     drill_conninfo_add(&b, "user", n->user);
@@ -200,6 +231,26 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
     int k;
 
     *n_roots = 0;
+    if (drill_pg_fault_is_cut(r->o->fault)) {
+        const struct probe_spec *dcs = r->t->dcs.health;
+        bool whole = r->o->fault == DRILL_PG_HOST_DEATH;
+        char msg[256];
+
+        for (size_t i = 0; i < r->t->n_nodes; i++)
+            r->log_at[i] = log_size(r->t, r->t->nodes[i].name);
+        k = drill__netcut(r->netns, whole ? NULL : dcs->host, dcs->port, msg, sizeof msg);
+        if (k < 0)
+            return err_set(reterr, k, 0, 0, "cannot cut %s off: %s", leader, msg);
+        if (whole)
+            progress(r, "fault: %s's namespace %s cut off entirely (nftables: only loopback)",
+                     leader, r->netns);
+        else
+            progress(r,
+                     "fault: %s's namespace %s cut from its peers and etcd (%s:%u); the client "
+                     "path from %s stays",
+                     leader, r->netns, dcs->host, (unsigned)dcs->port, dcs->host);
+        return 0;
+    }
     if (r->o->fault == DRILL_PG_SWITCHOVER) {
         r->sw = (struct switchover){ .t = r->t, .leader = leader };
         if (pthread_create(&r->sw.thread, NULL, switchover_thread, &r->sw) != 0)
@@ -263,6 +314,132 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
     }
     free(procs);
     return 0;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.mmm" from a Patroni ("...,mmm INFO: ...") or PostgreSQL ("....mmm UTC")
+ * log line; false when the line does not start with one. */
+static bool line_time(const char *line, char *ret, size_t n)
+{
+    if (strlen(line) < 23 || line[4] != '-' || line[10] != ' ' || line[19] == '\0' ||
+        (line[19] != ',' && line[19] != '.') || n < 24)
+        return false;
+    memcpy(ret, line, 23);
+    ret[19] = '.';
+    ret[23] = '\0';
+    return true;
+}
+
+/* The lines a node wrote since the fault (from offset `from` of its log) that match one of
+ * pats (NULL-terminated): appended to out (if any), the time of the first one to first_at. */
+static void log_scan(const struct drill_pg_target *t, const char *service, off_t from,
+                     const char *const *pats, char *out, size_t out_size, char *first_at,
+                     size_t first_size)
+{
+    char *path, line[1024];
+    size_t used = out ? strlen(out) : 0;
+    FILE *f;
+
+    if (!t->state_dir)
+        return;
+    path = sv_log_path(t->state_dir, service);
+    f = fopen(path, "re");
+    free(path);
+    if (!f)
+        return;
+    if (fseeko(f, from, SEEK_SET) == 0)
+        while (fgets(line, sizeof line, f)) {
+            bool hit = false;
+
+            for (const char *const *p = pats; *p && !hit; p++)
+                hit = strstr(line, *p) != NULL;
+            if (!hit)
+                continue;
+            if (!first_at[0])
+                (void)line_time(line, first_at, first_size);
+            if (out && used + strlen(line) < out_size) {
+                memcpy(out + used, line, strlen(line) + 1);
+                used += strlen(line);
+            }
+        }
+    (void)fclose(f);
+}
+
+/* The evidence of a partition: the old leader's own lines about losing the DCS and demoting,
+ * and the time the new leader promoted itself. */
+static void partition_evidence(struct run *r)
+{
+    static const char *const old_pats[] = { "emoting",
+                                            "DCS is not accessible",
+                                            "Error communicating with DCS",
+                                            "shutdown request",
+                                            "database system is shut down",
+                                            "read-only",
+                                            NULL };
+    static const char *const demote_pats[] = { "emoting", NULL };
+    static const char *const new_pats[] = { "promoted self to leader", NULL };
+    struct drill_pg_result *res = r->res;
+
+    for (size_t i = 0; i < r->t->n_nodes; i++) {
+        const char *name = r->t->nodes[i].name;
+
+        if (streq(name, res->old_leader)) {
+            char ignored[24] = "";
+
+            log_scan(r->t, name, r->log_at[i], old_pats, res->old_log, sizeof res->old_log, ignored,
+                     sizeof ignored);
+            log_scan(r->t, name, r->log_at[i], demote_pats, NULL, 0, res->old_demoted_at,
+                     sizeof res->old_demoted_at);
+        } else if (streq(name, res->new_leader)) {
+            log_scan(r->t, name, r->log_at[i], new_pats, NULL, 0, res->new_promoted_at,
+                     sizeof res->new_promoted_at);
+        }
+    }
+    if (res->old_demoted_at[0] || res->new_promoted_at[0])
+        progress(r, "logs: %s demoted at %s, %s promoted at %s", res->old_leader,
+                 res->old_demoted_at[0] ? res->old_demoted_at : "(no line)",
+                 res->new_leader[0] ? res->new_leader : "-",
+                 res->new_promoted_at[0] ? res->new_promoted_at : "(no line)");
+}
+
+/* The writer's history by acknowledging node: which nodes acknowledged, the old primary's
+ * last and the new one's first acknowledgement, and any write acknowledged by a node after
+ * another one had begun acknowledging (two primaries by turns: split brain). */
+static void ack_history(const struct drill_op *ops, size_t n, uint64_t fault,
+                        struct drill_pg_result *res)
+{
+    char seen[16][40];
+    bool retired[16] = { false };
+    size_t n_seen = 0, cur = SIZE_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct drill_op *op = &ops[i];
+        int64_t at = (int64_t)op->done_usec - (int64_t)fault;
+        size_t k;
+
+        if (op->result != DRILL_OP_OK || !op->server[0])
+            continue;
+        for (k = 0; k < n_seen && !streq(seen[k], op->server); k++)
+            ;
+        if (k == n_seen) {
+            if (n_seen == ARRAY_SIZE(seen))
+                continue;
+            (void)snprintf(seen[n_seen++], sizeof seen[0], "%s", op->server);
+        }
+        if (cur != SIZE_MAX && k != cur)
+            retired[cur] = true; /* another node acknowledges now */
+        if (retired[k])
+            res->dual_primary_acks++;
+        if (k == 0)
+            res->old_last_ack_usec = at;
+        else if (!res->new_server[0]) {
+            (void)snprintf(res->new_server, sizeof res->new_server, "%s", op->server);
+            res->new_first_ack_usec = at;
+        }
+        cur = k;
+    }
+    if (n_seen)
+        (void)snprintf(res->old_server, sizeof res->old_server, "%s", seen[0]);
+    res->ack_servers = (unsigned)n_seen;
 }
 
 /* The main process of the faulted service (dcs / proxy), 0 when not found or not one. */
@@ -516,6 +693,18 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         r.svc = &t->dcs;
     else if (o.fault == DRILL_PG_PROXY)
         r.svc = o.proxy == DRILL_PG_PROXY_HAPROXY ? &t->haproxy : &t->pgbouncer;
+    if (drill_pg_fault_is_cut(o.fault)) {
+        for (size_t i = 0; i < t->n_nodes; i++)
+            if (!t->nodes[i].netns)
+                return err_set(reterr, -EINVAL, 0, 0,
+                               "--fault %s needs a cluster whose nodes run in network "
+                               "namespaces (%s has no netns: scripts/drill-netns.sh up)",
+                               drill_pg_fault_to_string(o.fault), t->nodes[i].name);
+        if (!t->dcs.health || !t->dcs.health->host)
+            return err_set(reterr, -EINVAL, 0, 0,
+                           "--fault %s needs the etcd service's healthcheck host and port",
+                           drill_pg_fault_to_string(o.fault));
+    }
     if (r.svc && !r.svc->name)
         return err_set(reterr, -ENOENT, 0, 0, "the stack has no %s service to fault",
                        o.fault == DRILL_PG_DCS ? "etcd" : drill_pg_proxy_to_string(o.proxy));
@@ -531,10 +720,20 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
                        (unsigned)(READY_TIMEOUT_USEC / USEC_PER_SEC));
     leader = drill__cluster_leader(&c);
     (void)snprintf(res.old_leader, sizeof res.old_leader, "%s", leader);
-    rc = pg_exec_simple(t->write_conninfo,
-                        "CREATE TABLE IF NOT EXISTS drill_writes (run text NOT NULL, id bigint "
-                        "NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run, id))",
-                        msg, sizeof msg);
+    for (size_t i = 0; i < t->n_nodes; i++)
+        if (streq(t->nodes[i].name, leader))
+            r.netns = t->nodes[i].netns;
+    /* Through the write path, retried: right after a previous run PgBouncer may still refuse
+     * logins for a moment (server_login_retry) while HAProxy re-checks the primary. */
+    for (uint64_t until = now_usec() + READY_TIMEOUT_USEC;; sleep_usec(POLL_USEC * 5)) {
+        rc = pg_exec_simple(t->write_conninfo,
+                            "CREATE TABLE IF NOT EXISTS drill_writes (run text NOT NULL, id "
+                            "bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY "
+                            "(run, id))",
+                            msg, sizeof msg);
+        if (rc == 0 || now_usec() >= until)
+            break;
+    }
     if (rc < 0)
         return err_set(reterr, rc, 0, 0, "cannot create the drill table: %s", msg);
 
@@ -563,12 +762,22 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     }
     r.victim_main = victim_main(&r);
     res.fault_at_usec = fault;
-    resumed = !(o.fault == DRILL_PG_PAUSE || (o.fault == DRILL_PG_DCS && o.dcs_pause));
-    deadline = fault + o.heal_timeout_usec + (resumed ? 0 : o.pause_usec);
+    resumed = !(o.fault == DRILL_PG_PAUSE || (o.fault == DRILL_PG_DCS && o.dcs_pause) ||
+                drill_pg_fault_is_cut(o.fault));
+    deadline = fault + o.heal_timeout_usec +
+               (resumed                          ? 0
+                : drill_pg_fault_is_cut(o.fault) ? CUT_MAX_USEC
+                                                 : o.pause_usec);
     for (;;) {
         uint64_t now = now_usec();
 
-        if (!resumed && now >= fault + o.pause_usec) {
+        if (!resumed && drill_pg_fault_is_cut(o.fault) &&
+            ((res.new_leader_usec && now >= fault + res.new_leader_usec + CUT_AFTER_USEC) ||
+             now >= fault + CUT_MAX_USEC)) {
+            rc = drill__netheal(r.netns, msg, sizeof msg);
+            resumed = true;
+            progress(&r, "cut of %s removed%s%s", r.netns, rc < 0 ? ": " : "", rc < 0 ? msg : "");
+        } else if (!resumed && !drill_pg_fault_is_cut(o.fault) && now >= fault + o.pause_usec) {
             for (size_t i = 0; i < n_roots; i++)
                 (void)kill(roots[i], SIGCONT);
             resumed = true;
@@ -600,6 +809,10 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     if (!resumed)
         for (size_t i = 0; i < n_roots; i++)
             (void)kill(roots[i], SIGCONT);
+    if (!resumed && drill_pg_fault_is_cut(o.fault) && drill__netheal(r.netns, msg, sizeof msg) < 0)
+        progress(&r, "cannot remove the cut of %s: %s", r.netns, msg);
+    if (drill_pg_fault_is_cut(o.fault))
+        partition_evidence(&r);
     if (r.sw.started) {
         (void)pthread_join(r.sw.thread, NULL);
         /* Patroni may drop the connection while it demotes: the cluster view decides. */
@@ -618,6 +831,11 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         res.unknown += ops[i].result == DRILL_OP_UNKNOWN;
     }
     gaps(ops, n_ops, fault, end, &res);
+    ack_history(ops, n_ops, fault, &res);
+    if (res.dual_primary_acks)
+        (void)snprintf(res.note, sizeof res.note,
+                       "split brain: %u writes acknowledged by %s after %s had taken over",
+                       res.dual_primary_acks, res.old_server, res.new_server);
     rc = res.healed ? final_read(&r, ops, n_ops, reterr) : 0;
     free(ops);
     (void)snprintf(sql, sizeof sql, "DELETE FROM drill_writes WHERE run = '%s'", r.id);

@@ -3,6 +3,7 @@
  * once (a frozen node's REST API never answers, so no single node is asked alone). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -57,9 +58,11 @@ int drill__cluster_read(const struct drill_pg_target *t, uint64_t timeout_usec,
     int r = -ETIMEDOUT;
 
     for (size_t i = 0; i < n; i++) {
-        specs[i] = (struct probe_spec){
-            .type = PROBE_HTTP, .port = t->nodes[i].rest_port, .path = path, .expect_status = 200
-        };
+        specs[i] = (struct probe_spec){ .type = PROBE_HTTP,
+                                        .host = t->nodes[i].host ? xstrdup(t->nodes[i].host) : NULL,
+                                        .port = t->nodes[i].rest_port,
+                                        .path = path,
+                                        .expect_status = 200 };
         probes[i] = probe_start(&specs[i], timeout_usec);
     }
     probe_run_all(probes, (unsigned)n);
@@ -67,6 +70,7 @@ int drill__cluster_read(const struct drill_pg_target *t, uint64_t timeout_usec,
         if (r < 0 && probes[i] && probe_result(probes[i]) == 0)
             r = parse_cluster(probe_detail(probes[i]), ret);
         probes[i] = probe_free(probes[i]);
+        free(specs[i].host);
     }
     return r;
 }
@@ -126,7 +130,8 @@ int drill__cluster_switchover(const struct drill_pg_target *t, const char *leade
         (void)snprintf(msg, msg_size, "%s is not a node of the target", leader);
         return -ENOENT;
     }
-    (void)snprintf(url, sizeof url, "http://127.0.0.1:%u/switchover", (unsigned)node->rest_port);
+    (void)snprintf(url, sizeof url, "http://%s:%u/switchover",
+                   node->host ? node->host : "127.0.0.1", (unsigned)node->rest_port);
     if (t->api_user && t->api_password)
         userpwd = xasprintf("%s:%s", t->api_user, t->api_password);
     body = xasprintf("{\"leader\": \"%s\"}", leader);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* infractl drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy [--runs N]:
+/* infractl drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|
+ * host-death [--runs N]:
  * failover drills on the
  * running stack (src/drill): a writer through PgBouncer -> HAProxy -> primary, a fault on the
  * leader, the final read on every node; per run and as min / median / p95 / max. */
@@ -25,7 +26,8 @@
 #include "status.h"
 
 static const char usage[] =
-        "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy [--runs N] "
+        "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|"
+        "host-death [--runs N] "
         "[--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] [--max-gap S] "
         "[--alerts-wait S] [--json]";
 
@@ -43,6 +45,12 @@ static const struct cli_help_item drill_subcommands[] = {
     { "postgres --fault proxy [--target haproxy|pgbouncer]",
       "HAProxy (the default) or PgBouncer SIGKILLed; the supervisor restarts it; the leader "
       "must stay" },
+    { "postgres --fault partition|host-death",
+      "the drill cluster of scripts/drill-netns.sh only (nodes in network namespaces): the "
+      "leader's namespace cut from its peers and etcd (partition; HAProxy still reaches it) or "
+      "cut off entirely (host death) with nftables until a new leader + 2 s; no supervisor "
+      "fences it, so the lease must expire.  A run fails on any write acknowledged by the old "
+      "primary after the new one began (split brain)" },
     { NULL, NULL },
 };
 
@@ -106,8 +114,8 @@ static uint16_t status_port(const struct stack *s, const char *kind)
 
 /* The drill's view of the stack: Patroni nodes (kind patroni) and PgBouncer's client side
  * (kind pgbouncer, from its healthcheck: user, password, database). */
-static int build_target(const struct stack *s, struct stack_secrets *sec, long supervisor,
-                        struct target *ret)
+static int build_target(const struct stack *s, struct stack_secrets *sec, const char *state_dir,
+                        long supervisor, struct target *ret)
 {
     const struct stack_service *bouncer = NULL;
     struct buf ci = BUF_INIT(0);
@@ -126,6 +134,8 @@ static int build_target(const struct stack *s, struct stack_secrets *sec, long s
             .name = svc->name,
             .pg_port = svc->status_probe.port,
             .rest_port = svc->health.probe.port,
+            .host = svc->status_probe.host,
+            .netns = svc->netns,
             .user = svc->status_probe.user,
             .password = svc->status_probe.password,
         };
@@ -136,7 +146,8 @@ static int build_target(const struct stack *s, struct stack_secrets *sec, long s
         return -ENOENT;
     }
     (void)snprintf(port, sizeof port, "%u", (unsigned)bouncer->health.probe.port);
-    drill_conninfo_add(&ci, "host", "127.0.0.1");
+    drill_conninfo_add(&ci, "host",
+                       bouncer->health.probe.host ? bouncer->health.probe.host : "127.0.0.1");
     drill_conninfo_add(&ci, "port", port);
     drill_conninfo_add(&ci, "dbname", bouncer->health.probe.dbname);
     drill_conninfo_add(&ci, "user", bouncer->health.probe.user);
@@ -155,6 +166,7 @@ static int build_target(const struct stack *s, struct stack_secrets *sec, long s
     ret->t.api_password = stack_secrets_lookup("patroni_api", sec);
     ret->t.prometheus_port = status_port(s, "prometheus");
     ret->t.alertmanager_port = status_port(s, "alertmanager");
+    ret->t.state_dir = state_dir;
     return 0;
 }
 
@@ -171,7 +183,7 @@ static double ms(uint64_t usec)
 
 static bool run_passed(enum drill_pg_fault f, const struct drill_pg_result *r, uint64_t max_gap)
 {
-    return r->lost == 0 && r->healed &&
+    return r->lost == 0 && r->healed && r->dual_primary_acks == 0 &&
            (drill_pg_fault_hits_leader(f) ? r->old_leader_rejoined : r->leader_kept) &&
            r->gap_usec <= max_gap;
 }
@@ -219,6 +231,17 @@ static json_t *run_json(enum drill_pg_fault f, const struct drill_pg_result *r, 
                   "phantom", r->phantom, "healed", r->healed, "old_leader_rejoined",
                   r->old_leader_rejoined, "passed", run_passed(f, r, max_gap), "note", r->note);
     json_object_set_new(o, "leader_kept", json_boolean(r->leader_kept));
+    json_object_set_new(o, "writer_history",
+                        json_pack("{s:i, s:i, s:s, s:s, s:f, s:f}", "ack_servers", r->ack_servers,
+                                  "dual_primary_acks", r->dual_primary_acks, "old_primary",
+                                  r->old_server, "new_primary", r->new_server, "old_last_ack_ms",
+                                  (double)r->old_last_ack_usec / 1000.0, "new_first_ack_ms",
+                                  (double)r->new_first_ack_usec / 1000.0));
+    if (drill_pg_fault_is_cut(f))
+        json_object_set_new(o, "partition_evidence",
+                            json_pack("{s:s, s:s, s:s}", "old_leader_demoted_at", r->old_demoted_at,
+                                      "new_leader_promoted_at", r->new_promoted_at,
+                                      "old_leader_log", r->old_log));
     json_object_set_new(o, "alerts", alerts_json(r));
     json_object_set_new(o, "alert_polls",
                         json_pack("{s:i, s:i, s:s, s:s}", "ok", ok, "failed", failed, "last_error",
@@ -292,7 +315,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
             if (drill_pg_fault_from_string(optarg, &o.fault) < 0)
                 return cli_usage_error(usage,
                                        "unknown fault '%s' (crash, pg-crash, pause, stop, "
-                                       "switchover, dcs or proxy)",
+                                       "switchover, dcs, proxy, partition or host-death)",
                                        optarg);
             break;
         case 'r':
@@ -340,7 +363,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         return cli_usage_error(usage, "unexpected argument '%s'", argv[optind + 1]);
     if (o.fault == _DRILL_PG_FAULT_MAX)
         return cli_usage_error(usage, "--fault is required (crash, pg-crash, pause, stop, "
-                                      "switchover, dcs or proxy)");
+                                      "switchover, dcs, proxy, partition or host-death)");
     if (have_mode && o.fault != DRILL_PG_DCS)
         return cli_usage_error(usage, "--mode applies to --fault dcs only");
     if (have_target && o.fault != DRILL_PG_PROXY)
@@ -352,7 +375,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         return CLI_EXIT_NOT_RUNNING;
     }
     if (cli_load_stack(ctx, false, &s, &sec) < 0 ||
-        build_target(s, sec, snap.supervisor_pid, &tgt) < 0)
+        build_target(s, sec, ctx->state_dir, snap.supervisor_pid, &tgt) < 0)
         goto out;
     o.progress = on_progress;
     res = xcalloc(runs, sizeof *res);
