@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill format clean install
+.PHONY: bench drill drill-netns format clean install
 
 all: build
 
@@ -115,6 +115,20 @@ drill: build-quiet
 			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
+
+# Partition and host death (scripts/drill-netns.sh, as root: the drill-only cluster in network
+# namespaces, brought up and down around the runs; its ports 31500-31599).
+drill-netns: build-quiet
+	@mkdir -p docs/drill-report
+	@scripts/drill-netns.sh up $(INFRACTL)
+	@for f in partition host-death; do \
+		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS) (drill-netns cluster)"; \
+		INFRACTL=$(INFRACTL) scripts/drill-netns.sh infractl drill postgres --fault $$f \
+			--runs $(DRILL_RUNS) --max-gap 23s --json \
+			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
+		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
+		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
+	@scripts/drill-netns.sh down $(INFRACTL)
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).
