@@ -609,7 +609,12 @@ static int final_read(struct run *r, const struct drill_op *ops, size_t n_ops, s
     int64_t *ids = NULL;
     int n, rc = 0;
 
-    n = pg_read_ids(r->t->write_conninfo, r->id, &ids, msg, sizeof msg);
+    /* Retried like the first write: PgBouncer may refuse logins for a moment after a fault. */
+    for (uint64_t until = now_usec() + CONVERGE_USEC;; sleep_usec(POLL_USEC)) {
+        n = pg_read_ids(r->t->write_conninfo, r->id, &ids, msg, sizeof msg);
+        if (n >= 0 || now_usec() >= until)
+            break;
+    }
     if (n < 0)
         return err_set(reterr, -EIO, 0, 0, "final read through the write path failed: %s", msg);
     for (size_t i = 0; i < n_ops; i++) {
