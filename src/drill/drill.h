@@ -71,6 +71,9 @@ struct drill_pg_node {
 struct drill_pg_service {
     const char *name;                /* NULL: the stack has none (those faults cannot run) */
     const struct probe_spec *health; /* borrowed; NULL = healthy once it has processes */
+    uint64_t settle_usec; /* it must have run this long before it is faulted: the supervisor's
+                             restart_backoff.reset_after (killed sooner, it would come back
+                             after a doubled backoff, and the drill would measure that) */
 };
 
 struct drill_pg_target {

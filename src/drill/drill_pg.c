@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -455,6 +456,39 @@ static pid_t victim_main(const struct run *r)
     return main;
 }
 
+/* Waits until the service to fault has run r->svc->settle_usec (its restart backoff reset). */
+static void wait_settled(struct run *r)
+{
+    long ticks = sysconf(_SC_CLK_TCK);
+    bool said = false;
+
+    for (uint64_t until = now_usec() + 5 * r->svc->settle_usec + READY_TIMEOUT_USEC;
+         now_usec() < until; sleep_usec(POLL_USEC * 5)) {
+        struct sv_process *procs = NULL;
+        pid_t roots[8], main = 0;
+        size_t n = 0, n_roots = 0;
+        uint64_t started = 0, up;
+        struct timespec ts;
+
+        if (node_processes(r->t, r->svc->name, &procs, &n, roots, &n_roots, &main) == 0)
+            for (size_t i = 0; i < n; i++)
+                if (procs[i].pid == main)
+                    started = procs[i].start * USEC_PER_SEC / (uint64_t)(ticks > 0 ? ticks : 100);
+        free(procs);
+        if (!started || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+            continue;
+        up = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+        up = up > started ? up - started : 0;
+        if (up >= r->svc->settle_usec)
+            return;
+        if (!said)
+            progress(r, "waiting %.1f s until %s has run %.0f s (its restart backoff resets then)",
+                     (double)(r->svc->settle_usec - up) / USEC_PER_SEC, r->svc->name,
+                     (double)r->svc->settle_usec / USEC_PER_SEC);
+        said = true;
+    }
+}
+
 /* Alert events not yet shown, as progress lines with their time relative to the fault. */
 static void show_alerts(struct run *r)
 {
@@ -742,6 +776,8 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     if (rc < 0)
         return err_set(reterr, rc, 0, 0, "cannot create the drill table: %s", msg);
 
+    if (r.svc && r.svc->settle_usec)
+        wait_settled(&r);
     w = pg_writer_start(t->write_conninfo, r.id, o.interval_usec, o.op_timeout_usec);
     if (!w)
         return err_set(reterr, -ENOMEM, 0, 0, "cannot start the writer thread");

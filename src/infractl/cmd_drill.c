@@ -95,9 +95,11 @@ static struct drill_pg_service find_service(const struct stack *s, const char *k
         const struct stack_service *svc = &s->services[i];
 
         if (svc->kind && streq(svc->kind, kind))
-            return (struct drill_pg_service){ .name = svc->name,
-                                              .health = svc->health.present ? &svc->health.probe
-                                                                            : NULL };
+            return (struct drill_pg_service){
+                .name = svc->name,
+                .health = svc->health.present ? &svc->health.probe : NULL,
+                .settle_usec = svc->backoff_reset_usec + USEC_PER_SEC,
+            };
     }
     return (struct drill_pg_service){ .name = NULL };
 }
