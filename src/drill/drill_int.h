@@ -102,3 +102,18 @@ int drill__netcut(const char *netns, const char *host_addr, uint16_t dcs_port, c
                   size_t msg_size) WARN_UNUSED_RESULT;
 /* Removes the cut.  0 or -errno with msg. */
 int drill__netheal(const char *netns, char *msg, size_t msg_size) WARN_UNUSED_RESULT;
+
+/* ===== Evidence (pg_evidence.c) ===== */
+
+/* Size of the service's log (STATE/logs/NAME.log) now; 0 when unknown or no state_dir. */
+off_t drill__log_size(const struct drill_pg_target *t, const char *service);
+/* The lines the service logged from offset `from` on that contain one of pats (NULL-ended):
+ * appended to out (when not NULL, while they fit), the time of the first one
+ * ("YYYY-MM-DD HH:MM:SS.mmm") to first_at when it is still "". */
+void drill__log_scan(const struct drill_pg_target *t, const char *service, off_t from,
+                     const char *const *pats, char *out, size_t out_size, char *first_at,
+                     size_t first_size);
+/* Fills the writer-history fields of res (ack_servers, dual_primary_acks, old/new server and
+ * their last / first acknowledgement relative to fault) from the recorded operations. */
+void drill__ack_history(const struct drill_op *ops, size_t n, uint64_t fault,
+                        struct drill_pg_result *res);

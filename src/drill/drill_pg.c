@@ -3,13 +3,11 @@
  * cluster is whole again with the faulted node back as a streaming replica, writer off, then
  * the final read on every node decides lost / recovered and the write gap. */
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,20 +84,6 @@ bool drill_pg_fault_hits_leader(enum drill_pg_fault f)
 bool drill_pg_fault_is_cut(enum drill_pg_fault f)
 {
     return f == DRILL_PG_PARTITION || f == DRILL_PG_HOST_DEATH;
-}
-
-static off_t log_size(const struct drill_pg_target *t, const char *service)
-{
-    struct stat st;
-    char *path;
-    off_t n;
-
-    if (!t->state_dir)
-        return 0;
-    path = sv_log_path(t->state_dir, service);
-    n = stat(path, &st) == 0 ? st.st_size : 0;
-    free(path);
-    return n;
 }
 
 /* A switchover in flight: Patroni answers the POST only once it is done, so it runs on a
@@ -238,7 +222,7 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
         char msg[256];
 
         for (size_t i = 0; i < r->t->n_nodes; i++)
-            r->log_at[i] = log_size(r->t, r->t->nodes[i].name);
+            r->log_at[i] = drill__log_size(r->t, r->t->nodes[i].name);
         k = drill__netcut(r->netns, whole ? NULL : dcs->host, dcs->port, msg, sizeof msg);
         if (k < 0)
             return err_set(reterr, k, 0, 0, "cannot cut %s off: %s", leader, msg);
@@ -317,54 +301,6 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
     return 0;
 }
 
-/* "YYYY-MM-DD HH:MM:SS.mmm" from a Patroni ("...,mmm INFO: ...") or PostgreSQL ("....mmm UTC")
- * log line; false when the line does not start with one. */
-static bool line_time(const char *line, char *ret, size_t n)
-{
-    if (strlen(line) < 23 || line[4] != '-' || line[10] != ' ' || line[19] == '\0' ||
-        (line[19] != ',' && line[19] != '.') || n < 24)
-        return false;
-    memcpy(ret, line, 23);
-    ret[19] = '.';
-    ret[23] = '\0';
-    return true;
-}
-
-/* The lines a node wrote since the fault (from offset `from` of its log) that match one of
- * pats (NULL-terminated): appended to out (if any), the time of the first one to first_at. */
-static void log_scan(const struct drill_pg_target *t, const char *service, off_t from,
-                     const char *const *pats, char *out, size_t out_size, char *first_at,
-                     size_t first_size)
-{
-    char *path, line[1024];
-    size_t used = out ? strlen(out) : 0;
-    FILE *f;
-
-    if (!t->state_dir)
-        return;
-    path = sv_log_path(t->state_dir, service);
-    f = fopen(path, "re");
-    free(path);
-    if (!f)
-        return;
-    if (fseeko(f, from, SEEK_SET) == 0)
-        while (fgets(line, sizeof line, f)) {
-            bool hit = false;
-
-            for (const char *const *p = pats; *p && !hit; p++)
-                hit = strstr(line, *p) != NULL;
-            if (!hit)
-                continue;
-            if (!first_at[0])
-                (void)line_time(line, first_at, first_size);
-            if (out && used + strlen(line) < out_size) {
-                memcpy(out + used, line, strlen(line) + 1);
-                used += strlen(line);
-            }
-        }
-    (void)fclose(f);
-}
-
 /* The evidence of a partition: the old leader's own lines about losing the DCS and demoting,
  * and the time the new leader promoted itself. */
 static void partition_evidence(struct run *r)
@@ -386,13 +322,13 @@ static void partition_evidence(struct run *r)
         if (streq(name, res->old_leader)) {
             char ignored[24] = "";
 
-            log_scan(r->t, name, r->log_at[i], old_pats, res->old_log, sizeof res->old_log, ignored,
-                     sizeof ignored);
-            log_scan(r->t, name, r->log_at[i], demote_pats, NULL, 0, res->old_demoted_at,
-                     sizeof res->old_demoted_at);
+            drill__log_scan(r->t, name, r->log_at[i], old_pats, res->old_log, sizeof res->old_log,
+                            ignored, sizeof ignored);
+            drill__log_scan(r->t, name, r->log_at[i], demote_pats, NULL, 0, res->old_demoted_at,
+                            sizeof res->old_demoted_at);
         } else if (streq(name, res->new_leader)) {
-            log_scan(r->t, name, r->log_at[i], new_pats, NULL, 0, res->new_promoted_at,
-                     sizeof res->new_promoted_at);
+            drill__log_scan(r->t, name, r->log_at[i], new_pats, NULL, 0, res->new_promoted_at,
+                            sizeof res->new_promoted_at);
         }
     }
     if (res->old_demoted_at[0] || res->new_promoted_at[0])
@@ -400,47 +336,6 @@ static void partition_evidence(struct run *r)
                  res->old_demoted_at[0] ? res->old_demoted_at : "(no line)",
                  res->new_leader[0] ? res->new_leader : "-",
                  res->new_promoted_at[0] ? res->new_promoted_at : "(no line)");
-}
-
-/* The writer's history by acknowledging node: which nodes acknowledged, the old primary's
- * last and the new one's first acknowledgement, and any write acknowledged by a node after
- * another one had begun acknowledging (two primaries by turns: split brain). */
-static void ack_history(const struct drill_op *ops, size_t n, uint64_t fault,
-                        struct drill_pg_result *res)
-{
-    char seen[16][40];
-    bool retired[16] = { false };
-    size_t n_seen = 0, cur = SIZE_MAX;
-
-    for (size_t i = 0; i < n; i++) {
-        const struct drill_op *op = &ops[i];
-        int64_t at = (int64_t)op->done_usec - (int64_t)fault;
-        size_t k;
-
-        if (op->result != DRILL_OP_OK || !op->server[0])
-            continue;
-        for (k = 0; k < n_seen && !streq(seen[k], op->server); k++)
-            ;
-        if (k == n_seen) {
-            if (n_seen == ARRAY_SIZE(seen))
-                continue;
-            (void)snprintf(seen[n_seen++], sizeof seen[0], "%s", op->server);
-        }
-        if (cur != SIZE_MAX && k != cur)
-            retired[cur] = true; /* another node acknowledges now */
-        if (retired[k])
-            res->dual_primary_acks++;
-        if (k == 0)
-            res->old_last_ack_usec = at;
-        else if (!res->new_server[0]) {
-            (void)snprintf(res->new_server, sizeof res->new_server, "%s", op->server);
-            res->new_first_ack_usec = at;
-        }
-        cur = k;
-    }
-    if (n_seen)
-        (void)snprintf(res->old_server, sizeof res->old_server, "%s", seen[0]);
-    res->ack_servers = (unsigned)n_seen;
 }
 
 /* The main process of the faulted service (dcs / proxy), 0 when not found or not one. */
@@ -872,7 +767,7 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         res.unknown += ops[i].result == DRILL_OP_UNKNOWN;
     }
     gaps(ops, n_ops, fault, end, &res);
-    ack_history(ops, n_ops, fault, &res);
+    drill__ack_history(ops, n_ops, fault, &res);
     if (res.dual_primary_acks)
         (void)snprintf(res.note, sizeof res.note,
                        "split brain: %u writes acknowledged by %s after %s had taken over",
