@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill format clean install ui-screenshot
+.PHONY: bench drill drill-netns format clean install ui-screenshot
 
 all: build
 
@@ -99,13 +99,19 @@ bench: deps-test build-quiet
 
 # Failover drills on the running stack (infractl drill; docs/drills.md): DRILL_RUNS runs of
 # each PostgreSQL fault, reports in docs/drill-report/ (committed: the figures docs cite).
+# DRILL_FAULTS picks some: NAME or NAME:ARGS (commas for spaces), the report postgres-NAME.
 DRILL_RUNS ?= 10
+DRILL_PROXY := proxy-haproxy:--fault,proxy,--target,haproxy proxy-pgbouncer:--fault,proxy,--target,pgbouncer
+DRILL_DCS := dcs-crash:--fault,dcs,--mode,crash dcs-pause:--fault,dcs,--mode,pause
+DRILL_FAULTS ?= pause crash pg-crash stop switchover $(DRILL_DCS) $(DRILL_PROXY)
 drill: build-quiet
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
-	@for f in pause crash pg-crash stop; do \
-		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS)"; \
-		$(INFRACTL) drill postgres --fault $$f --runs $(DRILL_RUNS) --json \
+	@for spec in $(DRILL_FAULTS); do \
+		f=$${spec%%:*}; args="--fault $$f"; \
+		case $$spec in *:*) args=$$(echo "$${spec#*:}" | tr , ' ');; esac; \
+		echo "== drill postgres $$args --runs $(DRILL_RUNS)"; \
+		$(INFRACTL) drill postgres $$args --runs $(DRILL_RUNS) --json \
 			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
@@ -115,6 +121,20 @@ drill: build-quiet
 ui-screenshot: build-quiet
 	@mkdir -p docs/images
 	bash tests/browser/test_ui.sh $(BUILD)/rolloutd $(BUILD)/tests/browser/npm docs/images/rolloutd-ui.png
+
+# Partition and host death (scripts/drill-netns.sh, as root: the drill-only cluster in network
+# namespaces, brought up and down around the runs; its ports 31500-31599).
+drill-netns: build-quiet
+	@mkdir -p docs/drill-report
+	@scripts/drill-netns.sh up $(INFRACTL)
+	@for f in partition host-death; do \
+		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS) (drill-netns cluster)"; \
+		INFRACTL=$(INFRACTL) scripts/drill-netns.sh infractl drill postgres --fault $$f \
+			--runs $(DRILL_RUNS) --max-gap 23s --json \
+			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
+		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
+		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
+	@scripts/drill-netns.sh down $(INFRACTL)
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

@@ -54,7 +54,8 @@ test_pkgs=(curl jq procps iproute2 sqlite3 python3 python3-yaml
            docker-compose                # compose files validated offline (config -q), no engine
            systemd                       # systemd-analyze verify / security of our units
            shellcheck                    # the deploy scripts and every infrastructure script
-           chromium)                     # rolloutd's /ui in a real browser (tests/browser)
+           chromium                      # rolloutd's /ui in a real browser (tests/browser)
+           nftables)                     # partition / host-death drills (scripts/drill-netns.sh)
 # The OpenFeature SDK test runs on node; Debian's nodejs + npm unless a node with npm (an
 # image's nodesource build, which bundles npm) is already there.
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)

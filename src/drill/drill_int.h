@@ -23,6 +23,7 @@ struct drill_op {
     int64_t id;
     uint64_t invoke_usec, done_usec; /* CLOCK_MONOTONIC */
     enum drill_op_result result;
+    char server[40]; /* ok: "ADDRESS:PORT" of the node that acknowledged it ("" otherwise) */
 };
 
 struct pg_writer;
@@ -70,3 +71,49 @@ const char *drill__cluster_leader(const struct drill_cluster *c);
 bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cluster *c);
 /* The member called name, or NULL. */
 const struct drill_member *drill__cluster_member(const struct drill_cluster *c, const char *name);
+
+/* ===== HTTP (drill_http.c) ===== */
+
+struct drill_http_req {
+    const char *url;     /* http:// only */
+    const char *userpwd; /* "user:password" for basic auth; NULL = none */
+    const char *body;    /* POSTed as application/json; NULL = GET */
+    long timeout_ms;     /* whole exchange; default 5 s */
+};
+
+/* One request; the response body is appended to out (its max bounds it).  0 with *ret_status
+ * set (any status), or -ECONNREFUSED / -ETIMEDOUT / -ENOBUFS / -EIO with msg saying why. */
+int drill__http(const struct drill_http_req *req, struct buf *out, long *ret_status, char *msg,
+                size_t msg_size) WARN_UNUSED_RESULT;
+
+/* POST /switchover {"leader": leader} to the leader's Patroni REST API (basic auth from the
+ * target) and waits for the answer (Patroni answers once the switchover is done).  0 on HTTP
+ * 200, else -errno with msg saying why (Patroni's answer for a refusal). */
+int drill__cluster_switchover(const struct drill_pg_target *t, const char *leader, char *msg,
+                              size_t msg_size) WARN_UNUSED_RESULT;
+
+/* ===== Partitions (pg_netcut.c) ===== */
+
+/* Cuts the node in network namespace netns off: everything but loopback is dropped (host
+ * death, host_addr NULL), or everything but TCP from/to host_addr other than its DCS port
+ * dcs_port (partition: peers and DCS cut, the host's proxies still reach it).  0 or -errno
+ * with msg saying why. */
+int drill__netcut(const char *netns, const char *host_addr, uint16_t dcs_port, char *msg,
+                  size_t msg_size) WARN_UNUSED_RESULT;
+/* Removes the cut.  0 or -errno with msg. */
+int drill__netheal(const char *netns, char *msg, size_t msg_size) WARN_UNUSED_RESULT;
+
+/* ===== Evidence (pg_evidence.c) ===== */
+
+/* Size of the service's log (STATE/logs/NAME.log) now; 0 when unknown or no state_dir. */
+off_t drill__log_size(const struct drill_pg_target *t, const char *service);
+/* The lines the service logged from offset `from` on that contain one of pats (NULL-ended):
+ * appended to out (when not NULL, while they fit), the time of the first one
+ * ("YYYY-MM-DD HH:MM:SS.mmm") to first_at when it is still "". */
+void drill__log_scan(const struct drill_pg_target *t, const char *service, off_t from,
+                     const char *const *pats, char *out, size_t out_size, char *first_at,
+                     size_t first_size);
+/* Fills the writer-history fields of res (ack_servers, dual_primary_acks, old/new server and
+ * their last / first acknowledgement relative to fault) from the recorded operations. */
+void drill__ack_history(const struct drill_op *ops, size_t n, uint64_t fault,
+                        struct drill_pg_result *res);

@@ -3,10 +3,13 @@
  * once (a frozen node's REST API never answers, so no single node is asked alone). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "core/str.h"
 #include "drill_int.h"
 #include "probe/probe.h"
@@ -55,9 +58,11 @@ int drill__cluster_read(const struct drill_pg_target *t, uint64_t timeout_usec,
     int r = -ETIMEDOUT;
 
     for (size_t i = 0; i < n; i++) {
-        specs[i] = (struct probe_spec){
-            .type = PROBE_HTTP, .port = t->nodes[i].rest_port, .path = path, .expect_status = 200
-        };
+        specs[i] = (struct probe_spec){ .type = PROBE_HTTP,
+                                        .host = t->nodes[i].host ? xstrdup(t->nodes[i].host) : NULL,
+                                        .port = t->nodes[i].rest_port,
+                                        .path = path,
+                                        .expect_status = 200 };
         probes[i] = probe_start(&specs[i], timeout_usec);
     }
     probe_run_all(probes, (unsigned)n);
@@ -65,6 +70,7 @@ int drill__cluster_read(const struct drill_pg_target *t, uint64_t timeout_usec,
         if (r < 0 && probes[i] && probe_result(probes[i]) == 0)
             r = parse_cluster(probe_detail(probes[i]), ret);
         probes[i] = probe_free(probes[i]);
+        free(specs[i].host);
     }
     return r;
 }
@@ -106,4 +112,40 @@ bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cl
         sync = sync || streq(m->role, "sync_standby");
     }
     return sync;
+}
+
+int drill__cluster_switchover(const struct drill_pg_target *t, const char *leader, char *msg,
+                              size_t msg_size)
+{
+    struct buf out = BUF_INIT(64 * 1024);
+    const struct drill_pg_node *node = NULL;
+    char url[96], *userpwd = NULL, *body;
+    long status = 0;
+    int r;
+
+    for (size_t i = 0; i < t->n_nodes && !node; i++)
+        if (streq(t->nodes[i].name, leader))
+            node = &t->nodes[i];
+    if (!node) {
+        (void)snprintf(msg, msg_size, "%s is not a node of the target", leader);
+        return -ENOENT;
+    }
+    (void)snprintf(url, sizeof url, "http://%s:%u/switchover",
+                   node->host ? node->host : "127.0.0.1", (unsigned)node->rest_port);
+    if (t->api_user && t->api_password)
+        userpwd = xasprintf("%s:%s", t->api_user, t->api_password);
+    body = xasprintf("{\"leader\": \"%s\"}", leader);
+    r = drill__http(
+            &(struct drill_http_req){
+                    .url = url, .userpwd = userpwd, .body = body, .timeout_ms = 60 * 1000L },
+            &out, &status, msg, msg_size);
+    if (r == 0 && status != 200) {
+        (void)snprintf(msg, msg_size, "Patroni refused the switchover (HTTP %ld): %.160s", status,
+                       out.data ? out.data : "");
+        r = status == 401 ? -EACCES : -EPROTO;
+    }
+    free(userpwd);
+    free(body);
+    buf_release(&out);
+    return r;
 }

@@ -71,7 +71,7 @@ static bool definitely_failed(const PGresult *res)
 /* Sends one INSERT and waits for its outcome until deadline.  Returns the outcome; *broken is
  * set when the connection must be dropped. */
 static enum drill_op_result insert(struct pg_writer *w, PGconn *c, int64_t id, uint64_t deadline,
-                                   bool *broken)
+                                   bool *broken, char *server, size_t server_size)
 {
     char idbuf[24];
     const char *params[2] = { w->run, idbuf };
@@ -79,8 +79,12 @@ static enum drill_op_result insert(struct pg_writer *w, PGconn *c, int64_t id, u
     bool got = false;
 
     (void)snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
-    if (!PQsendQueryParams(c, "INSERT INTO drill_writes (run, id) VALUES ($1, $2)", 2, NULL, params,
-                           NULL, NULL, 0)) {
+    /* The server that acknowledged it (the node's address and port, whatever the path): the
+     * split-brain check asks whether two primaries ever acknowledged writes by turns. */
+    if (!PQsendQueryParams(c,
+                           "INSERT INTO drill_writes (run, id) VALUES ($1, $2) RETURNING "
+                           "host(inet_server_addr()) || ':' || inet_server_port()",
+                           2, NULL, params, NULL, NULL, 0)) {
         *broken = true;
         return DRILL_OP_FAIL; /* not sent */
     }
@@ -94,9 +98,11 @@ static enum drill_op_result insert(struct pg_writer *w, PGconn *c, int64_t id, u
                 return got ? result : DRILL_OP_UNKNOWN;
             }
             got = true;
-            if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            if (PQresultStatus(res) == PGRES_TUPLES_OK) {
                 result = DRILL_OP_OK;
-            else
+                if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+                    (void)snprintf(server, server_size, "%s", PQgetvalue(res, 0, 0));
+            } else
                 result = definitely_failed(res) ? DRILL_OP_FAIL : DRILL_OP_UNKNOWN;
             if (result != DRILL_OP_OK)
                 *broken = true; /* start afresh after any error: PgBouncer may have cut it */
@@ -152,7 +158,8 @@ static void *writer_main(void *userdata)
             (void)PQsetNoticeProcessor(c, ignore_notice, NULL);
         }
         op = (struct drill_op){ .id = ++id, .invoke_usec = now_usec() };
-        op.result = insert(w, c, op.id, op.invoke_usec + w->op_timeout_usec, &broken);
+        op.result = insert(w, c, op.id, op.invoke_usec + w->op_timeout_usec, &broken, op.server,
+                           sizeof op.server);
         op.done_usec = now_usec();
         record(w, &op);
         if (broken) {
@@ -215,6 +222,7 @@ static int query(const char *conninfo, const char *sql, int n, const char *const
     int r = -EIO;
 
     if (PQstatus(c) == CONNECTION_OK) {
+        (void)PQsetNoticeProcessor(c, ignore_notice, NULL); /* "already exists, skipping" */
         res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) == want)
             r = 0;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* infractl drill postgres --fault crash|pg-crash|pause|stop [--runs N]: failover drills on the
+/* infractl drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|
+ * host-death [--runs N]:
+ * failover drills on the
  * running stack (src/drill): a writer through PgBouncer -> HAProxy -> primary, a fault on the
  * leader, the final read on every node; per run and as min / median / p95 / max. */
 #include <errno.h>
@@ -18,18 +20,37 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "drill/drill.h"
+#include "drill/drill_alerts.h"
+#include "stack/secrets.h"
 #include "stack/stack.h"
 #include "status.h"
 
 static const char usage[] =
-        "drill postgres --fault crash|pg-crash|pause|stop [--runs N] [--pause S] "
-        "[--max-gap S] [--json]";
+        "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|"
+        "host-death [--runs N] "
+        "[--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] [--max-gap S] "
+        "[--alerts-wait S] [--json]";
 
 static const struct cli_help_item drill_subcommands[] = {
     { "postgres --fault crash|pg-crash|pause|stop",
       "fault the PostgreSQL leader: crash = SIGKILL of its whole process tree, pg-crash = "
       "SIGKILL of its postmaster only, pause = SIGSTOP of Patroni and the postmaster (backends "
       "run on), stop = SIGTERM of Patroni" },
+    { "postgres --fault switchover",
+      "planned: POST /switchover to the leader's Patroni REST API (basic auth, the stack's "
+      "patroni_api secret); the leader must come back as a streaming replica" },
+    { "postgres --fault dcs [--mode crash|pause]",
+      "etcd SIGKILLed (crash, the default) or SIGSTOPped for --pause (pause); the cluster must "
+      "keep its leader and go on writing" },
+    { "postgres --fault proxy [--target haproxy|pgbouncer]",
+      "HAProxy (the default) or PgBouncer SIGKILLed; the supervisor restarts it; the leader "
+      "must stay" },
+    { "postgres --fault partition|host-death",
+      "the drill cluster of scripts/drill-netns.sh only (nodes in network namespaces): the "
+      "leader's namespace cut from its peers and etcd (partition; HAProxy still reaches it) or "
+      "cut off entirely (host death) with nftables until a new leader + 2 s; no supervisor "
+      "fences it, so the lease must expire.  A run fails on any write acknowledged by the old "
+      "primary after the new one began (split brain)" },
     { NULL, NULL },
 };
 
@@ -37,6 +58,10 @@ static const struct cli_help_item drill_options[] = {
     { "-r, --runs N", "runs, one after the other (default 1)" },
     { "-p, --pause S", "pause: how long the processes stay stopped (default 20s)" },
     { "-g, --max-gap S", "write-gap target per run (default 1s); exit 4 when a run misses it" },
+    { "-m, --mode crash|pause", "dcs: SIGKILL etcd (default) or SIGSTOP it for --pause" },
+    { "-t, --target haproxy|pgbouncer", "proxy: which proxy is killed (default haproxy)" },
+    { "-a, --alerts-wait S",
+      "after each run, keep recording alerts this long (default 0: only during the run)" },
     { "--json", "one JSON document: every run and the summary" },
     { NULL, NULL },
 };
@@ -49,7 +74,12 @@ const struct cli_help cmd_drill_help = {
     .notes = "A run passes when no acknowledged write is lost, the cluster healed (the faulted\n"
              "node is a streaming replica again) and the write gap (last acknowledged write\n"
              "before the fault to the first after it) is within --max-gap.  Exit 0 when every\n"
-             "run passed, 4 when one did not, 1 when a drill could not run.\n",
+             "run passed, 4 when one did not, 1 when a drill could not run.  After dcs and\n"
+             "proxy faults the leader must be the same (leader_kept) instead of rejoining.\n"
+             "Alerts: Prometheus' /api/v1/alerts (pending, firing) and Alertmanager's\n"
+             "/api/v2/alerts are polled every second during each run (the stack's services of\n"
+             "kind prometheus / alertmanager); each change is a progress line and an entry of\n"
+             "the run's \"alerts\" in --json, its time relative to the fault.\n",
 };
 
 struct target {
@@ -58,9 +88,36 @@ struct target {
     char *conninfo;
 };
 
+/* The service of that kind (the first), as the dcs / proxy faults see it. */
+static struct drill_pg_service find_service(const struct stack *s, const char *kind)
+{
+    for (size_t i = 0; i < s->n_services; i++) {
+        const struct stack_service *svc = &s->services[i];
+
+        if (svc->kind && streq(svc->kind, kind))
+            return (struct drill_pg_service){
+                .name = svc->name,
+                .health = svc->health.present ? &svc->health.probe : NULL,
+                .settle_usec = svc->backoff_reset_usec + USEC_PER_SEC,
+            };
+    }
+    return (struct drill_pg_service){ .name = NULL };
+}
+
+/* The port of the status probe of the service of that kind; 0 when none. */
+static uint16_t status_port(const struct stack *s, const char *kind)
+{
+    for (size_t i = 0; i < s->n_services; i++)
+        if (s->services[i].kind && streq(s->services[i].kind, kind) &&
+            s->services[i].has_status_probe)
+            return s->services[i].status_probe.port;
+    return 0;
+}
+
 /* The drill's view of the stack: Patroni nodes (kind patroni) and PgBouncer's client side
  * (kind pgbouncer, from its healthcheck: user, password, database). */
-static int build_target(const struct stack *s, long supervisor, struct target *ret)
+static int build_target(const struct stack *s, struct stack_secrets *sec, const char *state_dir,
+                        long supervisor, struct target *ret)
 {
     const struct stack_service *bouncer = NULL;
     struct buf ci = BUF_INIT(0);
@@ -79,6 +136,8 @@ static int build_target(const struct stack *s, long supervisor, struct target *r
             .name = svc->name,
             .pg_port = svc->status_probe.port,
             .rest_port = svc->health.probe.port,
+            .host = svc->status_probe.host,
+            .netns = svc->netns,
             .user = svc->status_probe.user,
             .password = svc->status_probe.password,
         };
@@ -89,7 +148,8 @@ static int build_target(const struct stack *s, long supervisor, struct target *r
         return -ENOENT;
     }
     (void)snprintf(port, sizeof port, "%u", (unsigned)bouncer->health.probe.port);
-    drill_conninfo_add(&ci, "host", "127.0.0.1");
+    drill_conninfo_add(&ci, "host",
+                       bouncer->health.probe.host ? bouncer->health.probe.host : "127.0.0.1");
     drill_conninfo_add(&ci, "port", port);
     drill_conninfo_add(&ci, "dbname", bouncer->health.probe.dbname);
     drill_conninfo_add(&ci, "user", bouncer->health.probe.user);
@@ -101,6 +161,14 @@ static int build_target(const struct stack *s, long supervisor, struct target *r
     ret->t.write_conninfo = ret->conninfo;
     ret->t.dbname = bouncer->health.probe.dbname;
     ret->t.nodes = ret->nodes;
+    ret->t.dcs = find_service(s, "etcd");
+    ret->t.haproxy = find_service(s, "haproxy");
+    ret->t.pgbouncer = find_service(s, "pgbouncer");
+    ret->t.api_user = "patroni";
+    ret->t.api_password = stack_secrets_lookup("patroni_api", sec);
+    ret->t.prometheus_port = status_port(s, "prometheus");
+    ret->t.alertmanager_port = status_port(s, "alertmanager");
+    ret->t.state_dir = state_dir;
     return 0;
 }
 
@@ -115,22 +183,73 @@ static double ms(uint64_t usec)
     return (double)usec / 1000.0;
 }
 
-static bool run_passed(const struct drill_pg_result *r, uint64_t max_gap)
+static bool run_passed(enum drill_pg_fault f, const struct drill_pg_result *r, uint64_t max_gap)
 {
-    return r->lost == 0 && r->healed && r->old_leader_rejoined && r->gap_usec <= max_gap;
+    return r->lost == 0 && r->healed && r->dual_primary_acks == 0 &&
+           (drill_pg_fault_hits_leader(f) ? r->old_leader_rejoined : r->leader_kept) &&
+           r->gap_usec <= max_gap;
 }
 
-static json_t *run_json(const struct drill_pg_result *r, uint64_t max_gap)
+/* The run's alert events, their times in ms relative to the fault. */
+static json_t *alerts_json(const struct drill_pg_result *r)
 {
-    return json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, "
-                     "s:b, s:s}",
-                     "old_leader", r->old_leader, "new_leader", r->new_leader, "gap_ms",
-                     ms(r->gap_usec), "max_gap_ms", ms(r->max_gap_usec), "new_leader_ms",
-                     ms(r->new_leader_usec), "heal_ms", ms(r->heal_usec), "acked", r->acked,
-                     "failed", r->failed, "unknown", r->unknown, "lost", r->lost, "recovered",
-                     r->recovered, "phantom", r->phantom, "healed", r->healed,
-                     "old_leader_rejoined", r->old_leader_rejoined, "passed",
-                     run_passed(r, max_gap), "note", r->note);
+    json_t *arr = json_array();
+    const struct drill_alert_event *ev;
+    size_t n;
+
+    if (!r->alerts)
+        return arr;
+    n = drill_alerts_events(r->alerts, &ev);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr,
+                              json_pack("{s:f, s:s, s:s, s:s, s:s}", "at_ms",
+                                        ((double)ev[i].at_usec - (double)r->fault_at_usec) / 1000.0,
+                                        "source", ev[i].source, "alert", ev[i].name, "where",
+                                        ev[i].where, "state", ev[i].state));
+    return arr;
+}
+
+static size_t alert_count(const struct drill_pg_result *r)
+{
+    const struct drill_alert_event *ev;
+
+    return r->alerts ? drill_alerts_events(r->alerts, &ev) : 0;
+}
+
+static json_t *run_json(enum drill_pg_fault f, const struct drill_pg_result *r, uint64_t max_gap)
+{
+    unsigned ok = 0, failed = 0;
+    char last[256] = "";
+    json_t *o;
+
+    if (r->alerts)
+        drill_alerts_polls(r->alerts, &ok, &failed, last, sizeof last);
+    o = json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b, "
+                  "s:b, s:s}",
+                  "old_leader", r->old_leader, "new_leader", r->new_leader, "gap_ms",
+                  ms(r->gap_usec), "max_gap_ms", ms(r->max_gap_usec), "new_leader_ms",
+                  ms(r->new_leader_usec), "heal_ms", ms(r->heal_usec), "acked", r->acked, "failed",
+                  r->failed, "unknown", r->unknown, "lost", r->lost, "recovered", r->recovered,
+                  "phantom", r->phantom, "healed", r->healed, "old_leader_rejoined",
+                  r->old_leader_rejoined, "passed", run_passed(f, r, max_gap), "note", r->note);
+    json_object_set_new(o, "leader_kept", json_boolean(r->leader_kept));
+    json_object_set_new(o, "writer_history",
+                        json_pack("{s:i, s:i, s:s, s:s, s:f, s:f}", "ack_servers", r->ack_servers,
+                                  "dual_primary_acks", r->dual_primary_acks, "old_primary",
+                                  r->old_server, "new_primary", r->new_server, "old_last_ack_ms",
+                                  (double)r->old_last_ack_usec / 1000.0, "new_first_ack_ms",
+                                  (double)r->new_first_ack_usec / 1000.0));
+    if (drill_pg_fault_is_cut(f))
+        json_object_set_new(o, "partition_evidence",
+                            json_pack("{s:s, s:s, s:s}", "old_leader_demoted_at", r->old_demoted_at,
+                                      "new_leader_promoted_at", r->new_promoted_at,
+                                      "old_leader_log", r->old_log));
+    json_object_set_new(o, "alerts", alerts_json(r));
+    json_object_set_new(o, "alert_polls",
+                        json_pack("{s:i, s:i, s:s, s:s}", "ok", ok, "failed", failed, "last_error",
+                                  last, "baseline",
+                                  r->alerts ? drill_alerts_baseline(r->alerts) : ""));
+    return o;
 }
 
 static json_t *stats_json(const uint64_t *v, size_t n)
@@ -142,7 +261,8 @@ static json_t *stats_json(const uint64_t *v, size_t n)
                      ms(st.p95), "max", ms(st.max));
 }
 
-static void print_summary(const struct drill_pg_result *res, size_t n, FILE *f)
+static void print_summary(enum drill_pg_fault fault, const struct drill_pg_result *res, size_t n,
+                          FILE *f)
 {
     uint64_t *gaps = xcalloc(n + 1, sizeof *gaps), *leaders = xcalloc(n + 1, sizeof *leaders);
     struct drill_stats g, l;
@@ -152,7 +272,8 @@ static void print_summary(const struct drill_pg_result *res, size_t n, FILE *f)
         gaps[i] = res[i].gap_usec;
         leaders[i] = res[i].new_leader_usec;
         lost += res[i].lost;
-        healed += res[i].healed && res[i].old_leader_rejoined;
+        healed += res[i].healed && (drill_pg_fault_hits_leader(fault) ? res[i].old_leader_rejoined
+                                                                      : res[i].leader_kept);
     }
     drill_stats(gaps, n, &g);
     drill_stats(leaders, n, &l);
@@ -168,25 +289,35 @@ static void print_summary(const struct drill_pg_result *res, size_t n, FILE *f)
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
-        { "fault", required_argument, NULL, 'f' }, { "runs", required_argument, NULL, 'r' },
-        { "pause", required_argument, NULL, 'p' }, { "max-gap", required_argument, NULL, 'g' },
-        { "json", no_argument, NULL, 'j' },        { NULL, 0, NULL, 0 },
+        { "fault", required_argument, NULL, 'f' },
+        { "runs", required_argument, NULL, 'r' },
+        { "pause", required_argument, NULL, 'p' },
+        { "max-gap", required_argument, NULL, 'g' },
+        { "json", no_argument, NULL, 'j' },
+        { "mode", required_argument, NULL, 'm' },
+        { "target", required_argument, NULL, 't' },
+        { "alerts-wait", required_argument, NULL, 'a' },
+        { NULL, 0, NULL, 0 },
     };
     struct drill_pg_options o = { .fault = _DRILL_PG_FAULT_MAX };
     struct status_snapshot snap = { 0 };
     struct drill_pg_result *res = NULL;
     struct stack *s = NULL;
+    struct stack_secrets *sec = NULL;
     struct target tgt = { 0 };
+    bool have_mode = false, have_target = false;
     uint64_t max_gap = USEC_PER_SEC, runs = 1, v;
     bool json = false, all_passed = true;
     size_t done = 0;
     int c, r, ret = CLI_EXIT_FAILURE;
 
-    while ((c = getopt_long(argc, argv, "f:r:p:g:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:r:p:g:m:t:a:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (drill_pg_fault_from_string(optarg, &o.fault) < 0)
-                return cli_usage_error(usage, "unknown fault '%s' (crash, pg-crash, pause or stop)",
+                return cli_usage_error(usage,
+                                       "unknown fault '%s' (crash, pg-crash, pause, stop, "
+                                       "switchover, dcs, proxy, partition or host-death)",
                                        optarg);
             break;
         case 'r':
@@ -205,6 +336,22 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         case 'j':
             json = true;
             break;
+        case 'm':
+            if (!streq(optarg, "crash") && !streq(optarg, "pause"))
+                return cli_usage_error(usage, "--mode: expected crash or pause, got '%s'", optarg);
+            o.dcs_pause = streq(optarg, "pause");
+            have_mode = true;
+            break;
+        case 't':
+            if (drill_pg_proxy_from_string(optarg, &o.proxy) < 0)
+                return cli_usage_error(usage, "--target: expected haproxy or pgbouncer, got '%s'",
+                                       optarg);
+            have_target = true;
+            break;
+        case 'a':
+            if (parse_duration_usec(optarg, &o.alerts_wait_usec) < 0)
+                return cli_usage_error(usage, "--alerts-wait: invalid duration '%s'", optarg);
+            break;
         default:
             return cli_usage_error(usage, "unknown option");
         }
@@ -217,14 +364,20 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     if (optind + 1 < argc)
         return cli_usage_error(usage, "unexpected argument '%s'", argv[optind + 1]);
     if (o.fault == _DRILL_PG_FAULT_MAX)
-        return cli_usage_error(usage, "--fault is required (crash, pg-crash, pause or stop)");
+        return cli_usage_error(usage, "--fault is required (crash, pg-crash, pause, stop, "
+                                      "switchover, dcs, proxy, partition or host-death)");
+    if (have_mode && o.fault != DRILL_PG_DCS)
+        return cli_usage_error(usage, "--mode applies to --fault dcs only");
+    if (have_target && o.fault != DRILL_PG_PROXY)
+        return cli_usage_error(usage, "--target applies to --fault proxy only");
 
     r = status_fetch(ctx, &snap);
     if (r < 0) {
         log_error("the stack is not running (state dir %s)", ctx->state_dir);
         return CLI_EXIT_NOT_RUNNING;
     }
-    if (cli_load_stack(ctx, false, &s, NULL) < 0 || build_target(s, snap.supervisor_pid, &tgt) < 0)
+    if (cli_load_stack(ctx, false, &s, &sec) < 0 ||
+        build_target(s, sec, ctx->state_dir, snap.supervisor_pid, &tgt) < 0)
         goto out;
     o.progress = on_progress;
     res = xcalloc(runs, sizeof *res);
@@ -232,22 +385,27 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         struct err e = ERR_INIT;
         char msg[512];
 
-        fprintf(stderr, "drill: run %zu/%llu: postgres --fault %s\n", done + 1,
-                (unsigned long long)runs, drill_pg_fault_to_string(o.fault));
+        fprintf(stderr, "drill: run %zu/%llu: postgres --fault %s%s%s\n", done + 1,
+                (unsigned long long)runs, drill_pg_fault_to_string(o.fault),
+                o.fault == DRILL_PG_DCS     ? (o.dcs_pause ? " --mode pause" : " --mode crash")
+                : o.fault == DRILL_PG_PROXY ? " --target "
+                                            : "",
+                o.fault == DRILL_PG_PROXY ? drill_pg_proxy_to_string(o.proxy) : "");
         r = drill_pg_run(&tgt.t, &o, &res[done], &e);
         if (r < 0) {
             log_error("drill run %zu: %s", done + 1, err_format(&e, msg, sizeof msg));
             goto out;
         }
-        all_passed = all_passed && run_passed(&res[done], max_gap);
+        all_passed = all_passed && run_passed(o.fault, &res[done], max_gap);
         fprintf(stderr,
                 "drill: run %zu: %s -> %s  gap %.0f ms  new leader %.0f ms  healed %s %.1f s  "
-                "acked %u  unknown %u (recovered %u)  lost %u%s%s\n",
+                "acked %u  unknown %u (recovered %u)  lost %u  alert changes %zu%s%s\n",
                 done + 1, res[done].old_leader,
                 res[done].new_leader[0] ? res[done].new_leader : "-", ms(res[done].gap_usec),
                 ms(res[done].new_leader_usec), res[done].healed ? "yes" : "NO",
                 (double)res[done].heal_usec / USEC_PER_SEC, res[done].acked, res[done].unknown,
-                res[done].recovered, res[done].lost, res[done].note[0] ? "  " : "", res[done].note);
+                res[done].recovered, res[done].lost, alert_count(&res[done]),
+                res[done].note[0] ? "  " : "", res[done].note);
     }
     if (json) {
         json_t *doc = json_object(), *arr = json_array();
@@ -255,12 +413,16 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         unsigned lost = 0;
 
         for (size_t i = 0; i < done; i++) {
-            json_array_append_new(arr, run_json(&res[i], max_gap));
+            json_array_append_new(arr, run_json(o.fault, &res[i], max_gap));
             gaps[i] = res[i].gap_usec;
             lost += res[i].lost;
         }
         json_object_set_new(doc, "cluster", json_string("postgres"));
         json_object_set_new(doc, "fault", json_string(drill_pg_fault_to_string(o.fault)));
+        if (o.fault == DRILL_PG_DCS)
+            json_object_set_new(doc, "mode", json_string(o.dcs_pause ? "pause" : "crash"));
+        if (o.fault == DRILL_PG_PROXY)
+            json_object_set_new(doc, "target", json_string(drill_pg_proxy_to_string(o.proxy)));
         json_object_set_new(doc, "runs", arr);
         json_object_set_new(doc, "gap_ms", stats_json(gaps, done));
         json_object_set_new(doc, "lost", json_integer(lost));
@@ -272,12 +434,15 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         fputc('\n', stdout);
         json_decref(doc);
     } else {
-        print_summary(res, done, stdout);
+        print_summary(o.fault, res, done, stdout);
     }
     ret = all_passed ? CLI_EXIT_OK : CLI_EXIT_UNHEALTHY;
 out:
+    for (size_t i = 0; res && i < runs; i++)
+        res[i].alerts = drill_alerts_free(res[i].alerts);
     free(res);
     free(tgt.conninfo);
+    stack_secrets_free(sec);
     stack_free(s);
     status_snapshot_release(&snap);
     return ret;

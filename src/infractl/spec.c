@@ -71,6 +71,7 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel)
         out->env = strv_copy(in->env);
         out->user = dup_or_null(in->user);
         out->working_dir = dup_or_null(in->working_dir);
+        out->netns = dup_or_null(in->netns);
         out->deps = xcalloc(in->n_deps + 1, sizeof *out->deps);
         for (size_t k = 0; k < in->n_deps; k++)
             if (!sel || sel[in->deps[k].index])

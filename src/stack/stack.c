@@ -22,6 +22,7 @@ void stack__service_release(struct stack_service *svc)
     strv_free(svc->env);
     free(svc->user);
     free(svc->working_dir);
+    free(svc->netns);
     for (size_t i = 0; i < svc->n_deps; i++)
         free(svc->deps[i].service);
     free(svc->deps);

@@ -86,6 +86,8 @@ struct stack_service {
     char **env;        /* NULL-terminated "KEY=VALUE" list (may be empty, never NULL) */
     char *user;        /* run as (when the supervisor is root); NULL = supervisor's user */
     char *working_dir; /* NULL = state dir */
+    char *netns;       /* network namespace (/run/netns/NAME, ip netns) it runs in; NULL = the
+                          supervisor's */
     struct stack_dep *deps;
     size_t n_deps;
     struct stack_health health;

@@ -98,6 +98,17 @@ static int valid_user(const struct cfg_ctx *c, const struct cfg_node *n, const c
     return 0;
 }
 
+/* An `ip netns` name: a file name under /run/netns. */
+static int valid_netns(const struct cfg_ctx *c, const struct cfg_node *n, const char *path)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+
+    if (n->len == 0 || n->len > 64 || n->value[0] == '.' || strspn(n->value, chars) != n->len)
+        return cfg_error(c, n, "%s: invalid network namespace name '%.64s' (letters, digits, _.-)",
+                         path, n->value);
+    return 0;
+}
+
 static int valid_http_method(const struct cfg_ctx *c, const struct cfg_node *n, const char *path)
 {
     for (const char *q = n->value; *q; q++)
@@ -589,6 +600,7 @@ static const struct cfg_option service_opts[] = {
     { SERVICE_OPT("command", CFG_CUSTOM, argv), .flags = CFG_F_REQUIRED, .parse = parse_command },
     { SERVICE_OPT("user", CFG_STR, user), .flags = CFG_F_EMPTY_OK, .validate = valid_user },
     { SERVICE_OPT("working_dir", CFG_STR, working_dir), .validate = stack__valid_abs_path },
+    { SERVICE_OPT("netns", CFG_STR, netns), .validate = valid_netns },
     { SERVICE_OPT("environment", CFG_CUSTOM, env), .parse = parse_environment },
     { .key = "ports", .type = CFG_CUSTOM, .parse = parse_ports },
     { SERVICE_OPT("dirs", CFG_STRV, dirs), .validate = stack__valid_abs_path },

@@ -246,6 +246,8 @@ static const char *exec_stage_name(int stage)
         return "switching user";
     case SV_EXEC_STAGE_EXEC:
         return "exec";
+    case SV_EXEC_STAGE_NETNS:
+        return "entering its network namespace";
     default:
         return "setup";
     }

@@ -101,6 +101,8 @@ struct sv_service {
     char **env;        /* NULL-terminated "KEY=VALUE" list, never NULL */
     char *user;        /* run as this user when the supervisor is root; NULL = its own */
     char *working_dir; /* NULL = the state directory */
+    char *netns;       /* entered (setns) before the credential change: /run/netns/NAME;
+                          NULL = the supervisor's network namespace */
     struct sv_dep *deps;
     size_t n_deps;
     struct sv_check health;     /* a verdict only: never restarts anything */

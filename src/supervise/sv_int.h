@@ -266,6 +266,7 @@ struct sv_spawn_plan {
     char *const *argv; /* borrowed from the service */
     char **envp;       /* owned, NULL-terminated */
     char *dir;         /* working directory */
+    char *netns;       /* /run/netns/NAME to setns() into; NULL = none */
     bool drop;         /* switch to uid/gid/groups */
     uid_t uid;
     gid_t gid;
@@ -293,6 +294,7 @@ enum sv_exec_stage {
     SV_EXEC_STAGE_CHDIR,
     SV_EXEC_STAGE_CREDS,
     SV_EXEC_STAGE_EXEC,
+    SV_EXEC_STAGE_NETNS,
 };
 struct sv_exec_report {
     int stage; /* enum sv_exec_stage */

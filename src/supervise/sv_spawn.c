@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,7 @@ int sv__spawn_plan(const struct sv_service *svc, const char *state_dir,
     plan.path = resolve_command(svc);
     plan.argv = svc->argv;
     plan.dir = xstrdup(svc->working_dir ? svc->working_dir : state_dir);
+    plan.netns = svc->netns ? xasprintf("/run/netns/%s", svc->netns) : NULL;
     *ret_plan = plan;
     return 0;
 }
@@ -163,6 +165,7 @@ void sv__spawn_plan_release(struct sv_spawn_plan *plan)
     free(plan->envp);
     free(plan->path);
     free(plan->dir);
+    free(plan->netns);
     free(plan->groups);
     *plan = (struct sv_spawn_plan){ 0 };
 }
@@ -203,6 +206,16 @@ static void NORETURN child_exec(const struct sv_spawn_plan *plan, int null_fd, i
      * without O_CLOEXEC (librdkafka 2.0.2's broker wakeup pipes, during a kafka probe).  Kernels
      * before 5.11 refuse the flag; then only our own fds are known to be CLOEXEC. */
     (void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    /* The network namespace needs CAP_SYS_ADMIN: before the credential change. */
+    rep.stage = SV_EXEC_STAGE_NETNS;
+    if (plan->netns) {
+        int ns = open(plan->netns, O_RDONLY | O_CLOEXEC);
+
+        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+            goto fail;
+        (void)close(ns);
+    }
 
     rep.stage = SV_EXEC_STAGE_CREDS;
     if (plan->drop) {

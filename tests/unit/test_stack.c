@@ -231,6 +231,7 @@ static void test_defaults(void)
     ASSERT_EQ(a->max_restarts, 0);
     ASSERT_EQ(a->stop_signal, SIGTERM);
     ASSERT_EQ(a->stop_grace_usec, 10 * USEC_PER_SEC);
+    ASSERT_TRUE(a->netns == NULL);
     ASSERT_EQ(a->health.interval_usec, 2 * USEC_PER_SEC);
     ASSERT_EQ(a->health.timeout_usec, USEC_PER_SEC);
     ASSERT_EQ(a->health.retries, 3);
@@ -296,6 +297,8 @@ static void test_err_values(void)
                "services.a.restart: unknown restart policy 'sometimes'");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    kind: mysql\n", 5, 11,
                "services.a.kind: unknown kind 'mysql'");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    netns: ../x\n", 5, 12,
+               "services.a.netns: invalid network namespace name '../x' (letters, digits, _.-)");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    restart_backoff: {initial: 500ms}\n", 5, 32,
                "services.a.restart_backoff.initial: duration '500ms' is below the minimum of 1s");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    files: [{template: t, path: rel/x}]\n", 5, 33,
@@ -525,6 +528,7 @@ static void test_fencing_fields(void)
                      "    lock: {port: 2479, key: /service/u/leader, value: pg1}\n");
     pg = &s->services[0];
     ASSERT_STREQ(pg->package, "pypi:patroni==4.1.5");
+    ASSERT_TRUE(pg->netns == NULL);
     ASSERT_EQ(pg->freeze_after_usec, 200 * USEC_PER_MSEC);
     ASSERT_TRUE(pg->liveness.present);
     ASSERT_EQ(pg->liveness.probe.port, 8008);

@@ -878,6 +878,54 @@ static void test_exec_failure_is_reported_once(void)
     cleanup(); /* the harness ends a passing case with _exit(), which skips atexit() */
 }
 
+/* netns: a missing namespace fails the start with a clear reason; as root, a service in a
+ * fresh namespace (ip netns add) sees only its loopback interface. */
+static void test_netns(void)
+{
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
+    char *log, *text, ns[64], cmd[128];
+    bool can = geteuid() == 0 && access("/usr/sbin/ip", X_OK) == 0;
+    json_t *st;
+
+    make_state_dir();
+    svc = tb_add(s, "lost", "exec sleep 100");
+    svc->netns = xstrdup("ut-no-such-netns");
+    svc->restart = SV_RESTART_NO;
+    (void)snprintf(ns, sizeof ns, "ut-sv-test-%d", (int)getpid());
+    if (can) {
+        (void)snprintf(cmd, sizeof cmd, "/usr/sbin/ip netns add %s", ns);
+        can = system(cmd) == 0;
+    }
+    if (can) {
+        svc = tb_add(s, "inside", "cat /proc/net/dev; exec sleep 100");
+        svc->netns = xstrdup(ns);
+    }
+    sup_start(s);
+    st = wait_state("lost", "state", "failed", 3 * SEC);
+    json_decref(st);
+    if (can)
+        json_decref(wait_state("inside", "state", "running", 3 * SEC));
+    sup_down();
+    log = state_path("supervisor.log");
+    text = read_text(log);
+    ASSERT_CONTAINS(text, "service 'lost': entering its network namespace failed: No such file");
+    free(text);
+    free(log);
+    if (can) {
+        log = sv_log_path(state_dir, "inside");
+        text = read_text(log);
+        ASSERT_CONTAINS(text, "lo:");
+        ASSERT_TRUE(strstr(text, "eth0:") == NULL && strstr(text, "ens") == NULL);
+        free(text);
+        free(log);
+        (void)snprintf(cmd, sizeof cmd, "/usr/sbin/ip netns del %s", ns);
+        ASSERT_EQ(system(cmd), 0);
+    }
+    tb_free(s);
+    cleanup();
+}
+
 static void test_environment_user_and_working_dir(void)
 {
     struct sv_spec *s = tb_new();
@@ -1065,5 +1113,5 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_frozen_service_is_fenced), T_CASE(test_failed_liveness_fences),
        T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
        T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
-       T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
-       T_CASE(test_control_client_without_supervisor))
+       T_CASE(test_netns), T_CASE(test_sigterm_stops_and_supervisor_death_kills_services),
+       T_CASE(test_preflight), T_CASE(test_control_client_without_supervisor))

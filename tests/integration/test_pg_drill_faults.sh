@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The faults around the PostgreSQL leader (infractl drill): a planned switchover, etcd killed
+# and paused, HAProxy and PgBouncer killed.  One short run each on the running stack: no
+# acknowledged write lost (checked on every node), the cluster healed (after a switchover the
+# old leader streams again; after the others the leader is the same), and the alert lists of
+# Prometheus and Alertmanager were read during the run.  Gap bounds tell "sub-second to a few
+# seconds" from waiting out a lease (>= 20 s); they are not speed targets (make drill).
+# Usage: test_pg_drill_faults.sh INFRACTL
+set -uo pipefail
+INFRACTL=$1
+. "$(dirname "$0")/lib.sh"
+need_cmd jq jq
+
+tmp=$(mktemp -d /tmp/ut-pg-drill-faults.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+"$INFRACTL" status >/dev/null 2>&1
+if [[ $? == 3 ]]; then
+    "$INFRACTL" up --detach --wait --timeout 240 --quiet || { echo "not ok 1 - stack comes up"; exit 1; }
+fi
+whole() { "$INFRACTL" status >/dev/null 2>&1; }
+ok "the stack is up and its clusters whole (status exit 0)" retry 90 whole
+
+# drill NAME [args]: one run, its JSON in $tmp/NAME.json
+drill() {
+    local name=$1
+    shift
+    "$INFRACTL" drill postgres --max-gap 3s --json "$@" >"$tmp/$name.json" 2>"$tmp/$name.log"
+    echo $? >"$tmp/$name.rc"
+}
+field() { jq -r ".runs[0].$2" "$tmp/$1.json"; }
+check_run() { # check_run NAME: ran, lost 0, writes on both sides, no phantom, alerts read
+    local n=$1
+    diag "$n: $(grep 'drill: run 1:' "$tmp/$n.log" | sed 's/^drill: //')"
+    grep '^drill: alert:' "$tmp/$n.log" | sed 's/^/# /'
+    ok "$n: the drill ran and passed (exit $(cat "$tmp/$n.rc"))" test "$(cat "$tmp/$n.rc")" = 0
+    ok "$n: 0 acknowledged writes lost (checked on every node)" test "$(field "$n" lost)" = 0
+    ok "$n: writes were acknowledged before and after ($(field "$n" acked))" test "$(field "$n" acked)" -gt 150
+    ok "$n: a failed write never committed" test "$(field "$n" phantom)" = 0
+    ok "$n: write gap $(field "$n" gap_ms) ms, far below a lease wait" jq -e '.runs[0].gap_ms < 3000' "$tmp/$n.json"
+    ok "$n: the alert lists were read during the run" jq -e '.runs[0].alert_polls.ok > 0 and (.runs[0].alerts | type == "array")' "$tmp/$n.json"
+}
+kept() { # kept NAME: healed with the same leader
+    ok "$1: healed, and $(field "$1" old_leader) is still the leader" \
+        test "$(field "$1" healed)/$(field "$1" leader_kept)/$(field "$1" new_leader)" = true/true/
+}
+
+# ---- 1. planned switchover through Patroni's REST API (basic auth: the patroni_api secret)
+drill switchover --fault switchover
+check_run switchover
+ok "switchover: another node became leader" \
+    bash -c '[[ -n $1 && $1 != "$2" ]]' _ "$(field switchover new_leader)" "$(field switchover old_leader)"
+ok "switchover: healed, the old leader is a streaming replica again" \
+    test "$(field switchover healed)/$(field switchover old_leader_rejoined)" = true/true
+
+# ---- 2. etcd SIGKILLed (restart: always) and SIGSTOPped 2 s: the leader stays (longer pauses
+# trip the supervisor's liveness fencing: docs/drills.md, the 20 s series)
+ok "the cluster is whole again" retry 60 whole
+drill dcs-crash --fault dcs --mode crash
+check_run dcs-crash
+kept dcs-crash
+ok "the cluster is whole again" retry 60 whole
+drill dcs-pause --fault dcs --mode pause --pause 2s
+check_run dcs-pause
+kept dcs-pause
+ok "dcs-pause: writes went on while etcd was stopped (gap < 1 s)" jq -e '.runs[0].gap_ms < 1000' "$tmp/dcs-pause.json"
+
+# ---- 3. the proxies SIGKILLed: the supervisor restarts them, the writer reconnects
+for p in haproxy pgbouncer; do
+    ok "the cluster is whole again" retry 60 whole
+    drill "proxy-$p" --fault proxy --target "$p"
+    check_run "proxy-$p"
+    kept "proxy-$p"
+done
+
+ok "usage: --target applies to the proxy fault only (exit 2)" \
+    bash -c '"$1" drill postgres --fault dcs --target haproxy >/dev/null 2>&1; [[ $? == 2 ]]' _ "$INFRACTL"
+ok "usage: an unknown proxy is refused (exit 2)" \
+    bash -c '"$1" drill postgres --fault proxy --target nginx >/dev/null 2>&1; [[ $? == 2 ]]' _ "$INFRACTL"
+t_done
