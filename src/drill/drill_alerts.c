@@ -18,6 +18,7 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "drill_int.h"
+#include "httpc/httpc.h"
 
 #define ALERTS_MAX_BODY (4u << 20)
 #define ALERTS_HTTP_MS  2000L
@@ -179,26 +180,30 @@ static void diff(struct drill_alerts *a, enum source src, uint64_t at, struct se
 static void poll_one(struct drill_alerts *a, enum source src)
 {
     static const char *const paths[_SRC_MAX] = { "/api/v1/alerts", "/api/v2/alerts" };
-    struct buf body = BUF_INIT(ALERTS_MAX_BODY);
     struct seen_set next = { 0 };
+    struct httpc_response resp;
     char url[96], msg[256] = "";
-    long status = 0;
     uint64_t at;
     int r;
 
     (void)snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)a->ports[src], paths[src]);
-    r = drill__http(&(struct drill_http_req){ .url = url, .timeout_ms = ALERTS_HTTP_MS }, &body,
-                    &status, msg, sizeof msg);
+    r = httpc_call(&(struct httpc_request){ .url = url,
+                                            .timeout_ms = ALERTS_HTTP_MS,
+                                            .connect_timeout_ms = 1000L,
+                                            .max_body = ALERTS_MAX_BODY },
+                   &resp);
     at = now_usec();
-    if (r == 0 && status != 200) {
-        (void)snprintf(msg, sizeof msg, "%s: HTTP %ld", url, status);
+    if (r < 0) {
+        (void)snprintf(msg, sizeof msg, "%s: %.150s", url, resp.error);
+    } else if (resp.status != 200) {
+        (void)snprintf(msg, sizeof msg, "%s: HTTP %ld", url, resp.status);
         r = -EPROTO;
     }
-    if (r == 0 && parse(src, body.data ? body.data : "", &next) < 0) {
+    if (r == 0 && parse(src, resp.body.data ? resp.body.data : "", &next) < 0) {
         (void)snprintf(msg, sizeof msg, "%s: not an alert list", url);
         r = -EPROTO;
     }
-    buf_release(&body);
+    httpc_response_release(&resp);
     pthread_mutex_lock(&a->lock);
     if (r < 0) {
         a->polls_failed++;

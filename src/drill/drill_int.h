@@ -72,19 +72,7 @@ bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cl
 /* The member called name, or NULL. */
 const struct drill_member *drill__cluster_member(const struct drill_cluster *c, const char *name);
 
-/* ===== HTTP (drill_http.c) ===== */
-
-struct drill_http_req {
-    const char *url;     /* http:// only */
-    const char *userpwd; /* "user:password" for basic auth; NULL = none */
-    const char *body;    /* POSTed as application/json; NULL = GET */
-    long timeout_ms;     /* whole exchange; default 5 s */
-};
-
-/* One request; the response body is appended to out (its max bounds it).  0 with *ret_status
- * set (any status), or -ECONNREFUSED / -ETIMEDOUT / -ENOBUFS / -EIO with msg saying why. */
-int drill__http(const struct drill_http_req *req, struct buf *out, long *ret_status, char *msg,
-                size_t msg_size) WARN_UNUSED_RESULT;
+/* ===== Patroni calls (pg_cluster.c; HTTP through src/httpc) ===== */
 
 /* POST /switchover {"leader": leader} to the leader's Patroni REST API (basic auth from the
  * target) and waits for the answer (Patroni answers once the switchover is done).  0 on HTTP

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/str.h"
 #include "drill_int.h"
+#include "httpc/httpc.h"
 #include "probe/probe.h"
 
 static void copy_str(char *dst, size_t n, json_t *o, const char *key)
@@ -117,10 +118,9 @@ bool drill__cluster_whole(const struct drill_pg_target *t, const struct drill_cl
 int drill__cluster_switchover(const struct drill_pg_target *t, const char *leader, char *msg,
                               size_t msg_size)
 {
-    struct buf out = BUF_INIT(64 * 1024);
     const struct drill_pg_node *node = NULL;
     char url[96], *userpwd = NULL, *body;
-    long status = 0;
+    struct httpc_response resp;
     int r;
 
     for (size_t i = 0; i < t->n_nodes && !node; i++)
@@ -135,17 +135,23 @@ int drill__cluster_switchover(const struct drill_pg_target *t, const char *leade
     if (t->api_user && t->api_password)
         userpwd = xasprintf("%s:%s", t->api_user, t->api_password);
     body = xasprintf("{\"leader\": \"%s\"}", leader);
-    r = drill__http(
-            &(struct drill_http_req){
-                    .url = url, .userpwd = userpwd, .body = body, .timeout_ms = 60 * 1000L },
-            &out, &status, msg, msg_size);
-    if (r == 0 && status != 200) {
-        (void)snprintf(msg, msg_size, "Patroni refused the switchover (HTTP %ld): %.160s", status,
-                       out.data ? out.data : "");
-        r = status == 401 ? -EACCES : -EPROTO;
+    r = httpc_call(&(struct httpc_request){ .method = "POST",
+                                            .url = url,
+                                            .userpwd = userpwd,
+                                            .body = body,
+                                            .timeout_ms = 60 * 1000L,
+                                            .connect_timeout_ms = 1000L,
+                                            .max_body = 64 * 1024 },
+                   &resp);
+    if (r < 0) {
+        (void)snprintf(msg, msg_size, "%s: %s", url, resp.error);
+    } else if (resp.status != 200) {
+        (void)snprintf(msg, msg_size, "Patroni refused the switchover (HTTP %ld): %.160s",
+                       resp.status, resp.body.data ? resp.body.data : "");
+        r = resp.status == 401 ? -EACCES : -EPROTO;
     }
+    httpc_response_release(&resp);
     free(userpwd);
     free(body);
-    buf_release(&out);
     return r;
 }

@@ -117,6 +117,10 @@ int httpc_call(const struct httpc_request *req, struct httpc_response *ret)
                                                        : DEFAULT_CONNECT_TIMEOUT_MS);
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->userpwd) {
+        (void)curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        (void)curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+    }
     if (req->body)
         (void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
     cc = curl_easy_perform(c);

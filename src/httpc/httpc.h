@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* httpc.h - the project's one blocking HTTP client (libcurl): infractl's calls to rolloutd,
- * gpu_agent and Alertmanager; rolloutd's Prometheus queries and alert webhooks.  Returns -errno;
+ * gpu_agent and Alertmanager; rolloutd's Prometheus queries and alert webhooks; the drills'
+ * Patroni switchover and alert polls.  Returns -errno;
  * callers map results to exit codes or messages.  Thread-safe after httpc_init() (one easy
  * handle per call).
  *
@@ -18,6 +19,7 @@ struct httpc_request {
     const char *method;      /* default "GET" */
     const char *url;         /* http:// or https:// only */
     const char *token;       /* "Authorization: Bearer TOKEN"; NULL = none */
+    const char *userpwd;     /* "user:password" for basic auth (Patroni's API); NULL = none */
     const char *body;        /* sent as application/json; NULL = none ("" for an empty POST) */
     long timeout_ms;         /* whole exchange; default 30 s */
     long connect_timeout_ms; /* default 5 s */

@@ -21,6 +21,7 @@
 #include "core/time.h"
 #include "drill/drill.h"
 #include "drill/drill_alerts.h"
+#include "httpc/httpc.h"
 #include "stack/secrets.h"
 #include "stack/stack.h"
 #include "status.h"
@@ -376,6 +377,11 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         log_error("the stack is not running (state dir %s)", ctx->state_dir);
         return CLI_EXIT_NOT_RUNNING;
     }
+    /* Patroni's /switchover and the alert polls (src/httpc); before any thread starts. */
+    if (httpc_init() < 0) {
+        log_error("cannot initialize libcurl");
+        goto out;
+    }
     if (cli_load_stack(ctx, false, &s, &sec) < 0 ||
         build_target(s, sec, ctx->state_dir, snap.supervisor_pid, &tgt) < 0)
         goto out;
@@ -445,5 +451,6 @@ out:
     stack_secrets_free(sec);
     stack_free(s);
     status_snapshot_release(&snap);
+    httpc_cleanup(); /* a no-op when httpc_init() was not reached or failed */
     return ret;
 }
