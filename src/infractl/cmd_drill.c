@@ -30,6 +30,9 @@ static const struct cli_help_item drill_subcommands[] = {
       "fault the PostgreSQL leader: crash = SIGKILL of its whole process tree, pg-crash = "
       "SIGKILL of its postmaster only, pause = SIGSTOP of Patroni and the postmaster (backends "
       "run on), stop = SIGTERM of Patroni" },
+    { "restore [--json] [--keep]",
+      "point-in-time restore drill: a marker before and after a target time, restored into a "
+      "scratch postgres, exactly the first present (cmd_backup.c)" },
     { NULL, NULL },
 };
 
@@ -182,6 +185,8 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     size_t done = 0;
     int c, r, ret = CLI_EXIT_FAILURE;
 
+    if (argc > 1 && streq(argv[1], "restore"))
+        return cli_drill_restore(argc - 1, argv + 1, ctx);
     while ((c = getopt_long(argc, argv, "f:r:p:g:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
