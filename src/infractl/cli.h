@@ -76,8 +76,10 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */
-int cmd_backup(int argc, char **argv, struct cli_ctx *ctx);  /* cmd_backup.c: pgBackRest */
-int cmd_restore(int argc, char **argv, struct cli_ctx *ctx); /* cmd_backup.c */
+
+/* cmd_backup.c: pgBackRest backups, point-in-time restores into a scratch instance. */
+int cmd_backup(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_restore(int argc, char **argv, struct cli_ctx *ctx);
 /* cmd_backup.c: `drill restore ARGS` (argv[0] = "restore"): PITR drill on the running stack. */
 int cli_drill_restore(int argc, char **argv, struct cli_ctx *ctx);
 /* cmd_kafka.c: the stack's bootstrap list ("127.0.0.1:9092,...") appended to out; -errno
