@@ -28,6 +28,7 @@ struct backup_conf {
     char *path;      /* the file itself; owned */
     char *stanza;    /* the first section that is not global or global:CMD; owned */
     char *repo_path; /* repo1-path; owned, NULL when unset (pgBackRest's default) */
+    char *log_path;  /* log-path; owned, NULL when unset (/var/log/pgbackrest) */
     char *compress_type;
     char *compress_level;
     struct backup_node nodes[BACKUP_MAX_NODES];

@@ -20,6 +20,7 @@ void backup_conf_release(struct backup_conf *c)
     free(c->path);
     free(c->stanza);
     free(c->repo_path);
+    free(c->log_path);
     free(c->compress_type);
     free(c->compress_level);
     for (size_t i = 0; i < BACKUP_MAX_NODES; i++) {
@@ -130,6 +131,8 @@ int backup_conf_parse(const char *path, const char *text, struct backup_conf *re
         val = trim(eq + 1);
         if (in_global && streq(key, "repo1-path"))
             set_str(&c.repo_path, val);
+        else if (in_global && streq(key, "log-path"))
+            set_str(&c.log_path, val);
         else if ((in_global || in_stanza) && streq(key, "compress-type"))
             set_str(&c.compress_type, val);
         else if ((in_global || in_stanza) && streq(key, "compress-level"))

@@ -750,6 +750,25 @@ static void log_tail(const char *path)
     buf_release(&tail);
 }
 
+/* The scratch postgres stopped during recovery: say why in one line, then its log's tail. */
+static void explain_recovery_end(const char *log_path, const char *target)
+{
+    static const char marker[] = "last completed transaction was at log time ";
+    struct buf tail = BUF_INIT(8192);
+    const char *last = NULL;
+
+    if (file_read_tail(log_path, 8000, &tail) == 0)
+        last = strstr(buf_str(&tail), marker);
+    if (last && strstr(buf_str(&tail), "recovery ended before configured recovery target"))
+        log_error("the archived WAL ends before %s (its last transaction: %.*s): WAL after it "
+                  "was not archived (yet)",
+                  target, (int)strcspn(last + sizeof marker - 1, "\n"), last + sizeof marker - 1);
+    else
+        log_error("recovery stopped before reaching %s", target);
+    buf_release(&tail);
+    log_tail(log_path);
+}
+
 /* Restores the set pgBackRest picks for target_us into dir and starts postgres there on port,
  * waiting until recovery reached the target and the instance was promoted. */
 static int restore_run(const struct bk *b, int64_t target_us, const char *dir, unsigned port,
@@ -826,8 +845,7 @@ static int restore_run(const struct bk *b, int64_t target_us, const char *dir, u
      * the target stops the postmaster instead. */
     while (file_exists(dir, "recovery.signal")) {
         if (!file_exists(dir, "postmaster.pid")) {
-            log_error("recovery stopped before reaching %s", target);
-            log_tail(log_path);
+            explain_recovery_end(log_path, target);
             r = -EIO;
             goto out;
         }

@@ -9,9 +9,9 @@
  *  - WAL archiving from the primary's pg_wal/archive_status: segments PostgreSQL has handed to
  *    archive_command and not had acknowledged (.ready).  Archiving is failing when the oldest
  *    has waited longer than STATUS_ARCHIVE_STUCK_S (archive_timeout is 60 s, async pushes
- *    within seconds); pgBackRest's async error file in the node's spool says why. */
+ *    within seconds), or when one waits and the last archive-push failed (pgBackRest's log,
+ *    LOG-PATH/STANZA-archive-push.log, says why). */
 #include <dirent.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "backup/backup.h"
 #include "core/buf.h"
 #include "core/fd.h"
 #include "core/str.h"
@@ -94,9 +95,39 @@ static void on_status(const char *type, double v, void *ud)
     }
 }
 
-static void archive_state(struct status_backup *b, const struct stack_service *svc)
+/* The last `archive-push command end:` line of pgBackRest's log says whether the newest push
+ * failed; the ERROR line before it, why. */
+static bool last_push_failed(const struct backup_conf *conf, char *why, size_t n)
 {
-    const char *data = env_get(svc, "PGBACKREST_PG1_PATH"), *spool;
+    struct buf tail = BUF_INIT(32 * 1024);
+    char path[4096];
+    const char *end, *err;
+    bool failed = false;
+
+    (void)snprintf(path, sizeof path, "%s/%s-archive-push.log",
+                   conf->log_path ? conf->log_path : "/var/log/pgbackrest", conf->stanza);
+    if (file_read_tail(path, 16 * 1024, &tail) < 0)
+        goto out;
+    end = NULL;
+    for (const char *p = buf_str(&tail); (p = strstr(p, "archive-push command end: ")); p++)
+        end = p;
+    if (!end || !strstr(end, "aborted with exception"))
+        goto out;
+    failed = true;
+    err = NULL;
+    for (const char *p = buf_str(&tail); (p = strstr(p, "ERROR: [")) && p < end; p++)
+        err = p;
+    if (err)
+        (void)snprintf(why, n, "%.*s", (int)strcspn(err, "\n"), err);
+out:
+    buf_release(&tail);
+    return failed;
+}
+
+static void archive_state(struct status_backup *b, const struct stack_service *svc,
+                          const struct backup_conf *conf)
+{
+    const char *data = env_get(svc, "PGBACKREST_PG1_PATH");
     char path[4096];
     struct dirent *de;
     time_t oldest = 0;
@@ -121,29 +152,17 @@ static void archive_state(struct status_backup *b, const struct stack_service *s
     closedir(d);
     b->archive_oldest_s = oldest ? (int64_t)(now_realtime_usec() / USEC_PER_SEC) - oldest : 0;
     b->archive_failing = oldest && b->archive_oldest_s > STATUS_ARCHIVE_STUCK_S;
-    spool = env_get(svc, "PGBACKREST_SPOOL_PATH");
-    if (b->archive_failing && spool) {
-        glob_t g;
-
-        (void)snprintf(path, sizeof path, "%s/archive/*/out/*.error", spool);
-        if (glob(path, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-            struct buf text = BUF_INIT(1024);
-
-            if (file_read_all(g.gl_pathv[0], &text) == 0)
-                (void)snprintf(b->archive_error, sizeof b->archive_error, "%s", buf_str(&text));
-            buf_release(&text);
-            for (char *c = b->archive_error; *c; c++)
-                if (*c == '\n')
-                    *c = ' ';
-        }
-        globfree(&g);
-    }
+    /* A segment waits and the last archive-push failed: failing now, not only once the wait is
+     * long; pgBackRest's log line says why. */
+    if (b->archive_waiting > 0 && last_push_failed(conf, b->archive_error, sizeof b->archive_error))
+        b->archive_failing = true;
     (void)snprintf(b->archive_node, sizeof b->archive_node, "%s", svc->name);
 }
 
 void status__collect_backup(struct status_snapshot *snap, const struct stack *s)
 {
     struct status_backup *b = &snap->backup;
+    struct backup_conf conf = { 0 };
 
     if (!s)
         return;
@@ -151,8 +170,8 @@ void status__collect_backup(struct status_snapshot *snap, const struct stack *s)
         const struct stack_service *svc = &s->services[i];
 
         for (size_t k = 0; k < svc->n_files; k++)
-            if (str_endswith(svc->files[k].path, "/pgbackrest.conf"))
-                b->present = true;
+            if (str_endswith(svc->files[k].path, "/pgbackrest.conf") && !b->present)
+                b->present = backup_conf_load(svc->files[k].path, &conf, NULL) == 0;
         for (size_t k = 0; svc->argv[k]; k++) {
             const char *dir;
             char path[4096];
@@ -170,7 +189,7 @@ void status__collect_backup(struct status_snapshot *snap, const struct stack *s)
         }
     }
     if (!b->present)
-        return;
+        goto out;
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
 
@@ -178,8 +197,10 @@ void status__collect_backup(struct status_snapshot *snap, const struct stack *s)
             continue;
         for (size_t k = 0; k < s->n_services; k++)
             if (streq(s->services[k].name, sv->name))
-                archive_state(b, &s->services[k]);
+                archive_state(b, &s->services[k], &conf);
     }
+out:
+    backup_conf_release(&conf);
 }
 
 void status__print_backup(const struct status_backup *b, FILE *f)
