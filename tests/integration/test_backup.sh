@@ -181,8 +181,8 @@ ok "... metrics: ultrathink_backup_last_status{type=incr} 0" grep -q '^ultrathin
 ok "... status: the last incr run FAILED" bash -c '"$1" status | grep -q "last run FAILED: incr"' _ "$INFRACTL"
 chmod "${restore_modes[-1]%% *}" "$bdir"
 unset 'restore_modes[-1]'
-"$INFRACTL" backup --type incr --quiet --json >"$tmp/incr.json" 2>"$tmp/incr.log"
-ok "writable again: an incremental backup succeeds" jq -e '.success and .backup.type == "incr"' "$tmp/incr.json"
+INFRACTL=$INFRACTL "$(dirname "$0")/../../scripts/backup_database.sh" --type incr --quiet --json >"$tmp/incr.json" 2>"$tmp/incr.log"
+ok "writable again: an incremental backup succeeds (scripts/backup_database.sh)" jq -e '.success and .backup.type == "incr"' "$tmp/incr.json"
 ok "... and the metrics say so" grep -q '^ultrathink_backup_last_status{stanza="ultrathink",type="incr"} 1$' "$textfile/backup-incr.prom"
 
 # ---- WAL archiving failing: status says so (with pgBackRest's reason), then recovers
