@@ -9,8 +9,9 @@
  *  - WAL archiving from the primary's pg_wal/archive_status: segments PostgreSQL has handed to
  *    archive_command and not had acknowledged (.ready).  Archiving is failing when the oldest
  *    has waited longer than STATUS_ARCHIVE_STUCK_S (archive_timeout is 60 s, async pushes
- *    within seconds), or when one waits and the last archive-push failed (pgBackRest's log,
- *    LOG-PATH/STANZA-archive-push.log, says why). */
+ *    within seconds), when STATUS_ARCHIVE_BACKLOG segments wait, or when one waits and the last
+ *    archive-push failed (pgBackRest's log, LOG-PATH/STANZA-archive-push.log, says why, when
+ *    it writes one). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@
 #include "status_int.h"
 
 #define STATUS_ARCHIVE_STUCK_S 180
+/* Segments waiting: 0-1 while archiving keeps up (one push takes ~0.1 s, archive_timeout 60 s);
+ * this many (128 MiB) means it fails or falls behind. */
+#define STATUS_ARCHIVE_BACKLOG 8
 
 static const char *env_get(const struct stack_service *svc, const char *key)
 {
@@ -151,7 +155,8 @@ static void archive_state(struct status_backup *b, const struct stack_service *s
     }
     closedir(d);
     b->archive_oldest_s = oldest ? (int64_t)(now_realtime_usec() / USEC_PER_SEC) - oldest : 0;
-    b->archive_failing = oldest && b->archive_oldest_s > STATUS_ARCHIVE_STUCK_S;
+    b->archive_failing = (oldest && b->archive_oldest_s > STATUS_ARCHIVE_STUCK_S) ||
+                         b->archive_waiting >= STATUS_ARCHIVE_BACKLOG;
     /* A segment waits and the last archive-push failed: failing now, not only once the wait is
      * long; pgBackRest's log line says why. */
     if (b->archive_waiting > 0 && last_push_failed(conf, b->archive_error, sizeof b->archive_error))
