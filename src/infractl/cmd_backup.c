@@ -1087,6 +1087,8 @@ static void scratch_stop(const char *dir)
     const char *argv[] = { PG_BIN_DIR "/pg_ctl", "-D", dir, "-m", "fast", "-w", "stop", NULL };
     struct backup_result res;
 
+    if (!file_exists(dir, "postmaster.pid"))
+        return; /* never started, or recovery stopped it */
     if (backup_spawn(argv, BACKUP_RUN_AS, 60 * USEC_PER_SEC, &res) < 0 || res.exit_code != 0)
         log_warning("could not stop the scratch postgres in %s", dir);
     backup_result_release(&res);
