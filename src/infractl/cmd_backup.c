@@ -864,6 +864,24 @@ out:
     return r;
 }
 
+static PGconn *pg_primary(const struct bk *b);
+static int pg_exec(PGconn *c, const char *sql, int n, const char *const *params, char *out,
+                   size_t out_n);
+
+/* Recovery to a time stops at the first commit after it; with none in the archive (an idle
+ * cluster, a target just before now) PostgreSQL ends recovery with "recovery ended before
+ * configured recovery target was reached".  One transaction on the primary now, archived by
+ * flush_wal() next, is that commit. */
+static void commit_marker(const struct bk *b)
+{
+    PGconn *c = pg_primary(b);
+
+    if (!c || pg_exec(c, "SELECT txid_current()", 0, NULL, NULL, 0) < 0)
+        log_warning("no primary answered: a target after the last commit in the archive is "
+                    "not restorable");
+    PQfinish(c);
+}
+
 /* Forces the current WAL segment into the archive (`pgbackrest check`: pg_switch_wal() on the
  * primary, then waits for the segment), so a target just before now is restorable. */
 static void flush_wal(const struct bk *b)
@@ -975,6 +993,7 @@ int cmd_restore(int argc, char **argv, struct cli_ctx *ctx)
                   (unsigned long long)port, strerror(-r));
         goto out;
     }
+    commit_marker(&b);
     flush_wal(&b);
     if (restore_run(&b, target_us, canon, (unsigned)port, &rep) < 0)
         goto out;
