@@ -90,6 +90,8 @@ bench: deps-test build-quiet
 	tests/bench/bench_stack.sh $(INFRACTL)
 	@echo "== bench: Kafka: brokers healthy cold/warm, 1 KiB acks=all throughput (Java tools vs kcat)"
 	tests/bench/bench_kafka.sh $(INFRACTL)
+	@echo "== bench: pgBackRest backup and restore of a >= 1 GB pgbench database (compressions compared)"
+	tests/bench/bench_backup.sh $(INFRACTL)
 	@echo "== bench: flag evaluation in process (librollout vs unleash-client, GrowthBook)"
 	tests/bench/rollout/run.sh $(BUILD)
 	@echo "== bench: gpu_agent scrape latency and RSS (fake NVML) vs nvidia-smi"

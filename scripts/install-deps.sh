@@ -35,7 +35,8 @@ build_pkgs=(build-essential cmake pkg-config
 # Debian's 3.0.2 (it can lose acknowledged writes after a leader freeze, fixed in 3.0.3) but
 # 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
 stack_pkgs=(etcd-server etcd-client postgresql-15 postgresql-client-15
-            haproxy pgbouncer redis-server redis-sentinel redis-tools python3-venv)
+            haproxy pgbouncer redis-server redis-sentinel redis-tools python3-venv
+            pgbackrest)  # backups + WAL archiving of the Patroni cluster (docs/backups.md)
 
 # Kafka: a JVM to run the brokers, Maven to fetch them (install_kafka below).
 kafka_pkgs=(openjdk-17-jre-headless maven)

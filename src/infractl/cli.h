@@ -63,7 +63,7 @@ bool cli_supervisor_running(const struct cli_ctx *ctx);
 
 extern const struct cli_help cmd_up_help, cmd_down_help, cmd_status_help, cmd_logs_help,
         cmd_restart_help, cmd_flags_help, cmd_gpu_help, cmd_drill_help, cmd_kafka_help,
-        cmd_alerts_help, cmd_stop_help, cmd_rollout_help;
+        cmd_alerts_help, cmd_stop_help, cmd_rollout_help, cmd_backup_help, cmd_restore_help;
 
 int cmd_up(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_down(int argc, char **argv, struct cli_ctx *ctx);
@@ -79,6 +79,12 @@ int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx);     /* cmd_gpu.c: gpu_a
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */
+
+/* cmd_backup.c: pgBackRest backups, point-in-time restores into a scratch instance. */
+int cmd_backup(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_restore(int argc, char **argv, struct cli_ctx *ctx);
+/* cmd_backup.c: `drill restore ARGS` (argv[0] = "restore"): PITR drill on the running stack. */
+int cli_drill_restore(int argc, char **argv, struct cli_ctx *ctx);
 /* cmd_kafka.c: the stack's bootstrap list ("127.0.0.1:9092,...") appended to out; -errno
  * (logged) when the stack has no kafka service. */
 struct buf;

@@ -52,6 +52,9 @@ static const struct cli_help_item drill_subcommands[] = {
       "cut off entirely (host death) with nftables until a new leader + 2 s; no supervisor "
       "fences it, so the lease must expire.  A run fails on any write acknowledged by the old "
       "primary after the new one began (split brain)" },
+    { "restore [--json] [--keep]",
+      "point-in-time restore drill: a marker before and after a target time, restored into a "
+      "scratch postgres, exactly the first present (cmd_backup.c)" },
     { NULL, NULL },
 };
 
@@ -312,6 +315,8 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     size_t done = 0;
     int c, r, ret = CLI_EXIT_FAILURE;
 
+    if (argc > 1 && streq(argv[1], "restore"))
+        return cli_drill_restore(argc - 1, argv + 1, ctx);
     while ((c = getopt_long(argc, argv, "f:r:p:g:m:t:a:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':

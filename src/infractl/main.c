@@ -49,6 +49,8 @@ static const struct cli_cmd commands[] = {
     { "drill", cmd_drill, &cmd_drill_help },
     { "kafka", cmd_kafka, &cmd_kafka_help },
     { "alerts", cmd_alerts, &cmd_alerts_help },
+    { "backup", cmd_backup, &cmd_backup_help },
+    { "restore", cmd_restore, &cmd_restore_help },
     { "help", cmd_help, &help_help },
     { "version", cmd_version, &version_help },
 };

@@ -833,6 +833,7 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
     }
     status__lag_finish(lag, snap);
     judge_clusters(snap, s);
+    status__collect_backup(snap, s);
     free(probes);
     free(jobs);
 }
@@ -929,6 +930,7 @@ void status_print_table(const struct status_snapshot *snap, FILE *f)
     status_print_jobs(snap, f);
     print_kafka(&snap->kafka, f);
     print_monitoring(&snap->monitoring, f);
+    status__print_backup(&snap->backup, f);
     fputs(snap->warnings, f);
 }
 
@@ -1076,6 +1078,8 @@ int status_print_json(const struct status_snapshot *snap, FILE *f)
         (void)json_object_set_new(root, "kafka", kafka_json(&snap->kafka));
     if (snap->monitoring.prometheus_known || snap->monitoring.alertmanager_known)
         (void)json_object_set_new(root, "monitoring", monitoring_json(&snap->monitoring));
+    if (snap->backup.present)
+        (void)json_object_set_new(root, "backup", status__backup_json(&snap->backup));
     /* 15 significant digits print a value rounded to the millisecond as such (4471.866, not
      * 4471.8659999999999), and drop the binary noise of the other reals (lag_seconds). */
     if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0)

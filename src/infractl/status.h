@@ -72,6 +72,21 @@ struct status_monitoring {
     unsigned am_active, am_silenced, am_inhibited, am_unprocessed;
 };
 
+/* Backups and WAL archiving (status_backup.c), when the stack renders a pgbackrest.conf. */
+struct status_backup {
+    bool present;
+    bool known;               /* `infractl backup` has written its metrics */
+    int64_t last_success;     /* Unix seconds of the newest backup; 0 when none */
+    char last_type[8];        /* its type */
+    char failed_types[32];    /* types whose last run failed, ", "-separated */
+    bool archive_known;       /* the primary's archive_status was read */
+    bool archive_failing;     /* a segment waits longer than archiving ever should */
+    unsigned archive_waiting; /* .ready segments */
+    int64_t archive_oldest_s; /* how long the oldest waits */
+    char archive_node[32];
+    char archive_error[256]; /* pgBackRest's async error file, when failing */
+};
+
 /* A replicated group of services (the PostgreSQL cluster, the Redis primary and replicas) as
  * a whole: degraded when it runs short of what the stack file declares. */
 struct status_cluster {
@@ -95,6 +110,7 @@ struct status_snapshot {
     char warnings[512];                  /* one per line, "" when none (an old Patroni, say) */
     struct status_kafka kafka;           /* filled by status_collect_roles() */
     struct status_monitoring monitoring; /* filled by status_collect_roles() */
+    struct status_backup backup;         /* filled by status_collect_roles() */
 };
 
 /* Asks the supervisor of ctx->state_dir.  -ENOENT/-ECONNREFUSED when none runs. */

@@ -53,6 +53,12 @@ void status__monitoring_start(struct role_job *j, uint64_t timeout_usec, struct 
 void status__interpret_prometheus(struct role_job *jobs, size_t n);
 void status__interpret_alertmanager(struct role_job *jobs, size_t n);
 
+/* status_backup.c: the last backups (node-exporter textfiles of `infractl backup`) and the
+ * primary's WAL archiving (its archive_status), read from files only. */
+void status__collect_backup(struct status_snapshot *snap, const struct stack *s);
+void status__print_backup(const struct status_backup *b, FILE *f);
+struct json_t *status__backup_json(const struct status_backup *b);
+
 /* Consumer-group lag, asked in a thread of its own while the role probes run. */
 struct status_lag_query;
 struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
