@@ -74,6 +74,9 @@ int cmd_stop(int argc, char **argv, struct cli_ctx *ctx); /* cmd_restart.c */
 int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx); /* cmd_gpu.c: gpu_agent client */
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
+/* cmd_drill_rk.c: `drill redis|kafka|all` (cmd_drill() hands them over when handles()). */
+bool cmd_drill_rk_handles(int argc, char **argv);
+int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */
 /* cmd_kafka.c: the stack's bootstrap list ("127.0.0.1:9092,...") appended to out; -errno

@@ -22,14 +22,22 @@
 #include "status.h"
 
 static const char usage[] =
-        "drill postgres --fault crash|pg-crash|pause|stop [--runs N] [--pause S] "
-        "[--max-gap S] [--json]";
+        "drill postgres|redis|kafka --fault F [--runs N] [--pause S] [--max-gap S] [--json] "
+        "[--html FILE] | drill all [--runs N] [--json] [--html FILE]";
 
 static const struct cli_help_item drill_subcommands[] = {
     { "postgres --fault crash|pg-crash|pause|stop",
       "fault the PostgreSQL leader: crash = SIGKILL of its whole process tree, pg-crash = "
       "SIGKILL of its postmaster only, pause = SIGSTOP of Patroni and the postmaster (backends "
       "run on), stop = SIGTERM of Patroni" },
+    { "redis --fault crash|pause|switchover",
+      "fault the Redis master (found through Sentinel): crash = SIGKILL (the supervisor restarts "
+      "it), pause = SIGSTOP, switchover = SENTINEL FAILOVER; plain and WAIT 1-confirmed writes "
+      "counted apart" },
+    { "kafka --fault crash|pause",
+      "fault the broker leading the drill topic's partition; an idempotent acks=all producer, "
+      "read back by a consumer" },
+    { "all", "every fault of every cluster, --runs each; one JSON document with --json" },
     { NULL, NULL },
 };
 
@@ -38,6 +46,7 @@ static const struct cli_help_item drill_options[] = {
     { "-p, --pause S", "pause: how long the processes stay stopped (default 20s)" },
     { "-g, --max-gap S", "write-gap target per run (default 1s); exit 4 when a run misses it" },
     { "--json", "one JSON document: every run and the summary" },
+    { "--html FILE", "redis, kafka, all: the runs as timelines (acks per 100 ms, fault and heal)" },
     { NULL, NULL },
 };
 
@@ -182,6 +191,8 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     size_t done = 0;
     int c, r, ret = CLI_EXIT_FAILURE;
 
+    if (cmd_drill_rk_handles(argc, argv))
+        return cmd_drill_rk(argc, argv, ctx);
     while ((c = getopt_long(argc, argv, "f:r:p:g:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
