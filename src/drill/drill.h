@@ -50,6 +50,11 @@ struct drill_pg_target {
     size_t n_nodes;
 };
 
+/* A run's marks, CLOCK_MONOTONIC usec; 0 = did not happen. */
+struct drill_pg_marks {
+    uint64_t start, fault, resume, heal, end;
+};
+
 struct drill_pg_options {
     enum drill_pg_fault fault;
     uint64_t interval_usec;     /* between two writes; default 10 ms */
@@ -61,6 +66,10 @@ struct drill_pg_options {
     /* Progress lines ("fault: SIGSTOP pg2 (patroni 123, postmaster 456)"); NULL = none. */
     void (*progress)(const char *line, void *userdata);
     void *userdata;
+    /* Called once at the end with every acknowledgement time and the run's marks, for a
+     * timeline (drill_report.h); NULL = none. */
+    void (*timeline)(const uint64_t *acks, size_t n, const struct drill_pg_marks *m,
+                     void *userdata);
 };
 
 struct drill_pg_result {

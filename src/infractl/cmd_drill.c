@@ -18,6 +18,7 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "drill/drill.h"
+#include "drill/drill_report.h"
 #include "stack/stack.h"
 #include "status.h"
 
@@ -119,6 +120,20 @@ static void on_progress(const char *line, void *userdata)
     fprintf(stderr, "drill: %s\n", line);
 }
 
+/* The run's acknowledgement times and marks, for the timeline of its JSON (drill_report.h). */
+static void on_timeline(const uint64_t *acks, size_t n, const struct drill_pg_marks *m,
+                        void *userdata)
+{
+    struct drill_run *tl = userdata;
+
+    tl->start_at = m->start;
+    tl->fault_at = m->fault;
+    tl->resume_at = m->resume;
+    tl->heal_at = m->heal;
+    tl->end_at = m->end;
+    drill_run_set_acks(tl, acks, n);
+}
+
 static double ms(uint64_t usec)
 {
     return (double)usec / 1000.0;
@@ -184,6 +199,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     struct drill_pg_options o = { .fault = _DRILL_PG_FAULT_MAX };
     struct status_snapshot snap = { 0 };
     struct drill_pg_result *res = NULL;
+    struct drill_run *tl = NULL;
     struct stack *s = NULL;
     struct target tgt = { 0 };
     uint64_t max_gap = USEC_PER_SEC, runs = 1, v;
@@ -238,13 +254,16 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     if (cli_load_stack(ctx, false, &s, NULL) < 0 || build_target(s, snap.supervisor_pid, &tgt) < 0)
         goto out;
     o.progress = on_progress;
+    o.timeline = on_timeline;
     res = xcalloc(runs, sizeof *res);
+    tl = xcalloc(runs, sizeof *tl);
     for (; done < runs; done++) {
         struct err e = ERR_INIT;
         char msg[512];
 
         fprintf(stderr, "drill: run %zu/%llu: postgres --fault %s\n", done + 1,
                 (unsigned long long)runs, drill_pg_fault_to_string(o.fault));
+        o.userdata = &tl[done];
         r = drill_pg_run(&tgt.t, &o, &res[done], &e);
         if (r < 0) {
             log_error("drill run %zu: %s", done + 1, err_format(&e, msg, sizeof msg));
@@ -266,7 +285,11 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         unsigned lost = 0;
 
         for (size_t i = 0; i < done; i++) {
-            json_array_append_new(arr, run_json(&res[i], max_gap));
+            json_t *rj = run_json(&res[i], max_gap), *x = drill_run_json(&tl[i], false);
+
+            json_object_set(rj, "timeline", json_object_get(x, "timeline"));
+            json_decref(x);
+            json_array_append_new(arr, rj);
             gaps[i] = res[i].gap_usec;
             lost += res[i].lost;
         }
@@ -287,6 +310,9 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     }
     ret = all_passed ? CLI_EXIT_OK : CLI_EXIT_UNHEALTHY;
 out:
+    for (size_t i = 0; tl && i < runs; i++)
+        drill_run_release(&tl[i]);
+    free(tl);
     free(res);
     free(tgt.conninfo);
     stack_free(s);
