@@ -592,9 +592,9 @@ static void set_defaults(struct drill_redis_options *o)
     if (!o->interval_usec)
         o->interval_usec = 10 * USEC_PER_MSEC;
     if (!o->op_timeout_usec)
-        o->op_timeout_usec = 500 * USEC_PER_MSEC;
+        o->op_timeout_usec = 300 * USEC_PER_MSEC;
     if (!o->wait_ms)
-        o->wait_ms = 200;
+        o->wait_ms = 100;
     if (!o->before_usec)
         o->before_usec = 2 * USEC_PER_SEC;
     if (!o->pause_usec)

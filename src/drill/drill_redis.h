@@ -45,8 +45,8 @@ struct drill_redis_target {
 struct drill_redis_options {
     enum drill_redis_fault fault;
     uint64_t interval_usec;     /* between two writes; default 10 ms */
-    uint64_t op_timeout_usec;   /* a write not answered by then is "unknown"; default 500 ms */
-    unsigned wait_ms;           /* WAIT 1's timeout; default 200 */
+    uint64_t op_timeout_usec;   /* a write not answered by then is "unknown"; default 300 ms */
+    unsigned wait_ms;           /* WAIT 1's timeout; default 100 */
     uint64_t before_usec;       /* writes before the fault; default 2 s */
     uint64_t pause_usec;        /* pause: how long the master stays stopped; default 10 s */
     uint64_t settle_usec;       /* the cluster must stay whole this long; default 4 s */

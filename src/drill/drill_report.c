@@ -34,7 +34,8 @@ void drill_run_set_acks(struct drill_run *r, const uint64_t *v, size_t n)
 {
     uint64_t *a = xcalloc(n + 1, sizeof *a);
 
-    memcpy(a, v, n * sizeof *a);
+    if (n)
+        memcpy(a, v, n * sizeof *a);
     qsort(a, n, sizeof *a, cmp_u64);
     free(r->acks);
     r->acks = a;

@@ -37,7 +37,7 @@ static const char usage[] = "drill redis|kafka --fault F [--runs N] [--pause S] 
 static uint64_t default_max_gap(const char *cluster, const char *fault)
 {
     if (streq(cluster, "redis"))
-        return streq(fault, "pause") ? 4 * USEC_PER_SEC : 2500 * USEC_PER_MSEC;
+        return streq(fault, "pause") ? 5 * USEC_PER_SEC : 2500 * USEC_PER_MSEC;
     return streq(fault, "pause") ? 6 * USEC_PER_SEC : 3 * USEC_PER_SEC;
 }
 
