@@ -99,12 +99,14 @@ bench: deps-test build-quiet
 
 # Failover drills on the running stack (infractl drill; docs/drills.md): DRILL_RUNS runs of
 # each PostgreSQL fault, reports in docs/drill-report/ (committed: the figures docs cite).
-# The Redis and Kafka faults first (drill-rk, also on its own), each with an HTML timeline.
+# The Redis and Kafka faults first (drill-rk, also on its own; DRILL_RK picks some), each with
+# an HTML timeline.
 DRILL_RUNS ?= 10
+DRILL_RK ?= redis:crash redis:pause redis:switchover kafka:crash kafka:pause
 drill-rk: build-quiet
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
-	@for cf in redis:crash redis:pause redis:switchover kafka:crash kafka:pause; do \
+	@for cf in $(DRILL_RK); do \
 		c=$${cf%:*} f=$${cf#*:}; \
 		echo "== drill $$c --fault $$f --runs $(DRILL_RUNS)"; \
 		$(INFRACTL) drill $$c --fault $$f --runs $(DRILL_RUNS) --json \

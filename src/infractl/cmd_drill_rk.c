@@ -374,8 +374,16 @@ static int run_all(const struct args *a, struct cli_ctx *ctx)
     json_t *docs = json_array(), *report;
     bool passed = true, failed = false;
     char names[_DRILL_PG_FAULT_MAX + _DRILL_REDIS_FAULT_MAX + _DRILL_KAFKA_FAULT_MAX][2][24];
+    struct status_snapshot snap = { 0 };
     size_t n = 0;
     int ret;
+
+    if (status_fetch(ctx, &snap) < 0) {
+        log_error("the stack is not running (state dir %s)", ctx->state_dir);
+        json_decref(docs);
+        return CLI_EXIT_NOT_RUNNING;
+    }
+    status_snapshot_release(&snap);
 
     for (unsigned i = 0; i < _DRILL_PG_FAULT_MAX; i++, n++) {
         (void)snprintf(names[n][0], sizeof names[n][0], "postgres");
