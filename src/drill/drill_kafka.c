@@ -251,8 +251,11 @@ static void *producer_main(void *userdata)
         rd_kafka_resp_err_t e;
         size_t id;
 
-        if (next > now)
+        /* rd_kafka_poll() returns as soon as it served a delivery report: wait out the rest */
+        while (next > now) {
             (void)rd_kafka_poll(p->rk, (int)((next - now + 999) / 1000));
+            now = now_usec();
+        }
         next += p->o->interval_usec;
         if (next < now_usec())
             next = now_usec() + p->o->interval_usec;
