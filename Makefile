@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill drill-netns format clean install ui-screenshot
+.PHONY: bench drill drill-rk drill-netns format clean install ui-screenshot
 
 all: build
 
@@ -106,7 +106,22 @@ DRILL_RUNS ?= 10
 DRILL_PROXY := proxy-haproxy:--fault,proxy,--target,haproxy proxy-pgbouncer:--fault,proxy,--target,pgbouncer
 DRILL_DCS := dcs-crash:--fault,dcs,--mode,crash dcs-pause:--fault,dcs,--mode,pause
 DRILL_FAULTS ?= pause crash pg-crash stop switchover $(DRILL_DCS) $(DRILL_PROXY)
-drill: build-quiet
+# The Redis and Kafka faults first (drill-rk, also on its own; DRILL_RK picks some), each with
+# an HTML timeline.
+DRILL_RK ?= redis:crash redis:pause redis:switchover kafka:crash kafka:pause
+drill-rk: build-quiet
+	@mkdir -p docs/drill-report
+	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
+	@for cf in $(DRILL_RK); do \
+		c=$${cf%:*} f=$${cf#*:}; \
+		echo "== drill $$c --fault $$f --runs $(DRILL_RUNS)"; \
+		$(INFRACTL) drill $$c --fault $$f --runs $(DRILL_RUNS) --json \
+			--html docs/drill-report/$$c-$$f.html \
+			>docs/drill-report/$$c-$$f.json 2>docs/drill-report/$$c-$$f.log; \
+		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/$$c-$$f.log) runs"; \
+		jq -c '{cluster, fault, gap_ms, totals, passed}' docs/drill-report/$$c-$$f.json; done
+
+drill: build-quiet drill-rk
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
 	@for spec in $(DRILL_FAULTS); do \

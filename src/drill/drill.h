@@ -89,6 +89,11 @@ struct drill_pg_target {
     const char *state_dir; /* the supervisor's: service logs (partition evidence); may be NULL */
 };
 
+/* A run's marks, CLOCK_MONOTONIC usec; 0 = did not happen. */
+struct drill_pg_marks {
+    uint64_t start, fault, resume, heal, end;
+};
+
 struct drill_pg_options {
     enum drill_pg_fault fault;
     enum drill_pg_proxy proxy;  /* proxy: which one is killed; default HAProxy */
@@ -103,6 +108,10 @@ struct drill_pg_options {
     /* Progress lines ("fault: SIGSTOP pg2 (patroni 123, postmaster 456)"); NULL = none. */
     void (*progress)(const char *line, void *userdata);
     void *userdata;
+    /* Called once at the end with every acknowledgement time and the run's marks, for a
+     * timeline (drill_report.h); NULL = none. */
+    void (*timeline)(const uint64_t *acks, size_t n, const struct drill_pg_marks *m,
+                     void *userdata);
 };
 
 struct drill_pg_result {

@@ -513,6 +513,19 @@ static void gaps(const struct drill_op *ops, size_t n, uint64_t fault, uint64_t 
     free(acks);
 }
 
+static void timeline(const struct drill_pg_options *o, const struct drill_op *ops, size_t n,
+                     const struct drill_pg_marks *m)
+{
+    uint64_t *acks = xcalloc(n + 1, sizeof *acks);
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].result == DRILL_OP_OK)
+            acks[k++] = ops[i].done_usec;
+    o->timeline(acks, k, m, o->userdata);
+    free(acks);
+}
+
 static bool contains(const int64_t *ids, int n, int64_t id)
 {
     int lo = 0, hi = n - 1;
@@ -614,7 +627,7 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     struct drill_op *ops = NULL;
     pid_t roots[8];
     size_t n_roots = 0, n_ops;
-    uint64_t fault, deadline, end;
+    uint64_t fault, deadline, end, start;
     bool resumed;
     const char *leader;
     char msg[256], sql[256];
@@ -673,6 +686,7 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
 
     if (r.svc && r.svc->settle_usec)
         wait_settled(&r);
+    start = now_usec();
     w = pg_writer_start(t->write_conninfo, r.id, o.interval_usec, o.op_timeout_usec);
     if (!w)
         return err_set(reterr, -ENOMEM, 0, 0, "cannot start the writer thread");
@@ -772,6 +786,14 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         (void)snprintf(res.note, sizeof res.note,
                        "split brain: %u writes acknowledged by %s after %s had taken over",
                        res.dual_primary_acks, res.old_server, res.new_server);
+    if (o.timeline)
+        timeline(&o, ops, n_ops,
+                 &(struct drill_pg_marks){
+                         .start = start,
+                         .fault = fault,
+                         .resume = o.fault == DRILL_PG_PAUSE ? fault + o.pause_usec : 0,
+                         .heal = res.healed ? fault + res.heal_usec : 0,
+                         .end = end });
     rc = res.healed ? final_read(&r, ops, n_ops, reterr) : 0;
     free(ops);
     (void)snprintf(sql, sizeof sql, "DELETE FROM drill_writes WHERE run = '%s'", r.id);

@@ -77,6 +77,9 @@ int cmd_flags(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_rollout(int argc, char **argv, struct cli_ctx *ctx); /* cmd_rollout.c: rollout plans */
 int cmd_gpu(int argc, char **argv, struct cli_ctx *ctx);     /* cmd_gpu.c: gpu_agent client */
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
+/* cmd_drill_rk.c: `drill redis|kafka|all` (cmd_drill() hands them over when handles()). */
+bool cmd_drill_rk_handles(int argc, char **argv);
+int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */
 

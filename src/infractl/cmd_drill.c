@@ -21,6 +21,7 @@
 #include "core/time.h"
 #include "drill/drill.h"
 #include "drill/drill_alerts.h"
+#include "drill/drill_report.h"
 #include "httpc/httpc.h"
 #include "stack/secrets.h"
 #include "stack/stack.h"
@@ -28,9 +29,10 @@
 
 static const char usage[] =
         "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|"
-        "host-death [--runs N] "
-        "[--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] [--max-gap S] "
-        "[--alerts-wait S] [--json]";
+        "host-death [--runs N] [--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] "
+        "[--max-gap S] [--alerts-wait S] [--json] | drill redis|kafka --fault F "
+        "[--runs N] [--pause S] [--max-gap S] [--json] [--html FILE] | drill all [--runs N] "
+        "[--json] [--html FILE] | drill restore [--json] [--keep]";
 
 static const struct cli_help_item drill_subcommands[] = {
     { "postgres --fault crash|pg-crash|pause|stop",
@@ -55,6 +57,14 @@ static const struct cli_help_item drill_subcommands[] = {
     { "restore [--json] [--keep]",
       "point-in-time restore drill: a marker before and after a target time, restored into a "
       "scratch postgres, exactly the first present (cmd_backup.c)" },
+    { "redis --fault crash|pause|switchover",
+      "fault the Redis master (found through Sentinel): crash = SIGKILL (the supervisor restarts "
+      "it), pause = SIGSTOP, switchover = SENTINEL FAILOVER; plain and WAIT 1-confirmed writes "
+      "counted apart" },
+    { "kafka --fault crash|pause",
+      "fault the broker leading the drill topic's partition; an idempotent acks=all producer, "
+      "read back by a consumer" },
+    { "all", "every fault of every cluster, --runs each; one JSON document with --json" },
     { NULL, NULL },
 };
 
@@ -67,6 +77,7 @@ static const struct cli_help_item drill_options[] = {
     { "-a, --alerts-wait S",
       "after each run, keep recording alerts this long (default 0: only during the run)" },
     { "--json", "one JSON document: every run and the summary" },
+    { "--html FILE", "redis, kafka, all: the runs as timelines (acks per 100 ms, fault and heal)" },
     { NULL, NULL },
 };
 
@@ -180,6 +191,20 @@ static void on_progress(const char *line, void *userdata)
 {
     (void)userdata;
     fprintf(stderr, "drill: %s\n", line);
+}
+
+/* The run's acknowledgement times and marks, for the timeline of its JSON (drill_report.h). */
+static void on_timeline(const uint64_t *acks, size_t n, const struct drill_pg_marks *m,
+                        void *userdata)
+{
+    struct drill_run *tl = userdata;
+
+    tl->start_at = m->start;
+    tl->fault_at = m->fault;
+    tl->resume_at = m->resume;
+    tl->heal_at = m->heal;
+    tl->end_at = m->end;
+    drill_run_set_acks(tl, acks, n);
 }
 
 static double ms(uint64_t usec)
@@ -306,6 +331,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     struct drill_pg_options o = { .fault = _DRILL_PG_FAULT_MAX };
     struct status_snapshot snap = { 0 };
     struct drill_pg_result *res = NULL;
+    struct drill_run *tl = NULL;
     struct stack *s = NULL;
     struct stack_secrets *sec = NULL;
     struct target tgt = { 0 };
@@ -317,6 +343,8 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
 
     if (argc > 1 && streq(argv[1], "restore"))
         return cli_drill_restore(argc - 1, argv + 1, ctx);
+    if (cmd_drill_rk_handles(argc, argv))
+        return cmd_drill_rk(argc, argv, ctx);
     while ((c = getopt_long(argc, argv, "f:r:p:g:m:t:a:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -391,7 +419,9 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         build_target(s, sec, ctx->state_dir, snap.supervisor_pid, &tgt) < 0)
         goto out;
     o.progress = on_progress;
+    o.timeline = on_timeline;
     res = xcalloc(runs, sizeof *res);
+    tl = xcalloc(runs, sizeof *tl);
     for (; done < runs; done++) {
         struct err e = ERR_INIT;
         char msg[512];
@@ -402,6 +432,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
                 : o.fault == DRILL_PG_PROXY ? " --target "
                                             : "",
                 o.fault == DRILL_PG_PROXY ? drill_pg_proxy_to_string(o.proxy) : "");
+        o.userdata = &tl[done];
         r = drill_pg_run(&tgt.t, &o, &res[done], &e);
         if (r < 0) {
             log_error("drill run %zu: %s", done + 1, err_format(&e, msg, sizeof msg));
@@ -424,7 +455,11 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         unsigned lost = 0;
 
         for (size_t i = 0; i < done; i++) {
-            json_array_append_new(arr, run_json(o.fault, &res[i], max_gap));
+            json_t *rj = run_json(o.fault, &res[i], max_gap), *x = drill_run_json(&tl[i], false);
+
+            json_object_set(rj, "timeline", json_object_get(x, "timeline"));
+            json_decref(x);
+            json_array_append_new(arr, rj);
             gaps[i] = res[i].gap_usec;
             lost += res[i].lost;
         }
@@ -451,6 +486,9 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
 out:
     for (size_t i = 0; res && i < runs; i++)
         res[i].alerts = drill_alerts_free(res[i].alerts);
+    for (size_t i = 0; tl && i < runs; i++)
+        drill_run_release(&tl[i]);
+    free(tl);
     free(res);
     free(tgt.conninfo);
     stack_secrets_free(sec);

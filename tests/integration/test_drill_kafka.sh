@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Kafka drills on the running stack (infractl drill kafka): an idempotent acks=all producer
+# whose delivery reports are the acknowledgements, the partition leader faulted, a consumer
+# reading every message back.  One short run per fault: no acknowledged message lost, none
+# twice, the partition fully in sync again.  Gap targets are `make drill`'s (10 runs).
+# Usage: test_drill_kafka.sh INFRACTL
+set -uo pipefail
+INFRACTL=$1
+. "$(dirname "$0")/lib.sh"
+need_cmd jq jq
+
+tmp=$(mktemp -d /tmp/ut-drill-kafka.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+"$INFRACTL" status >/dev/null 2>&1
+if [[ $? == 3 ]]; then
+    "$INFRACTL" up --detach --wait --timeout 240 --quiet || { echo "not ok 1 - stack comes up"; exit 1; }
+fi
+whole() { "$INFRACTL" status >/dev/null 2>&1; }
+ok "the stack is up and its clusters whole (status exit 0)" retry 120 whole
+
+drill() {
+    local fault=$1
+    shift
+    "$INFRACTL" drill kafka --fault "$fault" --max-gap 60s --json "$@" \
+        >"$tmp/$fault.json" 2>"$tmp/$fault.log"
+}
+field() { jq -r ".runs[0].$2" "$tmp/$1.json"; }
+check_run() {
+    local f=$1
+    diag "$f: $(grep 'drill: run 1:' "$tmp/$f.log" | sed 's/^drill: //')"
+    ok "$f: the drill ran and passed (exit 0)" test "$2" = 0
+    ok "$f: 0 acknowledged messages lost (read back by a consumer)" test "$(field "$f" messages.lost)" = 0
+    ok "$f: 0 duplicates (idempotence)" test "$(field "$f" messages.duplicates)" = 0
+    ok "$f: messages acknowledged ($(field "$f" messages.acked))" test "$(field "$f" messages.acked)" -gt 100
+    ok "$f: another broker led the partition" \
+        bash -c '[[ -n $1 && $1 != "$2" ]]' _ "$(field "$f" new_leader)" "$(field "$f" victim)"
+    ok "$f: healed (every broker registered, all replicas in sync)" test "$(field "$f" healed)" = true
+}
+
+drill crash
+check_run crash $?
+ok "the cluster is whole again" retry 120 whole
+drill pause --pause 5s
+check_run pause $?
+ok "the stack is whole at the end" retry 120 whole
+t_done
