@@ -77,7 +77,7 @@ struct status_backup {
     bool present;
     bool known;               /* `infractl backup` has written its metrics */
     int64_t last_success;     /* Unix seconds of the newest backup; 0 when none */
-    char last_type[8];        /* its type */
+    char last_type[16];       /* its type (full, diff, incr) */
     char failed_types[32];    /* types whose last run failed, ", "-separated */
     bool archive_known;       /* the primary's archive_status was read */
     bool archive_failing;     /* a segment waits longer than archiving ever should */
