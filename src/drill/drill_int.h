@@ -10,6 +10,16 @@
 #include "core/macro.h"
 #include "drill.h"
 
+/* ===== Shared by every drill (drill_report.c) ===== */
+
+/* Formats one progress line (up to 511 bytes) and hands it to fn; nothing when fn is NULL. */
+void drill__progressf(void (*fn)(const char *line, void *userdata), void *userdata, const char *fmt,
+                      ...) PRINTF(3, 4);
+/* A progress line through a drill's options (r: any drill's run, with r->o its options). */
+#define DRILL_PROGRESS(r, ...) drill__progressf((r)->o->progress, (r)->o->userdata, __VA_ARGS__)
+/* The index of s in names[0..n) (a fault or target name table), or -EINVAL. */
+int drill__name_index(const char *const *names, size_t n, const char *s);
+
 /* ===== The workload recorder (pg_writer.c) ===== */
 
 enum drill_op_result {

@@ -63,12 +63,12 @@ const char *drill_kafka_fault_to_string(enum drill_kafka_fault f)
 
 int drill_kafka_fault_from_string(const char *s, enum drill_kafka_fault *ret)
 {
-    for (unsigned i = 0; i < _DRILL_KAFKA_FAULT_MAX; i++)
-        if (streq(s, fault_names[i])) {
-            *ret = (enum drill_kafka_fault)i;
-            return 0;
-        }
-    return -EINVAL;
+    int i = drill__name_index(fault_names, _DRILL_KAFKA_FAULT_MAX, s);
+
+    if (i < 0)
+        return i;
+    *ret = (enum drill_kafka_fault)i;
+    return 0;
 }
 
 /* librdkafka's own lines ("Connect to ... failed: Connection refused") are what the drill
@@ -436,20 +436,6 @@ struct run {
     char id[64];
 };
 
-static void progress(const struct run *r, const char *fmt, ...) PRINTF(2, 3);
-static void progress(const struct run *r, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (!r->o->progress)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    r->o->progress(line, r->o->userdata);
-}
-
 static void set_defaults(struct drill_kafka_options *o)
 {
     if (!o->interval_usec)
@@ -494,7 +480,7 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
                 (void)kill(pids[i], SIGCONT);
             resumed = true;
             res->resume_at = now;
-            progress(r, "SIGCONT to %s", res->victim);
+            DRILL_PROGRESS(r, "SIGCONT to %s", res->victim);
         }
         if (part_view(r->t, &v) < 0) {
             degraded = true; /* no answer at all */
@@ -504,8 +490,8 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
 
                 res->new_leader_usec = now_usec() - res->fault_at;
                 (void)snprintf(res->new_leader, sizeof res->new_leader, "%s", b ? b->name : "?");
-                progress(r, "new leader %s (broker %d) after %.2f s", res->new_leader,
-                         (int)v.leader, (double)res->new_leader_usec / USEC_PER_SEC);
+                DRILL_PROGRESS(r, "new leader %s (broker %d) after %.2f s", res->new_leader,
+                               (int)v.leader, (double)res->new_leader_usec / USEC_PER_SEC);
             }
             /* whole counts only after the fault showed: the broker fenced, a replica out of the
              * ISR, the leader moved (metadata lags the fault by the broker session timeout) */
@@ -514,10 +500,10 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
                 res->healed = true;
                 res->heal_at = now_usec();
                 res->heal_usec = res->heal_at - res->fault_at;
-                progress(r,
-                         "healed after %.1f s: every broker registered, %zu of %zu replicas "
-                         "in sync",
-                         (double)res->heal_usec / USEC_PER_SEC, v.n_isr, v.n_replicas);
+                DRILL_PROGRESS(r,
+                               "healed after %.1f s: every broker registered, %zu of %zu replicas "
+                               "in sync",
+                               (double)res->heal_usec / USEC_PER_SEC, v.n_isr, v.n_replicas);
                 break;
             }
         }
@@ -593,8 +579,8 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
     rc = ensure_topic(t, reterr);
     if (rc < 0)
         return rc;
-    progress(&r, "waiting for %s/%d to be fully in sync with every broker registered", t->topic,
-             PARTITION);
+    DRILL_PROGRESS(&r, "waiting for %s/%d to be fully in sync with every broker registered",
+                   t->topic, PARTITION);
     deadline = now_usec() + READY_USEC;
     while (part_view(t, &v) < 0 || !view_whole(&v)) {
         if (now_usec() >= deadline)
@@ -617,11 +603,11 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
     p = producer_start(t, &o, r.id, msg, sizeof msg);
     if (!p)
         return err_set(reterr, -EIO, 0, 0, "cannot start the producer: %s", msg);
-    progress(&r,
-             "producer on (acks=all, idempotent, one message every %llu ms to %s/%d), "
-             "leader %s (broker %d)",
-             (unsigned long long)(o.interval_usec / USEC_PER_MSEC), t->topic, PARTITION, res.victim,
-             (int)v.leader);
+    DRILL_PROGRESS(&r,
+                   "producer on (acks=all, idempotent, one message every %llu ms to %s/%d), "
+                   "leader %s (broker %d)",
+                   (unsigned long long)(o.interval_usec / USEC_PER_MSEC), t->topic, PARTITION,
+                   res.victim, (int)v.leader);
     sleep_usec(o.before_usec);
     if (atomic_load(&p->acked) == 0) {
         n_ops = producer_finish(p, &ops, &restarts);
@@ -642,8 +628,9 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
     n_pids = o.fault == DRILL_KAFKA_PAUSE ? (size_t)n : 0;
     if (getenv("INFRACTL_DRILL_KAFKA_DEBUG"))
         fprintf(stderr, "%llu fault\n", (unsigned long long)res.fault_at / 1000);
-    progress(&r, "fault: %s of %s's %d processes (pid %d)",
-             o.fault == DRILL_KAFKA_CRASH ? "SIGKILL" : "SIGSTOP", victim->name, n, (int)pids[0]);
+    DRILL_PROGRESS(&r, "fault: %s of %s's %d processes (pid %d)",
+                   o.fault == DRILL_KAFKA_CRASH ? "SIGKILL" : "SIGSTOP", victim->name, n,
+                   (int)pids[0]);
     watch(&r, v.leader, pids, n_pids);
     sleep_usec(o.after_usec);
     n_ops = producer_finish(p, &ops, &restarts); /* drains: the last delivery reports come in */

@@ -53,12 +53,12 @@ const char *drill_pg_fault_to_string(enum drill_pg_fault f)
 
 int drill_pg_fault_from_string(const char *s, enum drill_pg_fault *ret)
 {
-    for (unsigned i = 0; i < _DRILL_PG_FAULT_MAX; i++)
-        if (streq(s, fault_names[i])) {
-            *ret = (enum drill_pg_fault)i;
-            return 0;
-        }
-    return -EINVAL;
+    int i = drill__name_index(fault_names, _DRILL_PG_FAULT_MAX, s);
+
+    if (i < 0)
+        return i;
+    *ret = (enum drill_pg_fault)i;
+    return 0;
 }
 
 const char *drill_pg_proxy_to_string(enum drill_pg_proxy p)
@@ -68,12 +68,12 @@ const char *drill_pg_proxy_to_string(enum drill_pg_proxy p)
 
 int drill_pg_proxy_from_string(const char *s, enum drill_pg_proxy *ret)
 {
-    for (unsigned i = 0; i < _DRILL_PG_PROXY_MAX; i++)
-        if (streq(s, proxy_names[i])) {
-            *ret = (enum drill_pg_proxy)i;
-            return 0;
-        }
-    return -EINVAL;
+    int i = drill__name_index(proxy_names, _DRILL_PG_PROXY_MAX, s);
+
+    if (i < 0)
+        return i;
+    *ret = (enum drill_pg_proxy)i;
+    return 0;
 }
 
 bool drill_pg_fault_hits_leader(enum drill_pg_fault f)
@@ -117,20 +117,6 @@ struct run {
     size_t alerts_seen; /* alert events already shown as progress */
     char id[64];
 };
-
-static void progress(const struct run *r, const char *fmt, ...) PRINTF(2, 3);
-static void progress(const struct run *r, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (!r->o->progress)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    r->o->progress(line, r->o->userdata);
-}
 
 void drill_conninfo_add(struct buf *b, const char *key, const char *value)
 {
@@ -227,13 +213,14 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
         if (k < 0)
             return err_set(reterr, k, 0, 0, "cannot cut %s off: %s", leader, msg);
         if (whole)
-            progress(r, "fault: %s's namespace %s cut off entirely (nftables: only loopback)",
-                     leader, r->netns);
+            DRILL_PROGRESS(r, "fault: %s's namespace %s cut off entirely (nftables: only loopback)",
+                           leader, r->netns);
         else
-            progress(r,
-                     "fault: %s's namespace %s cut from its peers and etcd (%s:%u); the client "
-                     "path from %s stays",
-                     leader, r->netns, dcs->host, (unsigned)dcs->port, dcs->host);
+            DRILL_PROGRESS(
+                    r,
+                    "fault: %s's namespace %s cut from its peers and etcd (%s:%u); the client "
+                    "path from %s stays",
+                    leader, r->netns, dcs->host, (unsigned)dcs->port, dcs->host);
         return 0;
     }
     if (r->o->fault == DRILL_PG_SWITCHOVER) {
@@ -241,7 +228,8 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
         if (pthread_create(&r->sw.thread, NULL, switchover_thread, &r->sw) != 0)
             return err_set(reterr, -EAGAIN, 0, 0, "cannot start the switchover thread");
         r->sw.started = true;
-        progress(r, "fault: POST /switchover {\"leader\": \"%s\"} to Patroni (planned)", leader);
+        DRILL_PROGRESS(r, "fault: POST /switchover {\"leader\": \"%s\"} to Patroni (planned)",
+                       leader);
         return 0;
     }
     k = node_processes(r->t, victim, &procs, &n, roots, n_roots, &main);
@@ -256,41 +244,41 @@ static int inject(struct run *r, const char *leader, pid_t *roots, size_t *n_roo
         if (r->o->fault == DRILL_PG_DCS && r->o->dcs_pause) {
             for (size_t i = 0; i < *n_roots; i++)
                 (void)kill(roots[i], SIGSTOP);
-            progress(r, "fault: SIGSTOP of %s (%zu processes) for %.1f s; leader %s", victim,
-                     *n_roots, (double)r->o->pause_usec / USEC_PER_SEC, leader);
+            DRILL_PROGRESS(r, "fault: SIGSTOP of %s (%zu processes) for %.1f s; leader %s", victim,
+                           *n_roots, (double)r->o->pause_usec / USEC_PER_SEC, leader);
             break;
         }
         for (size_t i = 0; i < n; i++)
             (void)kill(procs[i].pid, SIGKILL);
-        progress(r, "fault: SIGKILL of %s (%zu processes, main %d); leader %s", victim, n,
-                 (int)main, leader);
+        DRILL_PROGRESS(r, "fault: SIGKILL of %s (%zu processes, main %d); leader %s", victim, n,
+                       (int)main, leader);
         *n_roots = 0;
         break;
     case DRILL_PG_CRASH:
         for (size_t i = 0; i < n; i++)
             (void)kill(procs[i].pid, SIGKILL);
-        progress(r, "fault: SIGKILL of %s's %zu processes (Patroni %d, postmaster, backends)",
-                 leader, n, (int)main);
+        DRILL_PROGRESS(r, "fault: SIGKILL of %s's %zu processes (Patroni %d, postmaster, backends)",
+                       leader, n, (int)main);
         break;
     case DRILL_PG_PAUSE:
         for (size_t i = 0; i < *n_roots; i++)
             (void)kill(roots[i], SIGSTOP);
-        progress(r,
-                 "fault: SIGSTOP of %s's Patroni %d and postmaster (%zu processes; %zu "
-                 "backends run on) for %.1f s",
-                 leader, (int)main, *n_roots, n - *n_roots,
-                 (double)r->o->pause_usec / USEC_PER_SEC);
+        DRILL_PROGRESS(r,
+                       "fault: SIGSTOP of %s's Patroni %d and postmaster (%zu processes; %zu "
+                       "backends run on) for %.1f s",
+                       leader, (int)main, *n_roots, n - *n_roots,
+                       (double)r->o->pause_usec / USEC_PER_SEC);
         break;
     case DRILL_PG_STOP:
         (void)kill(main, SIGTERM);
-        progress(r, "fault: SIGTERM of %s's Patroni %d", leader, (int)main);
+        DRILL_PROGRESS(r, "fault: SIGTERM of %s's Patroni %d", leader, (int)main);
         break;
     case DRILL_PG_PGCRASH:
         for (size_t i = 0; i < *n_roots; i++)
             if (roots[i] != main) {
                 (void)kill(roots[i], SIGKILL);
-                progress(r, "fault: SIGKILL of %s's postmaster %d (Patroni %d lives)", leader,
-                         (int)roots[i], (int)main);
+                DRILL_PROGRESS(r, "fault: SIGKILL of %s's postmaster %d (Patroni %d lives)", leader,
+                               (int)roots[i], (int)main);
             }
         *n_roots = 0;
         break;
@@ -332,10 +320,10 @@ static void partition_evidence(struct run *r)
         }
     }
     if (res->old_demoted_at[0] || res->new_promoted_at[0])
-        progress(r, "logs: %s demoted at %s, %s promoted at %s", res->old_leader,
-                 res->old_demoted_at[0] ? res->old_demoted_at : "(no line)",
-                 res->new_leader[0] ? res->new_leader : "-",
-                 res->new_promoted_at[0] ? res->new_promoted_at : "(no line)");
+        DRILL_PROGRESS(r, "logs: %s demoted at %s, %s promoted at %s", res->old_leader,
+                       res->old_demoted_at[0] ? res->old_demoted_at : "(no line)",
+                       res->new_leader[0] ? res->new_leader : "-",
+                       res->new_promoted_at[0] ? res->new_promoted_at : "(no line)");
 }
 
 /* The main process of the faulted service (dcs / proxy), 0 when not found or not one. */
@@ -377,9 +365,10 @@ static void wait_settled(struct run *r)
         if (up >= r->svc->settle_usec)
             return;
         if (!said)
-            progress(r, "waiting %.1f s until %s has run %.0f s (its restart backoff resets then)",
-                     (double)(r->svc->settle_usec - up) / USEC_PER_SEC, r->svc->name,
-                     (double)r->svc->settle_usec / USEC_PER_SEC);
+            DRILL_PROGRESS(
+                    r, "waiting %.1f s until %s has run %.0f s (its restart backoff resets then)",
+                    (double)(r->svc->settle_usec - up) / USEC_PER_SEC, r->svc->name,
+                    (double)r->svc->settle_usec / USEC_PER_SEC);
         said = true;
     }
 }
@@ -396,9 +385,9 @@ static void show_alerts(struct run *r)
     for (; r->alerts_seen < n; r->alerts_seen++) {
         const struct drill_alert_event *e = &ev[r->alerts_seen];
 
-        progress(r, "alert: %s%s%s %s (%s) at %+.1f s", e->name, e->where[0] ? " on " : "",
-                 e->where, e->state, e->source,
-                 ((double)e->at_usec - (double)r->res->fault_at_usec) / USEC_PER_SEC);
+        DRILL_PROGRESS(r, "alert: %s%s%s %s (%s) at %+.1f s", e->name, e->where[0] ? " on " : "",
+                       e->where, e->state, e->source,
+                       ((double)e->at_usec - (double)r->res->fault_at_usec) / USEC_PER_SEC);
     }
 }
 
@@ -408,8 +397,8 @@ static void watch_alerts_until(struct run *r, uint64_t until)
     if (!r->res->alerts)
         return;
     if (now_usec() < until)
-        progress(r, "recording alerts for %.0f s more",
-                 (double)(until - now_usec()) / USEC_PER_SEC);
+        DRILL_PROGRESS(r, "recording alerts for %.0f s more",
+                       (double)(until - now_usec()) / USEC_PER_SEC);
     while (now_usec() < until) {
         show_alerts(r);
         sleep_usec(POLL_USEC * 5);
@@ -432,8 +421,8 @@ static bool step_node(struct run *r, const struct drill_cluster *c, bool resumed
         if (!res->healed) {
             res->healed = res->old_leader_rejoined = true;
             res->heal_usec = now - fault;
-            progress(r, "healed after %.1f s: %s is a streaming replica of %s",
-                     (double)res->heal_usec / USEC_PER_SEC, res->old_leader, leader);
+            DRILL_PROGRESS(r, "healed after %.1f s: %s is a streaming replica of %s",
+                           (double)res->heal_usec / USEC_PER_SEC, res->old_leader, leader);
         }
         return resumed; /* and still whole after the paused processes got SIGCONT */
     }
@@ -473,8 +462,8 @@ static bool step_service(struct run *r, const struct drill_cluster *c, bool resu
     if (!res->leader_kept)
         (void)snprintf(res->note, sizeof res->note, "the leader changed: %s -> %s", res->old_leader,
                        leader ? leader : "none");
-    progress(r, "healed after %.1f s: %s is back (main process %d) and healthy; leader %s",
-             (double)res->heal_usec / USEC_PER_SEC, r->svc->name, (int)main, leader);
+    DRILL_PROGRESS(r, "healed after %.1f s: %s is back (main process %d) and healthy; leader %s",
+                   (double)res->heal_usec / USEC_PER_SEC, r->svc->name, (int)main, leader);
     return true;
 }
 
@@ -659,7 +648,7 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     (void)snprintf(r.id, sizeof r.id, "%s-%llu", drill_pg_fault_to_string(o.fault),
                    (unsigned long long)now_realtime_usec());
 
-    progress(&r, "waiting for the cluster to be whole (one leader, replicas streaming)");
+    DRILL_PROGRESS(&r, "waiting for the cluster to be whole (one leader, replicas streaming)");
     if (!wait_whole(t, READY_TIMEOUT_USEC, &c))
         return err_set(reterr, -ENOENT, 0, 0,
                        "the cluster is not whole (no leader, or a replica not streaming) after "
@@ -691,8 +680,8 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
     if (!w)
         return err_set(reterr, -ENOMEM, 0, 0, "cannot start the writer thread");
     res.alerts = drill_alerts_start(t->prometheus_port, t->alertmanager_port, ALERTS_POLL_USEC);
-    progress(&r, "writer on (one INSERT every %llu ms through the write path), leader %s",
-             (unsigned long long)(o.interval_usec / USEC_PER_MSEC), res.old_leader);
+    DRILL_PROGRESS(&r, "writer on (one INSERT every %llu ms through the write path), leader %s",
+                   (unsigned long long)(o.interval_usec / USEC_PER_MSEC), res.old_leader);
     sleep_usec(o.before_usec);
     if (pg_writer_acked(w) == 0) {
         n_ops = pg_writer_finish(w, &ops);
@@ -726,16 +715,18 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
              now >= fault + CUT_MAX_USEC)) {
             rc = drill__netheal(r.netns, msg, sizeof msg);
             resumed = true;
-            progress(&r, "cut of %s removed%s%s", r.netns, rc < 0 ? ": " : "", rc < 0 ? msg : "");
+            DRILL_PROGRESS(&r, "cut of %s removed%s%s", r.netns, rc < 0 ? ": " : "",
+                           rc < 0 ? msg : "");
         } else if (!resumed && !drill_pg_fault_is_cut(o.fault) && now >= fault + o.pause_usec) {
             for (size_t i = 0; i < n_roots; i++)
                 (void)kill(roots[i], SIGCONT);
             resumed = true;
             if (r.svc)
-                progress(&r, "SIGCONT to %s", r.svc->name);
+                DRILL_PROGRESS(&r, "SIGCONT to %s", r.svc->name);
             else
-                progress(&r, "SIGCONT to %s's Patroni and postmaster (gone if they were fenced)",
-                         res.old_leader);
+                DRILL_PROGRESS(&r,
+                               "SIGCONT to %s's Patroni and postmaster (gone if they were fenced)",
+                               res.old_leader);
         }
         show_alerts(&r);
         if (drill__cluster_read(t, CLUSTER_READ_USEC, &c) == 0) {
@@ -743,8 +734,8 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
             if (leader && !streq(leader, res.old_leader) && res.new_leader_usec == 0) {
                 res.new_leader_usec = now_usec() - fault;
                 (void)snprintf(res.new_leader, sizeof res.new_leader, "%s", leader);
-                progress(&r, "new leader %s after %.2f s", leader,
-                         (double)res.new_leader_usec / USEC_PER_SEC);
+                DRILL_PROGRESS(&r, "new leader %s after %.2f s", leader,
+                               (double)res.new_leader_usec / USEC_PER_SEC);
             }
             if (r.svc ? step_service(&r, &c, resumed, fault) : step_node(&r, &c, resumed, fault))
                 break;
@@ -760,7 +751,7 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         for (size_t i = 0; i < n_roots; i++)
             (void)kill(roots[i], SIGCONT);
     if (!resumed && drill_pg_fault_is_cut(o.fault) && drill__netheal(r.netns, msg, sizeof msg) < 0)
-        progress(&r, "cannot remove the cut of %s: %s", r.netns, msg);
+        DRILL_PROGRESS(&r, "cannot remove the cut of %s: %s", r.netns, msg);
     if (drill_pg_fault_is_cut(o.fault))
         partition_evidence(&r);
     if (r.sw.started) {
@@ -768,8 +759,8 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
         /* Patroni may drop the connection while it demotes: the cluster view decides. */
         if (r.sw.r < 0 && !res.new_leader[0] && !res.note[0])
             (void)snprintf(res.note, sizeof res.note, "switchover failed: %.200s", r.sw.msg);
-        progress(&r, "Patroni's answer to the switchover: %s",
-                 r.sw.r == 0 ? "done (HTTP 200)" : r.sw.msg);
+        DRILL_PROGRESS(&r, "Patroni's answer to the switchover: %s",
+                       r.sw.r == 0 ? "done (HTTP 200)" : r.sw.msg);
     }
     sleep_usec(o.after_usec);
     end = now_usec();

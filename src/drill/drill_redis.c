@@ -45,12 +45,12 @@ const char *drill_redis_fault_to_string(enum drill_redis_fault f)
 
 int drill_redis_fault_from_string(const char *s, enum drill_redis_fault *ret)
 {
-    for (unsigned i = 0; i < _DRILL_REDIS_FAULT_MAX; i++)
-        if (streq(s, fault_names[i])) {
-            *ret = (enum drill_redis_fault)i;
-            return 0;
-        }
-    return -EINVAL;
+    int i = drill__name_index(fault_names, _DRILL_REDIS_FAULT_MAX, s);
+
+    if (i < 0)
+        return i;
+    *ret = (enum drill_redis_fault)i;
+    return 0;
 }
 
 /* ===== Connections ===== */
@@ -442,20 +442,6 @@ struct run {
     char key[96];
 };
 
-static void progress(const struct run *r, const char *fmt, ...) PRINTF(2, 3);
-static void progress(const struct run *r, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (!r->o->progress)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    r->o->progress(line, r->o->userdata);
-}
-
 static bool wait_whole(const struct drill_redis_target *t, uint64_t timeout, uint16_t *master)
 {
     uint64_t deadline = now_usec() + timeout;
@@ -559,9 +545,9 @@ static int inject(struct run *r, const struct drill_redis_node *victim, pid_t *p
             return err_set(reterr, n, 0, 0, "cannot find the processes of %s (%s)", victim->name,
                            strerror(-n));
         *n_pids = sig == SIGSTOP ? (size_t)n : 0;
-        progress(r, "fault: %s of %s's %d processes (pid %d)%s",
-                 sig == SIGKILL ? "SIGKILL" : "SIGSTOP", victim->name, n, (int)pids[0],
-                 sig == SIGSTOP ? " until SIGCONT" : "");
+        DRILL_PROGRESS(r, "fault: %s of %s's %d processes (pid %d)%s",
+                       sig == SIGKILL ? "SIGKILL" : "SIGSTOP", victim->name, n, (int)pids[0],
+                       sig == SIGSTOP ? " until SIGCONT" : "");
         return 0;
     }
     case DRILL_REDIS_SWITCHOVER:
@@ -575,8 +561,8 @@ static int inject(struct run *r, const struct drill_redis_node *victim, pid_t *p
             if (c)
                 redisFree(c);
             if (ok) {
-                progress(r, "fault: SENTINEL FAILOVER %s on Sentinel %u (master %s)",
-                         r->t->master_name, (unsigned)r->t->sentinels[i], victim->name);
+                DRILL_PROGRESS(r, "fault: SENTINEL FAILOVER %s on Sentinel %u (master %s)",
+                               r->t->master_name, (unsigned)r->t->sentinels[i], victim->name);
                 return 0;
             }
         }
@@ -625,7 +611,7 @@ static void watch(struct run *r, const struct drill_redis_node *victim, const pi
                 (void)kill(pids[i], SIGCONT);
             resumed = true;
             res->resume_at = now;
-            progress(r, "SIGCONT to %s", victim->name);
+            DRILL_PROGRESS(r, "SIGCONT to %s", victim->name);
         }
         whole = cluster_whole(r->t, &master);
         /* Whole counts only after the fault showed (a node down, a replica unlinked, another
@@ -637,8 +623,8 @@ static void watch(struct run *r, const struct drill_redis_node *victim, const pi
 
             res->new_leader_usec = now_usec() - res->fault_at;
             (void)snprintf(res->new_leader, sizeof res->new_leader, "%s", n ? n->name : "?");
-            progress(r, "Sentinel names %s master after %.2f s", res->new_leader,
-                     (double)res->new_leader_usec / USEC_PER_SEC);
+            DRILL_PROGRESS(r, "Sentinel names %s master after %.2f s", res->new_leader,
+                           (double)res->new_leader_usec / USEC_PER_SEC);
         }
         if (whole && !res->healed) {
             res->healed = true;
@@ -646,11 +632,11 @@ static void watch(struct run *r, const struct drill_redis_node *victim, const pi
             res->heal_usec = res->heal_at - res->fault_at;
             const struct drill_redis_node *m = node_by_port(r->t, master);
 
-            progress(r, "whole after %.1f s: master %s, every replica linked",
-                     (double)res->heal_usec / USEC_PER_SEC, m ? m->name : "?");
+            DRILL_PROGRESS(r, "whole after %.1f s: master %s, every replica linked",
+                           (double)res->heal_usec / USEC_PER_SEC, m ? m->name : "?");
         } else if (!whole && res->healed) {
             res->healed = false; /* e.g. Sentinel failed over after the restarted master was up */
-            progress(r, "not whole any more");
+            DRILL_PROGRESS(r, "not whole any more");
         }
         if (whole && resumed && now >= res->fault_at + r->o->settle_usec)
             break;
@@ -690,7 +676,7 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
     (void)snprintf(r.key, sizeof r.key, "infractl-drill:%s-%llu", res.fault,
                    (unsigned long long)now_realtime_usec());
 
-    progress(&r, "waiting for Redis to be whole (Sentinels agree, replicas linked)");
+    DRILL_PROGRESS(&r, "waiting for Redis to be whole (Sentinels agree, replicas linked)");
     if (!wait_whole(t, READY_USEC, &master))
         return err_set(reterr, -ENOENT, 0, 0,
                        "Redis is not whole (Sentinels disagree on the master, or a replica is "
@@ -706,10 +692,10 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
     w = writer_start(t, &o, r.key);
     if (!w)
         return err_set(reterr, -ENOMEM, 0, 0, "cannot start the writer threads");
-    progress(&r,
-             "writer on (RPUSH every %llu ms through Sentinel, every other one WAIT 1), "
-             "master %s",
-             (unsigned long long)(o.interval_usec / USEC_PER_MSEC), res.victim);
+    DRILL_PROGRESS(&r,
+                   "writer on (RPUSH every %llu ms through Sentinel, every other one WAIT 1), "
+                   "master %s",
+                   (unsigned long long)(o.interval_usec / USEC_PER_MSEC), res.victim);
     sleep_usec(o.before_usec);
     if (atomic_load(&w->acked) == 0) {
         n_ops = writer_finish(w, &ops, &event_at);

@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/str.h"
 #include "core/time.h"
+#include "drill_int.h"
 #include "supervise/supervise.h"
 
 void drill_run_release(struct drill_run *r)
@@ -174,4 +177,26 @@ int drill_signal_service(pid_t supervisor, const char *service, drill_pid_fn mai
             pids[k++] = p[i].pid;
     free(p);
     return k ? (int)k : -ESRCH;
+}
+
+void drill__progressf(void (*fn)(const char *line, void *userdata), void *userdata, const char *fmt,
+                      ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (!fn)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(line, userdata);
+}
+
+int drill__name_index(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && streq(s, names[i]))
+            return (int)i;
+    return -EINVAL;
 }
