@@ -218,11 +218,17 @@ void status__interpret_kafka(struct role_job *jobs, size_t n)
             (void)snprintf(sv->detail, sizeof sv->detail, "partitions %u led, %u under-replicated",
                            acc.self.led, acc.self.under_replicated);
         }
-        if (acc.cluster_found && !k->metadata_known) {
+        /* Each broker answers from its own metadata cache, and one that has just restarted
+         * may still replay a view from before its crash (every ISR whole): the degradation
+         * any broker sees counts. */
+        if (acc.cluster_found) {
+            if (!k->metadata_known)
+                k->partitions = acc.partitions;
             k->metadata_known = true;
-            k->partitions = acc.partitions;
-            k->under_replicated = acc.under_replicated;
-            k->offline = acc.offline;
+            if (acc.under_replicated > k->under_replicated)
+                k->under_replicated = acc.under_replicated;
+            if (acc.offline > k->offline)
+                k->offline = acc.offline;
         }
     }
     free(nodes);
