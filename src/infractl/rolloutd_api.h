@@ -2,7 +2,10 @@
 /* rolloutd_api.h - what `infractl flags` and `infractl rollout` share to talk to rolloutd's admin
  * API: the URL and token resolution (--url, $ROLLOUTD_URL, STATE/rolloutd/rolloutd.addr,
  * RDAPI_DEFAULT_URL; --token-file, $ROLLOUTD_TOKEN, STATE/rolloutd/admin.token), one request,
- * error and --json output.  Results are infractl exit codes (enum cli_exit). */
+ * error and --json output.  Results are infractl exit codes (enum cli_exit).
+ *
+ * Ownership: struct rdapi owns its url and token (rdapi_close() frees them, the token wiped);
+ * replies belong to the caller (httpc_response_release()). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* prom.h - Prometheus HTTP API instant queries (GET /api/v1/query) for rollout analyses, over
- * src/httpc (libcurl, with a timeout).  Thread-safe after httpc_init(). */
+ * src/httpc (libcurl, with a timeout).  Thread-safe after httpc_init().
+ *
+ * Ownership: every argument is borrowed for the call; results are plain values. */
 #pragma once
 
 #include <stddef.h>

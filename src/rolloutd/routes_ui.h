@@ -2,7 +2,10 @@
 /* routes_ui.h - rolloutd's web page at /ui: the files of src/rolloutd/ui, compiled into the
  * binary at build time (cmake/Embed.cmake), served with their Content-Type, an ETag,
  * Cache-Control: no-cache and a strict Content-Security-Policy.  The page itself talks to the
- * admin API with the token the user enters (docs/rolloutd.md, "Web page"). */
+ * admin API with the token the user enters (docs/rolloutd.md, "Web page").
+ *
+ * Ownership: the assets are static data of the generated table, never freed; requests are
+ * borrowed for the handler call. */
 #pragma once
 
 #include <stddef.h>
