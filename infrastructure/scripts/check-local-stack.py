@@ -14,7 +14,12 @@
 #   the Kafka nodes agree with each other, their ports, kafka-init, kafka-topics and the
 #   versions scripts/install-deps.sh and infrastructure/kafka/pom.xml install.
 #
-# Usage: check-local-stack.py [path/to/stack.yml]   (exit 0 = consistent, 1 = problems listed)
+#   A service in its own network namespace (`netns:`, the drill clusters) has no host ports:
+#   its probes are not matched against claimed ports, and a Patroni node there has no lock or
+#   liveness (its supervisor dies with its host) and listens on its namespace address.
+#
+# Usage: check-local-stack.py [STACK.yml...]   (default: every stack file in infrastructure/local;
+#        exit 0 = all consistent, 1 = problems listed)
 # Needs Debian's python3-yaml (run with /usr/bin/python3, not a pyenv python).
 import os
 import re
@@ -171,9 +176,18 @@ def check_monitoring(services, claimed, stack_dir):
                 problem(f"{f['template']}: service label {labels['service']} is no service")
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "local", "stack.yml")
+def node_address(svc):
+    """(address, pg port, REST port) of a Patroni node: loopback and its claimed ports, or, for a
+    node in its own network namespace, the address and ports its probes use."""
+    if svc.get("netns"):
+        hc, sp = svc.get("healthcheck") or {}, svc.get("status_probe") or {}
+        return hc.get("host", "?"), sp.get("port"), hc.get("port")
+    pg_port, rest_port = svc["ports"]
+    return "127.0.0.1", pg_port, rest_port
+
+
+def check(path):
+    del problems[:]
     stack_dir = os.path.dirname(os.path.abspath(path))
     with open(path, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
@@ -213,6 +227,8 @@ def main():
                 problem(f"{name}: depends_on unknown service {dep}")
 
     for name, svc in services.items():
+        if svc.get("netns"):  # its probes reach ports inside its own namespace
+            continue
         for key in ("healthcheck", "status_probe"):
             probe = svc.get(key)
             if probe and "port" in probe and probe["port"] not in claimed:
@@ -244,31 +260,37 @@ def main():
     nodes = {n: s for n, s in services.items() if s.get("kind") == "patroni"}
     norm = {}
     for n, s in nodes.items():
-        pg_port, rest_port = s["ports"]
+        addr, pg_port, rest_port = node_address(s)
         tpl = s["files"][0]["template"]
         text = rendered.get(tpl, "")
-        if f"listen: 127.0.0.1:{pg_port}" not in text or f"listen: 127.0.0.1:{rest_port}" not in text:
-            problem(f"{n}: {tpl} does not listen on {pg_port}/{rest_port}")
+        if f"listen: {addr}:{pg_port}" not in text or f"listen: {addr}:{rest_port}" not in text:
+            problem(f"{n}: {tpl} does not listen on {addr}:{pg_port}/{rest_port}")
         if not re.search(rf"^name: {re.escape(n)}$", text, re.M):
             problem(f"{n}: {tpl} member name is not {n}")
         # The supervisor's view of the node must match Patroni's: the leader key it releases
         # (namespace + scope + /leader, value = member name), the REST port of its liveness,
         # the etcd port, and the Patroni version installed by scripts/install-deps.sh.
+        # A node in its own network namespace models a host whose supervisor dies with it:
+        # no lock, no liveness (infrastructure/local/drill-netns.yml).
         scope = re.search(r"^scope: (\S+)$", text, re.M)
         ns = re.search(r"^namespace: (\S+)$", text, re.M)
         lock = s.get("lock") or {}
         if not (scope and ns):
             problem(f"{n}: {tpl} has no scope or namespace")
+        elif s.get("netns"):
+            if lock or s.get("liveness"):
+                problem(f"{n}: a node in netns {s['netns']} has a lock or liveness check")
         elif lock.get("key") != ns.group(1).rstrip("/") + "/" + scope.group(1) + "/leader":
             problem(f"{n}: lock.key {lock.get('key')} is not Patroni's leader key "
                     f"{ns.group(1).rstrip('/')}/{scope.group(1)}/leader")
-        if lock.get("value") != n:
-            problem(f"{n}: lock.value {lock.get('value')} is not the member name {n}")
-        etcd = re.search(r"^etcd3:\n  hosts: 127\.0\.0\.1:(\d+)$", text, re.M)
-        if not etcd or int(etcd.group(1)) != lock.get("port"):
-            problem(f"{n}: lock.port {lock.get('port')} is not the etcd port of {tpl}")
-        if (s.get("liveness") or {}).get("port") != rest_port:
-            problem(f"{n}: liveness port is not the REST port {rest_port}")
+        if not s.get("netns"):
+            if lock.get("value") != n:
+                problem(f"{n}: lock.value {lock.get('value')} is not the member name {n}")
+            etcd = re.search(r"^etcd3:\n  hosts: 127\.0\.0\.1:(\d+)$", text, re.M)
+            if not etcd or int(etcd.group(1)) != lock.get("port"):
+                problem(f"{n}: lock.port {lock.get('port')} is not the etcd port of {tpl}")
+            if (s.get("liveness") or {}).get("port") != rest_port:
+                problem(f"{n}: liveness port is not the REST port {rest_port}")
         deps = open(os.path.join(os.path.dirname(path), "../../scripts/install-deps.sh")).read()
         ver = re.search(r"^PATRONI_VERSION=(\S+)$", deps, re.M).group(1)
         if f"/patroni-{ver}/bin/patroni" not in s["command"][0] or s.get("package") != f"pypi:patroni=={ver}":
@@ -279,6 +301,7 @@ def main():
         t = "".join(l for l in text.splitlines(True) if not l.lstrip().startswith("#"))
         t = re.sub(rf"\b{re.escape(n)}\b", "NODE", t)
         t = re.sub(rf"\b({pg_port}|{rest_port})\b", "PORT", t)
+        t = t.replace(addr, "ADDR") if addr != "127.0.0.1" else t
         norm[n] = t
     if len(set(norm.values())) > 1:
         problem("Patroni templates differ in more than name, ports and paths: " + ", ".join(norm))
@@ -287,11 +310,15 @@ def main():
     hap = next((s for s in services.values() if s.get("kind") == "haproxy"), None)
     if hap and nodes:
         text = rendered.get(hap["files"][0]["template"], "")
+        backends = [b for b in re.split(r"^(?:backend|listen) ", text, flags=re.M)[1:]
+                    if any(re.search(rf"^\s*server {re.escape(n)} ", b, re.M) for n in nodes)]
         for n, s in nodes.items():
-            pg_port, rest_port = s["ports"]
-            want = f"server {n} 127.0.0.1:{pg_port} maxconn 100 check port {rest_port}"
-            if text.count(want) != 2:
-                problem(f"haproxy: expected '{want}' in both pg_write and pg_read")
+            addr, pg_port, rest_port = node_address(s)
+            want = rf"^\s*server {re.escape(n)} {re.escape(addr)}:{pg_port} maxconn \d+ check port {rest_port}$"
+            for b in backends:
+                if not re.search(want, b, re.M):
+                    problem(f"haproxy: section {b.split()[0]} has no 'server {n} {addr}:{pg_port} "
+                            f"... check port {rest_port}'")
         bouncer = next((s for s in services.values() if s.get("kind") == "pgbouncer"), None)
         if bouncer:
             btext = rendered.get(bouncer["files"][0]["template"], "")
@@ -309,6 +336,13 @@ def main():
         print(f"{path}: {len(services)} services, {len(claimed)} ports, "
               f"{len(secrets)} secrets: consistent")
     return 1 if problems else 0
+
+
+def main():
+    local = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "local")
+    paths = sys.argv[1:] or sorted(os.path.normpath(os.path.join(local, f)) for f in os.listdir(local)
+                                   if f.endswith(".yml"))
+    return max(check(p) for p in paths)
 
 
 if __name__ == "__main__":
