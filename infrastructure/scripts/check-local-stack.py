@@ -27,6 +27,8 @@ import sys
 
 import yaml
 
+from stackfacts import properties, strings
+
 REF = re.compile(r"\$(\$|\{([^}]*)\})")
 problems = []
 
@@ -46,27 +48,6 @@ def refs(text, where, secrets, used):
             used.add(name[7:])
             continue
         problem(f"{where}: unknown reference ${{{name}}}")
-
-
-def strings(x):
-    if isinstance(x, str):
-        yield x
-    elif isinstance(x, list):
-        for i in x:
-            yield from strings(i)
-    elif isinstance(x, dict):
-        for v in x.values():
-            yield from strings(v)
-
-
-def properties(text):
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
 
 
 def check_kafka(services, rendered, stack_dir):

@@ -45,6 +45,8 @@ from contextlib import redirect_stdout
 
 import yaml
 
+from stackfacts import properties, strings
+
 ENVS = ("local", "test", "production")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 3x faster
 TOPO = "infrastructure/topology.yml"
@@ -235,19 +237,6 @@ def scan_host_ports(c, t, rel, field, text, names, self_name=None):
                               f"{fmt(t.ports(host))}")
 
 
-def strings(x):
-    if isinstance(x, str):
-        yield x
-    elif isinstance(x, (int, float)) and not isinstance(x, bool):
-        yield str(x)
-    elif isinstance(x, list):
-        for i in x:
-            yield from strings(i)
-    elif isinstance(x, dict):
-        for v in x.values():
-            yield from strings(v)
-
-
 # Listen addresses and port arguments in a compose service's own definition.
 LISTEN_RES = [
     re.compile(r"(?:^|[=\s,/])(?:0\.0\.0\.0|127\.0\.0\.1|localhost)?:(\d{2,5})(?![\d.])"),
@@ -299,16 +288,6 @@ def check_local(c, t):
             c.same(rel, f"services.{n}.command {flag}", size_bytes(got) if got else None,
                    size_bytes(heap), f"memory.kafka_heap.local ({heap})")
     check_local_templates(c, t, svcs)
-
-
-def properties(text):
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
 
 
 def stack_template(svcs, lname, suffix):
