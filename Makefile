@@ -9,6 +9,7 @@ MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
 .PHONY: bench drill drill-rk drill-netns format clean install ui-screenshot
+.PHONY: drill-netns-redis
 
 all: build
 
@@ -152,6 +153,32 @@ drill-netns: build-quiet
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
 	@scripts/drill-netns.sh down $(INFRACTL)
+
+# The Redis partition (scripts/drill-netns.sh --cluster redis: three namespaces, each a Redis
+# node and a Sentinel; docs/drills.md), part of drill-netns and also on its own: DRILL_RUNS runs
+# as production is configured (min-replicas-to-write 0), then DRILL_RUNS with
+# min-replicas-to-write 1 and min-replicas-max-lag REDIS_MIN_REPLICAS_LAG set on every node by
+# CONFIG SET (put back to 0, and rewritten, before the cluster goes down); reports
+# redis-partition.* and redis-partition-min-replicas.* (json, log, html).
+REDIS_MIN_REPLICAS_LAG ?= 1
+drill-netns: drill-netns-redis
+drill-netns-redis: build-quiet
+	@mkdir -p docs/drill-report
+	@scripts/drill-netns.sh --cluster redis up $(INFRACTL)
+	@min_replicas() { for i in 1 2 3; do \
+		REDISCLI_AUTH=$$(cat .infra-netns-redis/secrets/redis) redis-cli -h 10.232.0.1$$i -p 6379 \
+			CONFIG SET min-replicas-to-write $$1 min-replicas-max-lag $$2 >/dev/null && \
+		REDISCLI_AUTH=$$(cat .infra-netns-redis/secrets/redis) redis-cli -h 10.232.0.1$$i -p 6379 \
+			CONFIG REWRITE >/dev/null || return 1; done; }; \
+	for v in "0 10" "1 $(REDIS_MIN_REPLICAS_LAG)"; do \
+		r=docs/drill-report/redis-partition; [ "$${v% *}" = 0 ] || r=$$r-min-replicas; \
+		echo "== drill redis --fault partition --runs $(DRILL_RUNS) (drill-netns redis cluster, min-replicas-to-write/max-lag $$v)"; \
+		min_replicas $$v && INFRACTL=$(INFRACTL) scripts/drill-netns.sh --cluster redis infractl \
+			drill redis --fault partition --runs $(DRILL_RUNS) --json --html $$r.html \
+			>$$r.json 2>$$r.log; \
+		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' $$r.log) runs"; \
+		jq -c '{fault, gap_ms, totals, healed, passed}' $$r.json; done; \
+	min_replicas 0 10; scripts/drill-netns.sh --cluster redis down $(INFRACTL)
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

@@ -5,10 +5,13 @@
  * go into one list per run (RPUSH); even ids are followed by WAIT 1 on the same connection and
  * count as acknowledged only when a replica confirmed them ("wait"), odd ids as soon as the
  * master answered ("plain").  The final read on every node decides lost / recovered /
- * duplicates. */
+ * duplicates.  Nodes and Sentinels are addressed by host and port (the partition cluster runs
+ * each in a network namespace of its own, all on port 6379 / 26379). */
 #include "drill_redis.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,8 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -30,12 +36,14 @@
 #define CONNECT_MSEC  200
 #define READY_USEC    (60 * USEC_PER_SEC)
 #define CONVERGE_USEC (10 * USEC_PER_SEC)
-#define MAX_NODES     8
+#define MAX_NODES     8 /* Redis nodes, and Sentinels */
+#define CUT_MAX_USEC  (60 * USEC_PER_SEC)
 
 static const char *const fault_names[_DRILL_REDIS_FAULT_MAX] = {
     [DRILL_REDIS_CRASH] = "crash",
     [DRILL_REDIS_PAUSE] = "pause",
     [DRILL_REDIS_SWITCHOVER] = "switchover",
+    [DRILL_REDIS_PARTITION] = "partition",
 };
 
 const char *drill_redis_fault_to_string(enum drill_redis_fault f)
@@ -61,11 +69,17 @@ static struct timeval tv_of(uint64_t usec)
                              .tv_usec = (suseconds_t)(usec % USEC_PER_SEC) };
 }
 
-/* A connection to 127.0.0.1:port, authenticated when password is set, every reply bounded by
- * timeout_usec.  NULL when it cannot be had in time. */
-static redisContext *rds_open(uint16_t port, const char *password, uint64_t timeout_usec)
+static const char *host_of(const struct drill_redis_node *n)
 {
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv_of(CONNECT_MSEC * 1000));
+    return n->host ? n->host : "127.0.0.1";
+}
+
+/* A connection to node n, authenticated when password is set, every reply bounded by
+ * timeout_usec.  NULL when it cannot be had in time. */
+static redisContext *rds_open(const struct drill_redis_node *n, const char *password,
+                              uint64_t timeout_usec)
+{
+    redisContext *c = redisConnectWithTimeout(host_of(n), n->port, tv_of(CONNECT_MSEC * 1000));
     redisReply *rep;
 
     if (!c || c->err || redisSetTimeout(c, tv_of(timeout_usec)) != REDIS_OK) {
@@ -86,64 +100,88 @@ static redisContext *rds_open(uint16_t port, const char *password, uint64_t time
     return c;
 }
 
-/* The master's port as Sentinel on port sp sees it; 0 when it does not answer. */
-static uint16_t sentinel_master(uint16_t sp, const char *name)
+/* The index of the node at host:port (as Sentinel or INFO names it), or -1. */
+static int node_at(const struct drill_redis_target *t, const char *host, const char *port)
 {
-    redisContext *c = rds_open(sp, NULL, 300 * USEC_PER_MSEC);
+    uint64_t p;
+
+    if (!host || !port || parse_uint_range(port, 1, 65535, &p) < 0)
+        return -1;
+    for (size_t i = 0; i < t->n_nodes; i++)
+        if (t->nodes[i].port == p && streq(host_of(&t->nodes[i]), host))
+            return (int)i;
+    return -1;
+}
+
+/* The master as Sentinel s sees it: a node index, -1 when it does not answer or names none of
+ * the nodes. */
+static int sentinel_master(const struct drill_redis_target *t, const struct drill_redis_node *s)
+{
+    redisContext *c = rds_open(s, NULL, 300 * USEC_PER_MSEC);
     redisReply *rep;
-    uint64_t port = 0;
+    int m = -1;
 
     if (!c)
-        return 0;
-    rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", name);
+        return -1;
+    rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", t->master_name);
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-        rep->element[1]->type == REDIS_REPLY_STRING &&
-        parse_uint_range(rep->element[1]->str, 1, 65535, &port) < 0)
-        port = 0;
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING)
+        m = node_at(t, rep->element[0]->str, rep->element[1]->str);
     if (rep)
         freeReplyObject(rep);
     redisFree(c);
-    return (uint16_t)port;
+    return m;
 }
 
-/* The master as the first Sentinel that answers sees it; 0 when none does. */
-static uint16_t any_sentinel_master(const struct drill_redis_target *t)
+/* The master a majority of the Sentinels names, else the first answer (a Sentinel cut off with
+ * an old master still names it); -1 when none answers. */
+static int sentinels_master(const struct drill_redis_target *t)
 {
+    unsigned votes[MAX_NODES] = { 0 };
+    int first = -1;
+
     for (size_t i = 0; i < t->n_sentinels; i++) {
-        uint16_t p = sentinel_master(t->sentinels[i], t->master_name);
+        int m = sentinel_master(t, &t->sentinels[i]);
 
-        if (p)
-            return p;
+        if (m < 0)
+            continue;
+        if (first < 0)
+            first = m;
+        if (++votes[m] * 2 > t->n_sentinels)
+            return m;
     }
-    return 0;
+    return first;
 }
 
-static const struct drill_redis_node *node_by_port(const struct drill_redis_target *t,
-                                                   uint16_t port)
-{
-    for (size_t i = 0; i < t->n_nodes; i++)
-        if (t->nodes[i].port == port)
-            return &t->nodes[i];
-    return NULL;
-}
-
-/* INFO replication of one node: role, and for a replica its master's port and link state;
- * for a master the replicas online.  -EIO when the node does not answer. */
+/* INFO replication of one node: role, and for a replica its master and link state; for a
+ * master the replicas online.  -EIO when the node does not answer. */
 struct node_info {
     bool master;
-    uint16_t master_port; /* replica: its master */
-    bool link_up;         /* replica: master_link_status:up */
-    unsigned online;      /* master: replicas with state=online */
+    int of;          /* replica: its master (node index, -1 = none of the nodes) */
+    bool link_up;    /* replica: master_link_status:up */
+    unsigned online; /* master: replicas with state=online */
 };
 
-static int node_info(const struct drill_redis_target *t, uint16_t port, struct node_info *ret)
+/* The value of "field:" in an INFO text, up to its line's end, into out ("" when absent). */
+static void info_field(const char *info, const char *field, char *out, size_t size)
 {
-    redisContext *c = rds_open(port, t->password, 300 * USEC_PER_MSEC);
-    redisReply *rep;
-    const char *p;
-    uint64_t v;
+    const char *p = strstr(info, field);
 
-    *ret = (struct node_info){ .master = false };
+    out[0] = '\0';
+    if (p) {
+        p += strlen(field);
+        (void)snprintf(out, size, "%.*s", (int)strcspn(p, "\r\n"), p);
+    }
+}
+
+static int node_info(const struct drill_redis_target *t, size_t k, struct node_info *ret)
+{
+    redisContext *c = rds_open(&t->nodes[k], t->password, 300 * USEC_PER_MSEC);
+    redisReply *rep;
+    char host[64], port[8];
+    const char *p;
+
+    *ret = (struct node_info){ .master = false, .of = -1 };
     if (!c)
         return -EIO;
     rep = redisCommand(c, "INFO replication");
@@ -154,14 +192,9 @@ static int node_info(const struct drill_redis_target *t, uint16_t port, struct n
         return -EIO;
     }
     ret->master = strstr(rep->str, "role:master") != NULL;
-    p = strstr(rep->str, "master_port:");
-    if (p) {
-        char num[8];
-
-        (void)snprintf(num, sizeof num, "%.*s", (int)strcspn(p + 12, "\r\n"), p + 12);
-        if (parse_uint_range(num, 1, 65535, &v) == 0)
-            ret->master_port = (uint16_t)v;
-    }
+    info_field(rep->str, "master_host:", host, sizeof host);
+    info_field(rep->str, "master_port:", port, sizeof port);
+    ret->of = node_at(t, host, port);
     ret->link_up = strstr(rep->str, "master_link_status:up") != NULL;
     for (p = rep->str; (p = strstr(p, "state=online")); p++)
         ret->online++;
@@ -169,33 +202,53 @@ static int node_info(const struct drill_redis_target *t, uint16_t port, struct n
     return 0;
 }
 
-/* Whole: every Sentinel names the same master, it is a master with every other node an online
- * replica, and every other node is a replica of it with its link up.  *ret_master = the
- * master's port (0 when the Sentinels do not agree or none answers). */
-static bool cluster_whole(const struct drill_redis_target *t, uint16_t *ret_master)
+/* The cluster as the Sentinels and the nodes see it now. */
+struct view {
+    int agreed;       /* the master every Sentinel names; -1 when they disagree or one is silent */
+    int named_other;  /* a master some Sentinel names other than `other_than`; -1 = none */
+    unsigned masters; /* bit k: node k answers role:master */
+    bool whole;       /* agreed is a master with every other node an online replica, and every
+                         other node is its replica with the link up */
+};
+
+static void cluster_view(const struct drill_redis_target *t, int other_than, struct view *v)
 {
-    uint16_t m = 0;
     struct node_info ni;
+    bool agree = true;
+    int first = -1;
 
-    *ret_master = 0;
+    *v = (struct view){ .agreed = -1, .named_other = -1 };
     for (size_t i = 0; i < t->n_sentinels; i++) {
-        uint16_t p = sentinel_master(t->sentinels[i], t->master_name);
+        int m = sentinel_master(t, &t->sentinels[i]);
 
-        if (!p || (m && p != m))
-            return false;
-        m = p;
+        if (m >= 0 && m != other_than)
+            v->named_other = m;
+        if (i == 0)
+            first = m;
+        agree = agree && m >= 0 && m == first;
     }
-    *ret_master = m;
-    if (!node_by_port(t, m))
-        return false;
-    for (size_t i = 0; i < t->n_nodes; i++) {
-        if (node_info(t, t->nodes[i].port, &ni) < 0)
-            return false;
-        if (t->nodes[i].port == m ? !ni.master || ni.online < t->n_nodes - 1
-                                  : ni.master || ni.master_port != m || !ni.link_up)
-            return false;
+    v->agreed = agree ? first : -1;
+    v->whole = v->agreed >= 0;
+    for (size_t k = 0; k < t->n_nodes; k++) {
+        if (node_info(t, k, &ni) < 0) {
+            v->whole = false;
+            continue;
+        }
+        v->masters |= ni.master ? 1U << k : 0;
+        if ((int)k == v->agreed ? !ni.master || ni.online < t->n_nodes - 1
+                                : ni.master || ni.of != v->agreed || !ni.link_up)
+            v->whole = false;
     }
-    return true;
+}
+
+/* Whole (above); *ret_master = the master every Sentinel names, -1 when they disagree. */
+static bool cluster_whole(const struct drill_redis_target *t, int *ret_master)
+{
+    struct view v;
+
+    cluster_view(t, -1, &v);
+    *ret_master = v.agreed;
+    return v.whole;
 }
 
 /* ===== The writer and its Sentinel subscriber ===== */
@@ -204,7 +257,8 @@ struct rds_op {
     int64_t id;
     uint64_t invoke_usec, done_usec;
     enum drill_op_result result;
-    bool wait; /* confirmed with WAIT 1 */
+    bool wait;   /* confirmed with WAIT 1 */
+    int8_t node; /* the node it was sent to */
 };
 
 struct rds_writer {
@@ -214,8 +268,8 @@ struct rds_writer {
     pthread_t writer, subscriber;
     atomic_bool stop;
     atomic_uint acked;
-    atomic_uint generation;        /* +1 per +switch-master event */
-    atomic_uint event_port;        /* the master the last event named */
+    atomic_uint generation;        /* +1 per +switch-master event naming another master */
+    atomic_int event_node;         /* the master the last event named (-1 = none yet) */
     atomic_uint_fast64_t event_at; /* when the first event came (0 = none) */
     pthread_mutex_t lock;          /* ops */
     struct rds_op *ops;
@@ -239,61 +293,95 @@ static void record(struct rds_writer *w, const struct rds_op *op)
 static void on_switch(struct rds_writer *w, const char *payload)
 {
     char copy[256], *save = NULL, *f[5];
-    uint64_t nport;
     size_t n = 0;
+    int node;
 
     (void)snprintf(copy, sizeof copy, "%s", payload);
     for (char *tok = strtok_r(copy, " ", &save); tok && n < 5; tok = strtok_r(NULL, " ", &save))
         f[n++] = tok;
-    if (n != 5 || !streq(f[0], w->t->master_name) || parse_uint_range(f[4], 1, 65535, &nport) < 0)
+    if (n != 5 || !streq(f[0], w->t->master_name) || (node = node_at(w->t, f[3], f[4])) < 0)
         return;
-    atomic_store(&w->event_port, (unsigned)nport);
+    /* Every Sentinel announces the same switch (one cut off from the others once it hears of
+     * it): only the first announcement of a master moves the writer. */
+    if (atomic_exchange(&w->event_node, node) == node)
+        return;
     if (atomic_load(&w->event_at) == 0)
         atomic_store(&w->event_at, now_usec());
     atomic_fetch_add(&w->generation, 1);
 }
 
-/* Subscribes to +switch-master on one Sentinel after the other (the next one when the
- * connection breaks), reading with poll() so that stop is seen within 100 ms. */
+/* (Re)subscribes to +switch-master on Sentinel k; false when it cannot now. */
+static bool subscribe(struct rds_writer *w, size_t k, redisContext **c)
+{
+    redisReply *rep;
+
+    *c = rds_open(&w->t->sentinels[k], NULL, 500 * USEC_PER_MSEC);
+    rep = *c ? redisCommand(*c, "SUBSCRIBE +switch-master") : NULL;
+    if (rep) {
+        freeReplyObject(rep);
+        return true;
+    }
+    if (*c)
+        redisFree(*c);
+    *c = NULL;
+    return false;
+}
+
+/* Subscribes to +switch-master on every Sentinel at once, as a client that must not miss a
+ * failover does (a Sentinel cut off with the old master hears of it only after the heal), and
+ * reads them with poll() so that stop is seen within 100 ms.  A broken subscription is retried
+ * every 100 ms. */
 static void *subscriber_main(void *userdata)
 {
     struct rds_writer *w = userdata;
-    size_t next = 0;
+    redisContext *c[MAX_NODES] = { NULL };
+    uint64_t retry_at[MAX_NODES] = { 0 };
+    size_t n = w->t->n_sentinels;
 
     while (!atomic_load(&w->stop)) {
-        redisContext *c =
-                rds_open(w->t->sentinels[next++ % w->t->n_sentinels], NULL, 500 * USEC_PER_MSEC);
-        redisReply *rep;
+        struct pollfd p[MAX_NODES];
+        size_t idx[MAX_NODES], k = 0;
 
-        if (!c) {
+        for (size_t i = 0; i < n; i++) {
+            if (!c[i] && now_usec() >= retry_at[i] && !subscribe(w, i, &c[i]))
+                retry_at[i] = now_usec() + POLL_USEC;
+            if (c[i]) {
+                p[k] = (struct pollfd){ .fd = c[i]->fd, .events = POLLIN };
+                idx[k++] = i;
+            }
+        }
+        if (k == 0) {
             sleep_usec(POLL_USEC);
             continue;
         }
-        rep = redisCommand(c, "SUBSCRIBE +switch-master");
-        if (rep)
-            freeReplyObject(rep);
-        while (rep && !atomic_load(&w->stop)) {
-            struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        if (poll(p, k, 100) <= 0)
+            continue;
+        for (size_t j = 0; j < k; j++) {
+            redisContext *ctx = c[idx[j]];
             void *r = NULL;
 
-            if (poll(&p, 1, 100) <= 0)
+            if (!p[j].revents)
                 continue;
-            if (redisBufferRead(c) != REDIS_OK)
-                break;
-            while (redisGetReplyFromReader(c, &r) == REDIS_OK && r) {
-                redisReply *m = r;
+            if (redisBufferRead(ctx) == REDIS_OK)
+                while (redisGetReplyFromReader(ctx, &r) == REDIS_OK && r) {
+                    redisReply *m = r;
 
-                if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
-                    m->element[2]->type == REDIS_REPLY_STRING)
-                    on_switch(w, m->element[2]->str);
-                freeReplyObject(m);
-                r = NULL;
+                    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                        m->element[2]->type == REDIS_REPLY_STRING)
+                        on_switch(w, m->element[2]->str);
+                    freeReplyObject(m);
+                    r = NULL;
+                }
+            if (ctx->err) {
+                redisFree(ctx);
+                c[idx[j]] = NULL;
+                retry_at[idx[j]] = now_usec() + POLL_USEC;
             }
-            if (c->err)
-                break;
         }
-        redisFree(c);
     }
+    for (size_t i = 0; i < n; i++)
+        if (c[i])
+            redisFree(c[i]);
     return NULL;
 }
 
@@ -348,6 +436,7 @@ static void *writer_main(void *userdata)
     unsigned gen = atomic_load(&w->generation);
     redisContext *c = NULL;
     int64_t id = 0;
+    int node = -1;
 
     while (!atomic_load(&w->stop)) {
         struct rds_op op;
@@ -364,14 +453,15 @@ static void *writer_main(void *userdata)
             c = NULL;
         }
         if (!c) {
-            uint16_t port;
-
             gen = atomic_load(&w->generation);
-            port = gen ? (uint16_t)atomic_load(&w->event_port) : any_sentinel_master(w->t);
-            if (!port || !(c = rds_open(port, w->t->password, w->o->op_timeout_usec)))
+            node = gen ? atomic_load(&w->event_node) : sentinels_master(w->t);
+            if (node < 0 ||
+                !(c = rds_open(&w->t->nodes[node], w->t->password, w->o->op_timeout_usec)))
                 continue; /* no operation attempted */
         }
-        op = (struct rds_op){ .id = ++id, .invoke_usec = now_usec(), .wait = id % 2 == 0 };
+        op = (struct rds_op){
+            .id = ++id, .invoke_usec = now_usec(), .wait = id % 2 == 0, .node = (int8_t)node
+        };
         op.result = write_one(w, c, op.id, op.wait, &broken);
         op.done_usec = now_usec();
         record(w, &op);
@@ -396,7 +486,7 @@ static struct rds_writer *writer_start(const struct drill_redis_target *t,
     atomic_init(&w->stop, false);
     atomic_init(&w->acked, 0);
     atomic_init(&w->generation, 0);
-    atomic_init(&w->event_port, 0);
+    atomic_init(&w->event_node, -1);
     atomic_init(&w->event_at, 0);
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
         free(w);
@@ -440,9 +530,14 @@ struct run {
     const struct drill_redis_options *o;
     struct drill_run *res;
     char key[96];
+    int victim;          /* the master when the fault came */
+    char client[48];     /* partition: the client's (this host's) address on the nodes' network */
+    uint64_t other_role; /* fault -> another node first answered role:master (0 = never) */
+    uint64_t both_first, both_last; /* fault -> first / last poll with the victim and another
+                                       node both answering role:master (0 = never) */
 };
 
-static bool wait_whole(const struct drill_redis_target *t, uint64_t timeout, uint16_t *master)
+static bool wait_whole(const struct drill_redis_target *t, uint64_t timeout, int *master)
 {
     uint64_t deadline = now_usec() + timeout;
 
@@ -454,10 +549,10 @@ static bool wait_whole(const struct drill_redis_target *t, uint64_t timeout, uin
     return true;
 }
 
-/* The list on one node: how often each id 1..max_id occurs (counts[id]). */
-static int read_counts(const struct run *r, uint16_t port, int64_t max_id, unsigned *counts)
+/* The list on node k: how often each id 1..max_id occurs (counts[id]). */
+static int read_counts(const struct run *r, size_t k, int64_t max_id, unsigned *counts)
 {
-    redisContext *c = rds_open(port, r->t->password, 5 * USEC_PER_SEC);
+    redisContext *c = rds_open(&r->t->nodes[k], r->t->password, 5 * USEC_PER_SEC);
     redisReply *rep;
 
     if (!c)
@@ -482,8 +577,8 @@ static int read_counts(const struct run *r, uint16_t port, int64_t max_id, unsig
 }
 
 /* The final read: on the master it decides recovered and duplicates; on every node the
- * acknowledged ids missing (replicas get CONVERGE_USEC to catch up). */
-static int final_read(struct run *r, uint16_t master, const struct rds_op *ops, size_t n_ops,
+ * acknowledged ids missing (replicas get CONVERGE_USEC to catch up), lost[i] for each. */
+static int final_read(struct run *r, int master, const struct rds_op *ops, size_t n_ops, bool *lost,
                       struct err *reterr)
 {
     int64_t max_id = n_ops ? ops[n_ops - 1].id : 0;
@@ -491,13 +586,12 @@ static int final_read(struct run *r, uint16_t master, const struct rds_op *ops, 
     int rc = 0;
 
     for (size_t k = 0; k < r->t->n_nodes && rc == 0; k++) {
-        const struct drill_redis_node *node = &r->t->nodes[k];
         uint64_t deadline = now_usec() + CONVERGE_USEC;
         unsigned missing[2];
 
         for (;;) {
             missing[0] = missing[1] = 0;
-            rc = read_counts(r, node->port, max_id, counts);
+            rc = read_counts(r, k, max_id, counts);
             for (size_t i = 0; rc == 0 && i < n_ops; i++)
                 if (ops[i].result == DRILL_OP_OK && counts[ops[i].id] == 0)
                     missing[ops[i].wait]++;
@@ -506,13 +600,15 @@ static int final_read(struct run *r, uint16_t master, const struct rds_op *ops, 
             sleep_usec(POLL_USEC);
         }
         if (rc < 0) {
-            rc = err_set(reterr, -EIO, 0, 0, "final read on %s failed", node->name);
+            rc = err_set(reterr, -EIO, 0, 0, "final read on %s failed", r->t->nodes[k].name);
             break;
         }
         for (int c = 0; c < 2; c++)
             if (missing[c] > r->res->tally[c].lost)
                 r->res->tally[c].lost = missing[c];
-        if (node->port != master)
+        for (size_t i = 0; i < n_ops; i++)
+            lost[i] = lost[i] || (ops[i].result == DRILL_OP_OK && counts[ops[i].id] == 0);
+        if ((int)k != master)
             continue;
         for (size_t i = 0; i < n_ops; i++) {
             struct drill_tally *t = &r->res->tally[ops[i].wait];
@@ -529,9 +625,31 @@ static int final_read(struct run *r, uint16_t master, const struct rds_op *ops, 
     return rc;
 }
 
-static int inject(struct run *r, const struct drill_redis_node *victim, pid_t *pids, size_t *n_pids,
-                  struct err *reterr)
+/* The address this host uses to reach host:port (a UDP connect() sends nothing): the client
+ * path a partition must leave open.  0 or -errno. */
+static int local_addr_toward(const struct drill_redis_node *n, char *out, size_t size)
 {
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(n->port) }, me;
+    socklen_t len = sizeof me;
+    int fd, r = 0;
+
+    if (inet_pton(AF_INET, host_of(n), &to.sin_addr) != 1)
+        return -EINVAL;
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 ||
+        getsockname(fd, (struct sockaddr *)&me, &len) < 0 ||
+        !inet_ntop(AF_INET, &me.sin_addr, out, (socklen_t)size))
+        r = -errno;
+    (void)close(fd);
+    return r;
+}
+
+static int inject(struct run *r, pid_t *pids, size_t *n_pids, struct err *reterr)
+{
+    const struct drill_redis_node *victim = &r->t->nodes[r->victim];
+    char msg[256];
     int n;
 
     switch (r->o->fault) {
@@ -552,7 +670,7 @@ static int inject(struct run *r, const struct drill_redis_node *victim, pid_t *p
     }
     case DRILL_REDIS_SWITCHOVER:
         for (size_t i = 0; i < r->t->n_sentinels; i++) {
-            redisContext *c = rds_open(r->t->sentinels[i], NULL, USEC_PER_SEC);
+            redisContext *c = rds_open(&r->t->sentinels[i], NULL, USEC_PER_SEC);
             redisReply *rep = c ? redisCommand(c, "SENTINEL FAILOVER %s", r->t->master_name) : NULL;
             bool ok = rep && rep->type == REDIS_REPLY_STATUS;
 
@@ -561,13 +679,24 @@ static int inject(struct run *r, const struct drill_redis_node *victim, pid_t *p
             if (c)
                 redisFree(c);
             if (ok) {
-                DRILL_PROGRESS(r, "fault: SENTINEL FAILOVER %s on Sentinel %u (master %s)",
-                               r->t->master_name, (unsigned)r->t->sentinels[i], victim->name);
+                DRILL_PROGRESS(r, "fault: SENTINEL FAILOVER %s on %s (master %s)",
+                               r->t->master_name, r->t->sentinels[i].name, victim->name);
                 return 0;
             }
         }
         return err_set(reterr, -EIO, 0, 0, "no Sentinel accepted SENTINEL FAILOVER %s",
                        r->t->master_name);
+    case DRILL_REDIS_PARTITION:
+        /* Everything but TCP from/to the client's address is dropped in the master's
+         * namespace: its replicas and the other Sentinels are cut off, the client is not. */
+        n = drill__netcut(victim->netns, r->client, 0, msg, sizeof msg);
+        if (n < 0)
+            return err_set(reterr, n, 0, 0, "cannot cut %s off: %s", victim->name, msg);
+        DRILL_PROGRESS(r,
+                       "fault: %s's namespace %s cut from its replicas and the other Sentinels "
+                       "(nftables); the client path from %s stays",
+                       victim->name, victim->netns, r->client);
+        return 0;
     default:
         return err_set(reterr, -EINVAL, 0, 0, "unknown fault");
     }
@@ -591,38 +720,77 @@ static void set_defaults(struct drill_redis_options *o)
         o->after_usec = USEC_PER_SEC;
     if (!o->heal_timeout_usec)
         o->heal_timeout_usec = 60 * USEC_PER_SEC;
+    if (!o->cut_after_usec)
+        o->cut_after_usec = 2 * USEC_PER_SEC;
 }
 
-/* Fault -> whole again (and still whole settle_usec after the fault, resumed). */
-static void watch(struct run *r, const struct drill_redis_node *victim, const pid_t *pids,
-                  size_t n_pids)
+/* Ends a pause (SIGCONT) or a partition (the cut removed) when its time has come: after
+ * pause_usec, or a new master + cut_after_usec (at most CUT_MAX_USEC).  True once resumed. */
+static bool maybe_resume(struct run *r, uint64_t now, const pid_t *pids, size_t n_pids)
 {
     struct drill_run *res = r->res;
-    bool resumed = r->o->fault != DRILL_REDIS_PAUSE, degraded = false;
-    uint64_t deadline = res->fault_at + r->o->heal_timeout_usec + (resumed ? 0 : r->o->pause_usec);
+    const struct drill_redis_node *victim = &r->t->nodes[r->victim];
+    char msg[256];
+
+    if (r->o->fault == DRILL_REDIS_PAUSE && now >= res->fault_at + r->o->pause_usec) {
+        for (size_t i = 0; i < n_pids; i++)
+            (void)kill(pids[i], SIGCONT);
+        DRILL_PROGRESS(r, "SIGCONT to %s", victim->name);
+    } else if (r->o->fault == DRILL_REDIS_PARTITION &&
+               ((res->new_leader_usec &&
+                 now >= res->fault_at + res->new_leader_usec + r->o->cut_after_usec) ||
+                now >= res->fault_at + CUT_MAX_USEC)) {
+        int k = drill__netheal(victim->netns, msg, sizeof msg);
+
+        DRILL_PROGRESS(r, "cut of %s removed%s%s", victim->netns, k < 0 ? ": " : "",
+                       k < 0 ? msg : "");
+    } else {
+        return false;
+    }
+    res->resume_at = now;
+    return true;
+}
+
+/* Fault -> whole again (and still whole settle_usec after the fault, resumed); on the way, who
+ * answers role:master (two masters at once: a partition's minority master). */
+static void watch(struct run *r, const pid_t *pids, size_t n_pids)
+{
+    struct drill_run *res = r->res;
+    bool resumed = r->o->fault != DRILL_REDIS_PAUSE && r->o->fault != DRILL_REDIS_PARTITION;
+    bool degraded = false;
+    uint64_t deadline = res->fault_at + r->o->heal_timeout_usec +
+                        (resumed                                ? 0
+                         : r->o->fault == DRILL_REDIS_PARTITION ? CUT_MAX_USEC
+                                                                : r->o->pause_usec);
 
     for (;;) {
         uint64_t now = now_usec();
-        uint16_t master;
+        unsigned others;
+        struct view v;
         bool whole;
 
-        if (!resumed && now >= res->fault_at + r->o->pause_usec) {
-            for (size_t i = 0; i < n_pids; i++)
-                (void)kill(pids[i], SIGCONT);
-            resumed = true;
-            res->resume_at = now;
-            DRILL_PROGRESS(r, "SIGCONT to %s", victim->name);
-        }
-        whole = cluster_whole(r->t, &master);
+        resumed = resumed || maybe_resume(r, now, pids, n_pids);
+        cluster_view(r->t, r->victim, &v);
+        whole = v.whole;
         /* Whole counts only after the fault showed (a node down, a replica unlinked, another
          * master): the first checks may come before anyone noticed. */
-        degraded = degraded || !whole || master != victim->port;
+        degraded = degraded || !whole || v.agreed != r->victim;
         whole = whole && degraded;
-        if (master && master != victim->port && !res->new_leader_usec) {
-            const struct drill_redis_node *n = node_by_port(r->t, master);
-
+        others = v.masters & ~(1U << r->victim);
+        if (others && !r->other_role)
+            r->other_role = now_usec() - res->fault_at;
+        if (others && (v.masters & (1U << r->victim))) {
+            r->both_last = now_usec() - res->fault_at;
+            if (!r->both_first) {
+                r->both_first = r->both_last;
+                DRILL_PROGRESS(r, "two masters: %s and another node both answer role:master",
+                               r->t->nodes[r->victim].name);
+            }
+        }
+        if (v.named_other >= 0 && !res->new_leader_usec) {
             res->new_leader_usec = now_usec() - res->fault_at;
-            (void)snprintf(res->new_leader, sizeof res->new_leader, "%s", n ? n->name : "?");
+            (void)snprintf(res->new_leader, sizeof res->new_leader, "%s",
+                           r->t->nodes[v.named_other].name);
             DRILL_PROGRESS(r, "Sentinel names %s master after %.2f s", res->new_leader,
                            (double)res->new_leader_usec / USEC_PER_SEC);
         }
@@ -630,10 +798,8 @@ static void watch(struct run *r, const struct drill_redis_node *victim, const pi
             res->healed = true;
             res->heal_at = now_usec();
             res->heal_usec = res->heal_at - res->fault_at;
-            const struct drill_redis_node *m = node_by_port(r->t, master);
-
             DRILL_PROGRESS(r, "whole after %.1f s: master %s, every replica linked",
-                           (double)res->heal_usec / USEC_PER_SEC, m ? m->name : "?");
+                           (double)res->heal_usec / USEC_PER_SEC, r->t->nodes[v.agreed].name);
         } else if (!whole && res->healed) {
             res->healed = false; /* e.g. Sentinel failed over after the restarted master was up */
             DRILL_PROGRESS(r, "not whole any more");
@@ -648,8 +814,103 @@ static void watch(struct run *r, const struct drill_redis_node *victim, const pi
         sleep_usec(POLL_USEC);
     }
     if (!resumed)
-        for (size_t i = 0; i < n_pids; i++)
-            (void)kill(pids[i], SIGCONT);
+        (void)maybe_resume(r, UINT64_MAX, pids, n_pids);
+}
+
+static double ms_from(uint64_t at, uint64_t base)
+{
+    return at >= base ? (double)(at - base) / 1000.0 : -(double)(base - at) / 1000.0;
+}
+
+/* The writer's history by node (which master acknowledged what, when), and the two masters:
+ * writes the old master acknowledged after another node answered role:master.  The run's JSON
+ * "evidence". */
+static json_t *history_json(const struct run *r, const struct rds_op *ops, size_t n_ops,
+                            const bool *lost, uint64_t event_at, uint64_t acked_gap)
+{
+    const struct drill_run *res = r->res;
+    uint64_t other_at = r->other_role ? res->fault_at + r->other_role : UINT64_MAX;
+    uint64_t old_last = 0, new_first = 0;
+    unsigned after_fault[2] = { 0 }, after_other = 0, after_other_lost = 0;
+    int new_node = -1;
+    json_t *o;
+
+    for (size_t i = 0; i < n_ops; i++) {
+        const struct rds_op *op = &ops[i];
+
+        if (op->result != DRILL_OP_OK)
+            continue;
+        if (op->node == r->victim) {
+            old_last = op->done_usec;
+            if (op->done_usec > res->fault_at)
+                after_fault[op->wait]++;
+            if (op->done_usec > other_at) {
+                after_other++;
+                after_other_lost += lost[i];
+            }
+        } else if (op->done_usec > res->fault_at && !new_first) {
+            new_first = op->done_usec;
+            new_node = op->node;
+        }
+    }
+    o = json_pack("{s:s, s:s?, s:f, s:f, s:f, s:{s:i, s:i}, s:i, s:i, s:f}", "old_master",
+                  r->t->nodes[r->victim].name, "new_master",
+                  new_node >= 0 ? r->t->nodes[new_node].name : NULL, "old_master_last_ack_ms",
+                  old_last ? ms_from(old_last, res->fault_at) : 0.0, "new_master_first_ack_ms",
+                  new_first ? ms_from(new_first, res->fault_at) : -1.0, "switch_master_event_ms",
+                  event_at ? ms_from(event_at, res->fault_at) : -1.0, "old_master_acks_after_fault",
+                  "plain", after_fault[0], "wait", after_fault[1],
+                  "old_master_acks_after_new_master", after_other,
+                  "old_master_acks_after_new_master_lost", after_other_lost, "acked_gap_ms",
+                  (double)acked_gap / 1000.0);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "new_master_role_ms",
+                        json_real(r->other_role ? (double)r->other_role / 1000.0 : -1.0));
+    json_object_set_new(o, "both_masters_ms",
+                        r->both_first ? json_pack("[f, f]", (double)r->both_first / 1000.0,
+                                                  (double)r->both_last / 1000.0)
+                                      : json_null());
+    if (r->client[0])
+        json_object_set_new(o, "client_addr", json_string(r->client));
+    return o;
+}
+
+/* The run's gap counted over the acknowledged writes that survived (lost ones are no service):
+ * a partitioned master acknowledges plain writes that the heal throws away. */
+static uint64_t durable_gap(const struct drill_run *res, const struct rds_op *ops, size_t n_ops,
+                            const bool *lost)
+{
+    struct drill_run tmp = { .start_at = res->start_at,
+                             .fault_at = res->fault_at,
+                             .end_at = res->end_at };
+    uint64_t *acks = xcalloc(n_ops + 1, sizeof *acks), gap;
+    size_t k = 0;
+
+    for (size_t i = 0; i < n_ops; i++)
+        if (ops[i].result == DRILL_OP_OK && !lost[i])
+            acks[k++] = ops[i].done_usec;
+    drill_run_set_acks(&tmp, acks, k);
+    gap = tmp.gap_usec;
+    drill_run_release(&tmp);
+    free(acks);
+    return gap;
+}
+
+static int check_target(const struct drill_redis_target *t, const struct drill_redis_options *o,
+                        struct err *reterr)
+{
+    if ((unsigned)o->fault >= _DRILL_REDIS_FAULT_MAX || t->n_nodes < 2 || t->n_nodes > MAX_NODES ||
+        t->n_sentinels == 0 || t->n_sentinels > MAX_NODES || t->supervisor <= 1)
+        return err_set(reterr, -EINVAL, 0, 0, "invalid drill options");
+    for (size_t i = 0; o->fault == DRILL_REDIS_PARTITION && i < t->n_nodes; i++)
+        if (!t->nodes[i].netns)
+            return err_set(reterr, -EINVAL, 0, 0,
+                           "--fault partition needs a Redis cluster whose nodes run in network "
+                           "namespaces (%s has no netns: the drill cluster of "
+                           "scripts/drill-netns.sh --cluster redis)",
+                           t->nodes[i].name);
+    return 0;
 }
 
 int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis_options *opts,
@@ -658,18 +919,17 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
     struct drill_redis_options o = *opts;
     struct drill_run res = { .tally = { { .name = "plain" }, { .name = "wait" } } };
     struct run r = { .t = t, .o = &o, .res = &res };
-    const struct drill_redis_node *victim;
     struct rds_writer *w;
     struct rds_op *ops = NULL;
-    uint64_t *acks, event_at;
+    uint64_t *acks, event_at, acked_gap;
+    bool *lost;
     pid_t pids[16];
     size_t n_pids = 0, n_ops, k = 0;
-    uint16_t master;
-    int rc;
+    int master, rc;
 
-    if ((unsigned)o.fault >= _DRILL_REDIS_FAULT_MAX || t->n_nodes < 2 || t->n_nodes > MAX_NODES ||
-        t->n_sentinels == 0 || t->supervisor <= 1)
-        return err_set(reterr, -EINVAL, 0, 0, "invalid drill options");
+    rc = check_target(t, &o, reterr);
+    if (rc < 0)
+        return rc;
     set_defaults(&o);
     (void)snprintf(res.cluster, sizeof res.cluster, "redis");
     (void)snprintf(res.fault, sizeof res.fault, "%s", drill_redis_fault_to_string(o.fault));
@@ -682,11 +942,12 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
                        "Redis is not whole (Sentinels disagree on the master, or a replica is "
                        "not linked) after %u s: not starting a drill",
                        (unsigned)(READY_USEC / USEC_PER_SEC));
-    victim = node_by_port(t, master);
-    if (!victim)
-        return err_set(reterr, -ENOENT, 0, 0, "the master (port %u) is none of the nodes",
-                       (unsigned)master);
-    (void)snprintf(res.victim, sizeof res.victim, "%s", victim->name);
+    r.victim = master;
+    (void)snprintf(res.victim, sizeof res.victim, "%s", t->nodes[master].name);
+    if (o.fault == DRILL_REDIS_PARTITION &&
+        (rc = local_addr_toward(&t->nodes[master], r.client, sizeof r.client)) < 0)
+        return err_set(reterr, rc, 0, 0, "no local address toward %s (%s): %s", res.victim,
+                       host_of(&t->nodes[master]), strerror(-rc));
 
     res.start_at = now_usec();
     w = writer_start(t, &o, r.key);
@@ -704,13 +965,13 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
                        (double)o.before_usec / USEC_PER_SEC);
     }
     res.fault_at = now_usec();
-    rc = inject(&r, victim, pids, &n_pids, reterr);
+    rc = inject(&r, pids, &n_pids, reterr);
     if (rc < 0) {
         n_ops = writer_finish(w, &ops, &event_at);
         free(ops);
         return rc;
     }
-    watch(&r, victim, pids, n_pids);
+    watch(&r, pids, n_pids);
     sleep_usec(o.after_usec);
     n_ops = writer_finish(w, &ops, &event_at);
     res.end_at = now_usec();
@@ -728,12 +989,14 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
             acks[k++] = ops[i].done_usec;
     }
     drill_run_set_acks(&res, acks, k);
+    acked_gap = res.gap_usec;
     free(acks);
+    lost = xcalloc(n_ops + 1, sizeof *lost);
     rc = 0;
     if (res.healed && cluster_whole(t, &master)) {
-        rc = final_read(&r, master, ops, n_ops, reterr);
+        rc = final_read(&r, master, ops, n_ops, lost, reterr);
         if (rc == 0) {
-            redisContext *c = rds_open(master, t->password, USEC_PER_SEC);
+            redisContext *c = rds_open(&t->nodes[master], t->password, USEC_PER_SEC);
             redisReply *rep = c ? redisCommand(c, "DEL %s", r.key) : NULL;
 
             if (rep)
@@ -742,6 +1005,11 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
                 redisFree(c);
         }
     }
+    if (rc == 0 && o.fault == DRILL_REDIS_PARTITION)
+        res.gap_usec = durable_gap(&res, ops, n_ops, lost);
+    if (rc == 0)
+        res.evidence = history_json(&r, ops, n_ops, lost, event_at, acked_gap);
+    free(lost);
     free(ops);
     if (rc < 0) {
         drill_run_release(&res);

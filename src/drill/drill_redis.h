@@ -19,15 +19,20 @@ enum drill_redis_fault {
     DRILL_REDIS_CRASH,      /* SIGKILL of the master's process tree (the supervisor restarts it) */
     DRILL_REDIS_PAUSE,      /* SIGSTOP of the master's processes, SIGCONT after pause_usec */
     DRILL_REDIS_SWITCHOVER, /* SENTINEL FAILOVER: a planned switch */
+    DRILL_REDIS_PARTITION,  /* the master's network namespace cut from its peers (nftables) while
+                               it runs on and the client still reaches it.  Needs nodes with netns */
     _DRILL_REDIS_FAULT_MAX,
 };
 
 const char *drill_redis_fault_to_string(enum drill_redis_fault f);
 int drill_redis_fault_from_string(const char *s, enum drill_redis_fault *ret);
 
+/* A Redis node or a Sentinel. */
 struct drill_redis_node {
     const char *name; /* the supervisor's service name */
-    uint16_t port;    /* on 127.0.0.1 */
+    const char *host; /* its address (as Sentinel announces it); NULL = 127.0.0.1 */
+    uint16_t port;
+    const char *netns; /* its network namespace (ip netns); NULL = none (no partitions) */
 };
 
 struct drill_redis_target {
@@ -38,7 +43,7 @@ struct drill_redis_target {
     const char *password;    /* the nodes' requirepass; NULL = none */
     const struct drill_redis_node *nodes;
     size_t n_nodes;
-    const uint16_t *sentinels; /* Sentinel ports on 127.0.0.1 (no password) */
+    const struct drill_redis_node *sentinels; /* no password */
     size_t n_sentinels;
 };
 
@@ -52,6 +57,7 @@ struct drill_redis_options {
     uint64_t settle_usec;       /* the cluster must stay whole this long; default 4 s */
     uint64_t after_usec;        /* writes after healing; default 1 s */
     uint64_t heal_timeout_usec; /* whole again by then; default 60 s */
+    uint64_t cut_after_usec;    /* partition: the cut lasts until a new master + this; 2 s */
     void (*progress)(const char *line, void *userdata); /* NULL = none */
     void *userdata;
 };

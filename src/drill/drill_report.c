@@ -24,6 +24,8 @@ void drill_run_release(struct drill_run *r)
     free(r->acks);
     r->acks = NULL;
     r->n_acks = 0;
+    json_decref(r->evidence);
+    r->evidence = NULL;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -87,6 +89,8 @@ void *drill_run_json(const struct drill_run *r, bool passed)
                                           t->lost, "recovered", t->recovered, "duplicates",
                                           t->duplicates));
     }
+    if (o && r->evidence)
+        json_object_set(o, "evidence", r->evidence);
     if (o && r->end_at > r->start_at) {
         size_t n_bins = (size_t)((r->end_at - r->start_at) / DRILL_BIN_USEC) + 1;
         json_t *bins = json_array(), *tl;

@@ -4,7 +4,7 @@
  * and the acknowledgement times that a timeline is drawn from.  JSON and a self-contained
  * HTML/SVG timeline (drill_html.c) come from this record only.
  *
- * Ownership: a struct drill_run owns its acks array (drill_run_release()). */
+ * Ownership: a struct drill_run owns its acks array and its evidence (drill_run_release()). */
 #pragma once
 
 #include <stdbool.h>
@@ -45,6 +45,8 @@ struct drill_run {
     uint64_t start_at, fault_at, resume_at, heal_at, end_at;
     uint64_t *acks; /* owned */
     size_t n_acks;
+    void *evidence; /* a fault's own findings (a jansson object, owned), the run's JSON
+                       "evidence"; NULL = none */
 };
 
 void drill_run_release(struct drill_run *r);

@@ -61,6 +61,12 @@ static const struct cli_help_item drill_subcommands[] = {
       "fault the Redis master (found through Sentinel): crash = SIGKILL (the supervisor restarts "
       "it), pause = SIGSTOP, switchover = SENTINEL FAILOVER; plain and WAIT 1-confirmed writes "
       "counted apart" },
+    { "redis --fault partition",
+      "the Redis drill cluster of scripts/drill-netns.sh --cluster redis only: the master's "
+      "namespace cut from its replicas and the other Sentinels (nftables) while it runs on and "
+      "the client still reaches it, until a new master + 2 s; the old master must rejoin as a "
+      "replica.  WAIT-confirmed writes must survive; the plain ones the old master took are "
+      "reported, the gap counts only writes that survived (default target 5 s)" },
     { "kafka --fault crash|pause",
       "fault the broker leading the drill topic's partition; an idempotent acks=all producer, "
       "read back by a consumer" },

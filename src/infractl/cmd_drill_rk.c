@@ -32,12 +32,14 @@ static const char usage[] = "drill redis|kafka --fault F [--runs N] [--pause S] 
 
 #define REDIS_MASTER_NAME "mymaster" /* Sentinel's name for it (templates/sentinel) */
 #define KAFKA_DRILL_TOPIC "infractl.drill"
+#define REDIS_FAULTS      "crash, pause, switchover or partition"
 
 /* Default gap targets (--max-gap overrides): docs/drills.md says where they come from. */
 static uint64_t default_max_gap(const char *cluster, const char *fault)
 {
     if (streq(cluster, "redis"))
-        return streq(fault, "pause") ? 5 * USEC_PER_SEC : 2500 * USEC_PER_MSEC;
+        return streq(fault, "pause") || streq(fault, "partition") ? 5 * USEC_PER_SEC
+                                                                  : 2500 * USEC_PER_MSEC;
     return streq(fault, "pause") ? 6 * USEC_PER_SEC : 3 * USEC_PER_SEC;
 }
 
@@ -67,7 +69,7 @@ static pid_t service_pid(const char *service, void *userdata)
 struct targets {
     struct drill_redis_target redis;
     struct drill_redis_node redis_nodes[8];
-    uint16_t sentinels[8];
+    struct drill_redis_node sentinels[8];
     struct drill_kafka_target kafka;
     struct drill_kafka_broker brokers[8];
     struct buf bootstrap;
@@ -95,11 +97,16 @@ static int build_targets(struct cli_ctx *ctx, const struct stack *s, pid_t super
             continue;
         if (streq(svc->kind, "redis") && t->redis.n_nodes < ARRAY_SIZE(t->redis_nodes)) {
             t->redis_nodes[t->redis.n_nodes++] =
-                    (struct drill_redis_node){ .name = svc->name, .port = svc->status_probe.port };
+                    (struct drill_redis_node){ .name = svc->name,
+                                               .host = svc->status_probe.host,
+                                               .port = svc->status_probe.port,
+                                               .netns = svc->netns };
             t->redis.password = svc->status_probe.password;
         } else if (streq(svc->kind, "sentinel") &&
                    t->redis.n_sentinels < ARRAY_SIZE(t->sentinels)) {
-            t->sentinels[t->redis.n_sentinels++] = svc->status_probe.port;
+            t->sentinels[t->redis.n_sentinels++] = (struct drill_redis_node){
+                .name = svc->name, .host = svc->status_probe.host, .port = svc->status_probe.port
+            };
         } else if (streq(svc->kind, "kafka") && t->kafka.n_brokers < ARRAY_SIZE(t->brokers)) {
             t->brokers[t->kafka.n_brokers++] =
                     (struct drill_kafka_broker){ .name = svc->name,
@@ -120,6 +127,35 @@ static int build_targets(struct cli_ctx *ctx, const struct stack *s, pid_t super
         t->kafka.bootstrap = t->bootstrap.data;
     }
     return 0;
+}
+
+/* --fault partition cuts a node's network namespace: a stack whose Redis nodes have none (the
+ * main stack) is refused from the stack file alone, before anything runs, and whether or not
+ * it is up.  0, or the exit code after the error. */
+static int check_partition_stack(const struct cli_ctx *ctx)
+{
+    struct stack *s = NULL;
+    struct err e = ERR_INIT;
+    char msg[600];
+    int ret = CLI_EXIT_OK;
+
+    if (stack_load(ctx->stack_path, &s, &e) < 0) {
+        log_error("invalid stack file: %s", err_format(&e, msg, sizeof msg));
+        return CLI_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < s->n_services && ret == CLI_EXIT_OK; i++) {
+        const struct stack_service *svc = &s->services[i];
+
+        if (svc->kind && streq(svc->kind, "redis") && !svc->netns) {
+            log_error("--fault partition needs a Redis cluster whose nodes run in network "
+                      "namespaces, and %s of %s has no netns: run it on the drill cluster "
+                      "(sudo scripts/drill-netns.sh --cluster redis up; docs/drills.md)",
+                      svc->name, ctx->stack_path);
+            ret = CLI_EXIT_FAILURE;
+        }
+    }
+    stack_free(s);
+    return ret;
 }
 
 /* ===== One cluster, in this process ===== */
@@ -247,7 +283,10 @@ static int run_cluster(const struct args *a, struct cli_ctx *ctx)
     if (redis ? drill_redis_fault_from_string(a->fault, &ro.fault) < 0
               : drill_kafka_fault_from_string(a->fault, &ko.fault) < 0)
         return cli_usage_error(usage, "unknown %s fault '%s' (%s)", a->cluster, a->fault,
-                               redis ? "crash, pause or switchover" : "crash or pause");
+                               redis ? REDIS_FAULTS : "crash or pause");
+    if (redis && ro.fault == DRILL_REDIS_PARTITION && (ret = check_partition_stack(ctx)) != 0)
+        return ret;
+    ret = CLI_EXIT_FAILURE;
     if (status_fetch(ctx, &snap) < 0) {
         log_error("the stack is not running (state dir %s)", ctx->state_dir);
         return CLI_EXIT_NOT_RUNNING;
@@ -385,7 +424,7 @@ static int run_all(const struct args *a, struct cli_ctx *ctx)
     }
     status_snapshot_release(&snap);
 
-    /* Partition and host death need the drill cluster in network namespaces (make
+    /* Partitions and host death need the drill clusters in network namespaces (make
      * drill-netns); every other fault runs on the local stack. */
     for (unsigned i = 0; i < _DRILL_PG_FAULT_MAX; i++) {
         if (i == DRILL_PG_PARTITION || i == DRILL_PG_HOST_DEATH)
@@ -394,9 +433,12 @@ static int run_all(const struct args *a, struct cli_ctx *ctx)
         (void)snprintf(names[n][1], sizeof names[n][1], "%s", drill_pg_fault_to_string(i));
         n++;
     }
-    for (unsigned i = 0; i < _DRILL_REDIS_FAULT_MAX; i++, n++) {
+    for (unsigned i = 0; i < _DRILL_REDIS_FAULT_MAX; i++) {
+        if (i == DRILL_REDIS_PARTITION) /* the Redis drill cluster only */
+            continue;
         (void)snprintf(names[n][0], sizeof names[n][0], "redis");
         (void)snprintf(names[n][1], sizeof names[n][1], "%s", drill_redis_fault_to_string(i));
+        n++;
     }
     for (unsigned i = 0; i < _DRILL_KAFKA_FAULT_MAX; i++, n++) {
         (void)snprintf(names[n][0], sizeof names[n][0], "kafka");
@@ -506,7 +548,6 @@ int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx)
     }
     if (!a.fault)
         return cli_usage_error(usage, "--fault is required (%s)",
-                               streq(a.cluster, "redis") ? "crash, pause or switchover"
-                                                         : "crash or pause");
+                               streq(a.cluster, "redis") ? REDIS_FAULTS : "crash or pause");
     return run_cluster(&a, ctx);
 }

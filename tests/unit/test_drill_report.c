@@ -80,8 +80,10 @@ static json_t *sample_doc(void)
 
     (void)snprintf(r.note, sizeof r.note, "<b>&</b>");
     drill_run_set_acks(&r, v, 4);
+    r.evidence = json_pack("{s:s}", "old_master", "redis1"); /* owned by r */
     run = drill_run_json(&r, true);
     drill_run_release(&r);
+    ASSERT_TRUE(r.evidence == NULL);
     doc = json_pack("{s:s, s:s, s:[o], s:{s:f, s:f, s:f, s:f}, s:b}", "cluster", "redis", "fault",
                     "crash", "runs", run, "gap_ms", "min", 750.0, "median", 750.0, "p95", 750.0,
                     "max", 750.0, "passed", true);
@@ -97,6 +99,9 @@ static void test_json_timeline(void)
     ASSERT_TRUE(json_is_true(json_object_get(run, "passed")));
     ASSERT_EQ(json_integer_value(json_object_get(json_object_get(run, "plain"), "lost")), 1);
     ASSERT_EQ(json_integer_value(json_object_get(json_object_get(run, "wait"), "acked")), 2);
+    /* a fault's evidence is the run's, and outlives drill_run_release() in the JSON */
+    ASSERT_STREQ(json_string_value(json_object_get(json_object_get(run, "evidence"), "old_master")),
+                 "redis1");
     ASSERT_EQ(json_real_value(json_object_get(run, "gap_ms")), 800.0);
     ASSERT_EQ(json_real_value(json_object_get(tl, "fault_ms")), 200.0);
     ASSERT_EQ(json_real_value(json_object_get(tl, "resume_ms")), -1.0); /* never */
@@ -144,7 +149,7 @@ static void test_fault_names(void)
         ASSERT_OK(drill_kafka_fault_from_string(drill_kafka_fault_to_string(i), &kf));
         ASSERT_EQ((unsigned)kf, i);
     }
-    ASSERT_ERRNO(drill_redis_fault_from_string("partition", &rf), -EINVAL);
+    ASSERT_ERRNO(drill_redis_fault_from_string("host-death", &rf), -EINVAL);
     ASSERT_ERRNO(drill_kafka_fault_from_string("switchover", &kf), -EINVAL);
     ASSERT_TRUE(drill_redis_fault_to_string(_DRILL_REDIS_FAULT_MAX) == NULL);
 }
