@@ -6,7 +6,8 @@ of them and prints, for each disagreement, the file, the field and both values:
 
   local stack   local/stack.yml: each service's ports, the number of Patroni/Kafka/Redis/Sentinel/
                 etcd services, Prometheus' retention flags, the Kafka heap; templates/: the Kafka
-                nodes' voters, listeners, replication factor, min.insync.replicas, log retention;
+                nodes' voters, listeners, replication factor, min.insync.replicas, log retention,
+                failure detection (session timeout, heartbeat, quorum fetch timeout);
                 Redis' maxmemory and port; each Sentinel's port, monitored primary and quorum;
                 the Patroni nodes' etcd hosts
   compose       docker-compose*.yml: the services, every published port (all of a service's
@@ -16,7 +17,8 @@ of them and prints, for each disagreement, the file, the field and both values:
                 the Kafka heap; compose/**: HOST:PORT, host=H port=P and `monitor NAME H P Q`
                 in the configuration files and .env.example, the etcd members in Patroni's
                 configuration,
-                kafka.env's voters / RF / min.insync / retention, redis.conf's maxmemory;
+                kafka.env's voters / RF / min.insync / retention / failure detection,
+                redis.conf's maxmemory;
                 .env.example's KAFKA_HEAP_OPTS
   Terraform     terraform/main.tf reads topology.yml (no port, count or placement of its own);
                 variables.tf's instance types and volume sizes are the hosts'; every service
@@ -297,6 +299,12 @@ def stack_template(svcs, lname, suffix):
     return None
 
 
+# Kafka's failure detection: broker property, clusters.kafka key (local templates and kafka.env).
+KAFKA_DETECTION = (("broker.session.timeout.ms", "broker_session_timeout_ms"),
+                   ("broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms"),
+                   ("controller.quorum.fetch.timeout.ms", "controller_quorum_fetch_timeout_ms"))
+
+
 def check_local_templates(c, t, svcs):
     k = t.clusters["kafka"]
     members = t.members("kafka", "local")
@@ -316,7 +324,8 @@ def check_local_templates(c, t, svcs):
                                ("offsets.topic.replication.factor", k["replication_factor"], "clusters.kafka.replication_factor"),
                                ("transaction.state.log.replication.factor", k["replication_factor"], "clusters.kafka.replication_factor"),
                                ("min.insync.replicas", k["min_insync_replicas"], "clusters.kafka.min_insync_replicas"),
-                               ("log.retention.ms", t.doc["retention"]["kafka_ms"], "retention.kafka_ms")):
+                               ("log.retention.ms", t.doc["retention"]["kafka_ms"], "retention.kafka_ms"),
+                               *((prop, k[name], f"clusters.kafka.{name}") for prop, name in KAFKA_DETECTION)):
             got = p.get(key)
             c.same(rel, key, int(got) if got and got.isdigit() else got, want, src)
     maxmem = t.per_env(t.doc["memory"]["redis_maxmemory"], "local")
@@ -498,7 +507,9 @@ def check_compose_configs(c, t, names):
                            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", k["replication_factor"], "clusters.kafka.replication_factor"),
                            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", k["replication_factor"], "clusters.kafka.replication_factor"),
                            ("KAFKA_MIN_INSYNC_REPLICAS", k["min_insync_replicas"], "clusters.kafka.min_insync_replicas"),
-                           ("KAFKA_LOG_RETENTION_MS", t.doc["retention"]["kafka_ms"], "retention.kafka_ms")):
+                           ("KAFKA_LOG_RETENTION_MS", t.doc["retention"]["kafka_ms"], "retention.kafka_ms"),
+                           *(("KAFKA_" + prop.upper().replace(".", "_"), k[name], f"clusters.kafka.{name}")
+                             for prop, name in KAFKA_DETECTION)):
         got = p.get(key)
         c.same(rel, key, int(got) if got and got.isdigit() else got, want, src)
     rel = "infrastructure/compose/redis/sentinel.conf"

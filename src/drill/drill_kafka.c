@@ -47,8 +47,14 @@ static const char *const producer_conf[][2] = {
     { "retry.backoff.ms", "50" },      /* default 100 */
     { "reconnect.backoff.ms", "50" },  /* default 100 */
     { "reconnect.backoff.max.ms", "1000" }, /* default 10000: a restarted broker found within 1 s */
-    { "topic.metadata.refresh.fast.interval.ms", "100" }, /* leader unknown: ask every 100 ms */
-    { "topic.metadata.refresh.interval.ms", "1000" },     /* default 300000: a moved leader seen */
+    /* after "not leader" (the new leader's broker had not yet taken the partition): ask again
+     * after 50 ms, not 100 */
+    { "topic.metadata.refresh.fast.interval.ms", "50" },
+    /* While the leader's broker is down librdkafka re-asks for the partition's leader only once
+     * a second (its fixed topic scan), and the answer names the dead broker until the
+     * controller fences it: the producer saw the new leader up to 1 s late.  A refresh every
+     * 250 ms bounds that (default 300000). */
+    { "topic.metadata.refresh.interval.ms", "250" },
 };
 
 static const char *const fault_names[_DRILL_KAFKA_FAULT_MAX] = {

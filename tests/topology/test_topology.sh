@@ -101,6 +101,10 @@ plant "the Sentinel quorum in compose" $I/compose/redis/sentinel.conf "redis1 63
     "$I/compose/redis/sentinel.conf: sentinel monitor (quorum): is 3" "clusters.sentinel.quorum is 2"
 plant "a local Kafka replication factor" $I/local/templates/kafka/kafka2.properties "default.replication.factor=2" "default.replication.factor=3" \
     "$I/local/templates/kafka/kafka2.properties: default.replication.factor: is 3" "clusters.kafka.replication_factor is 2"
+plant "a production broker session timeout of its own" $I/compose/kafka/kafka.env "KAFKA_BROKER_SESSION_TIMEOUT_MS=1250" "KAFKA_BROKER_SESSION_TIMEOUT_MS=9000" \
+    "$I/compose/kafka/kafka.env: KAFKA_BROKER_SESSION_TIMEOUT_MS: is 9000" "clusters.kafka.broker_session_timeout_ms is 1250"
+plant "a local quorum fetch timeout of its own" $I/local/templates/kafka/kafka3.properties "controller.quorum.fetch.timeout.ms=1000" "controller.quorum.fetch.timeout.ms=2000" \
+    "$I/local/templates/kafka/kafka3.properties: controller.quorum.fetch.timeout.ms: is 2000" "clusters.kafka.controller_quorum_fetch_timeout_ms is 1000"
 plant "an etcd member missing from Patroni's compose config" $I/compose/patroni/patroni.yml ",etcd3:2483" "" \
     "$I/compose/patroni/patroni.yml: etcd3.hosts: is etcd1:2479,etcd2:2481" "is etcd1:2479,etcd2:2481,etcd3:2483"
 # ---- memory
