@@ -571,9 +571,9 @@ static int parse_command(const struct cfg_ctx *c, const struct cfg_node *key,
 
 static const struct cfg_option backoff_opts[] = {
     { SERVICE_OPT("initial", CFG_DURATION, backoff_initial_usec), .default_value = "1s",
-      .min = USEC_PER_SEC },
+      .min = USEC_PER_SEC / 10 },
     { SERVICE_OPT("max", CFG_DURATION, backoff_max_usec), .default_value = "30s",
-      .min = USEC_PER_SEC },
+      .min = USEC_PER_SEC / 10 },
     { SERVICE_OPT("reset_after", CFG_DURATION, backoff_reset_usec), .default_value = "60s" },
     { SERVICE_OPT("max_restarts", CFG_UINT, max_restarts) },
     { .key = NULL },

@@ -69,6 +69,14 @@ static uint64_t backoff_initial(const struct sv_service *svc)
     return svc->backoff_initial_usec > 0 ? svc->backoff_initial_usec : SV_MIN_RESTART_USEC;
 }
 
+/* The least time between two starts of the service (sv_int.h). */
+static uint64_t start_spacing(const struct sv_service *svc)
+{
+    uint64_t b = backoff_initial(svc);
+
+    return b < SV_MIN_RESTART_USEC ? b : SV_MIN_RESTART_USEC;
+}
+
 void sv_unit_init(struct sv_unit *u, const struct sv_service *svc, size_t index)
 {
     *u = (struct sv_unit){
@@ -121,9 +129,9 @@ static void do_start(struct sv_unit *u, uint64_t now, const struct sv_ops *ops)
         set_timer(u, now + SV_BUSY_RECHECK_USEC, SV_EVENT_BACKOFF_DONE);
         return;
     }
-    if (u->started_usec > 0 && now < u->started_usec + SV_MIN_RESTART_USEC) {
+    if (u->started_usec > 0 && now < u->started_usec + start_spacing(u->svc)) {
         set_state(u, SV_STATE_BACKOFF);
-        set_timer(u, u->started_usec + SV_MIN_RESTART_USEC, SV_EVENT_BACKOFF_DONE);
+        set_timer(u, u->started_usec + start_spacing(u->svc), SV_EVENT_BACKOFF_DONE);
         return;
     }
     u->exec_errno = 0;
@@ -182,8 +190,8 @@ static void fail_run(struct sv_unit *u, uint64_t now, const struct sv_ops *ops, 
         if (next > u->backoff_usec)
             u->backoff_usec = next;
     }
-    if (deadline < u->started_usec + SV_MIN_RESTART_USEC)
-        deadline = u->started_usec + SV_MIN_RESTART_USEC;
+    if (deadline < u->started_usec + start_spacing(svc))
+        deadline = u->started_usec + start_spacing(svc);
     log_info("service '%s' restarts in %s", svc->name,
              format_duration(what, sizeof what, deadline - now));
     set_state(u, SV_STATE_BACKOFF);

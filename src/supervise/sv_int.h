@@ -62,7 +62,8 @@ enum sv_lock_phase {
     SV_LOCK_CHECK,     /* running, but a process it left to us exited: does it hold the key? */
 };
 
-/* Minimum time between two starts of one service (s6 nextstart). */
+/* Minimum time between two starts of one service (s6 nextstart): the service's initial restart
+ * backoff, at most this (a stateless proxy may ask for 100 ms). */
 #define SV_MIN_RESTART_USEC ((uint64_t)1000000)
 /* How soon a start held back by a busy service (sv_ops.busy) tries again. */
 #define SV_BUSY_RECHECK_USEC ((uint64_t)20000)

@@ -299,8 +299,8 @@ static void test_err_values(void)
                "services.a.kind: unknown kind 'mysql'");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    netns: ../x\n", 5, 12,
                "services.a.netns: invalid network namespace name '../x' (letters, digits, _.-)");
-    EXPECT_ERR(HDR "  a:\n    command: [a]\n    restart_backoff: {initial: 500ms}\n", 5, 32,
-               "services.a.restart_backoff.initial: duration '500ms' is below the minimum of 1s");
+    EXPECT_ERR(HDR "  a:\n    command: [a]\n    restart_backoff: {initial: 50ms}\n", 5, 32,
+               "services.a.restart_backoff.initial: duration '50ms' is below the minimum of 100ms");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    files: [{template: t, path: rel/x}]\n", 5, 33,
                "services.a.files[0].path: 'rel/x' is not an absolute path");
     EXPECT_ERR(HDR

@@ -177,6 +177,46 @@ static void test_min_one_second_between_starts(void)
     ASSERT_EQ(u.restarts, 2);
 }
 
+/* A proxy's restart_backoff.initial of 100 ms is also its start spacing: a crash after a long
+ * run restarts it 100 ms later, a crash loop doubles from there; an initial above 1 s still
+ * spaces starts by 1 s only. */
+static void test_short_initial_backoff_spaces_starts_by_it(void)
+{
+    struct sv_service svc = service(SV_RESTART_ALWAYS);
+    struct sv_unit u;
+    uint64_t t = 100 * SEC;
+
+    svc.backoff_initial_usec = SEC / 10;
+    sv_unit_init(&u, &svc, 0);
+    start_running(&u, t);
+    t += 30 * SEC;
+    ev(&u, SV_EVENT_EXITED, KILLED(SIGKILL), t);
+    ASSERT_EQ(u.state, SV_STATE_BACKOFF);
+    ASSERT_EQ(u.timer_usec, t + SEC / 10);
+    t = u.timer_usec;
+    ev(&u, SV_EVENT_BACKOFF_DONE, 0, t);
+    ev(&u, SV_EVENT_SPAWNED, 0, t);
+    /* dies at once again: 200 ms, and a clean exit right after a start waits 100 ms */
+    ev(&u, SV_EVENT_EXITED, KILLED(SIGKILL), t + 10000);
+    ASSERT_EQ(u.timer_usec, t + 10000 + SEC / 5);
+    t = u.timer_usec;
+    ev(&u, SV_EVENT_BACKOFF_DONE, 0, t);
+    ev(&u, SV_EVENT_SPAWNED, 0, t);
+    ev(&u, SV_EVENT_RESTART_REQUEST, 0, t + 10000);
+    ev(&u, SV_EVENT_EXITED, KILLED(SIGTERM), t + 20000);
+    ASSERT_EQ(u.timer_usec, t + SEC / 10);
+
+    svc = service(SV_RESTART_ALWAYS);
+    svc.backoff_initial_usec = 2 * SEC;
+    sv_unit_init(&u, &svc, 0);
+    t = 200 * SEC;
+    start_running(&u, t);
+    ev(&u, SV_EVENT_RESTART_REQUEST, 0, t + 10000);
+    ev(&u, SV_EVENT_EXITED, KILLED(SIGTERM), t + 20000);
+    ASSERT_EQ(u.timer_usec, t + 1 * SEC);
+    ASSERT_EQ(u.bugs, 0);
+}
+
 static void test_clean_exit_on_failure_is_exited(void)
 {
     struct sv_service svc = service(SV_RESTART_ON_FAILURE);
@@ -393,6 +433,7 @@ static void test_format_exit(void)
 
 T_MAIN(T_CASE(test_start_crash_backoff_doubles_and_caps),
        T_CASE(test_fenced_run_does_not_grow_backoff), T_CASE(test_min_one_second_between_starts),
+       T_CASE(test_short_initial_backoff_spaces_starts_by_it),
        T_CASE(test_clean_exit_on_failure_is_exited), T_CASE(test_max_restarts_gives_up),
        T_CASE(test_failed_exec_and_failed_spawn_count_as_failures),
        T_CASE(test_stop_running_grace_then_kill), T_CASE(test_stop_during_backoff_and_waiting),
