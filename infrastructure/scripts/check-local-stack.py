@@ -264,9 +264,18 @@ def check(path):
         elif lock.get("key") != ns.group(1).rstrip("/") + "/" + scope.group(1) + "/leader":
             problem(f"{n}: lock.key {lock.get('key')} is not Patroni's leader key "
                     f"{ns.group(1).rstrip('/')}/{scope.group(1)}/leader")
+        if scope and ns and not s.get("netns"):
+            failover = ns.group(1).rstrip("/") + "/" + scope.group(1) + "/failover"
+            if lock.get("handover_key") != failover:
+                problem(f"{n}: lock.handover_key {lock.get('handover_key')} is not Patroni's "
+                        f"failover key {failover}")
         if not s.get("netns"):
             if lock.get("value") != n:
                 problem(f"{n}: lock.value {lock.get('value')} is not the member name {n}")
+            data_dir = re.search(r"^  data_dir: (\S+)$", text, re.M)
+            if not data_dir or lock.get("pidfile") != data_dir.group(1) + "/postmaster.pid":
+                problem(f"{n}: lock.pidfile {lock.get('pidfile')} is not the postmaster.pid in "
+                        f"the data_dir of {tpl}")
             etcd = re.search(r"^etcd3:\n  hosts: 127\.0\.0\.1:(\d+)$", text, re.M)
             if not etcd or int(etcd.group(1)) != lock.get("port"):
                 problem(f"{n}: lock.port {lock.get('port')} is not the etcd port of {tpl}")

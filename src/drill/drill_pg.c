@@ -28,6 +28,14 @@
 #define ALERTS_POLL_USEC   USEC_PER_SEC          /* Prometheus / Alertmanager alert lists */
 #define CUT_AFTER_USEC     (2 * USEC_PER_SEC)    /* a cut lasts until a new leader + this */
 #define CUT_MAX_USEC       (60 * USEC_PER_SEC)   /* ... or this long when none comes */
+/* Patroni answers GET /cluster from etcd, in a thread of its REST API's small pool (5), and
+ * keeps trying for up to retry_timeout (5 s) when etcd does not answer.  A client that gives
+ * up after 300 ms and asks again leaves the thread behind: at 10 rounds a second the pool was
+ * exhausted within 2 s of an etcd freeze, the members' failsafe calls and the supervisor's
+ * liveness probes queued behind the drill's, and the leader demoted itself and was fenced.
+ * Around a DCS fault the drill therefore waits for Patroni's answer (one request per node in
+ * flight) and asks nothing while etcd is frozen. */
+#define DCS_CLUSTER_READ_USEC (8 * USEC_PER_SEC)
 
 static const char *const fault_names[_DRILL_PG_FAULT_MAX] = {
     [DRILL_PG_CRASH] = "crash",
@@ -729,7 +737,11 @@ int drill_pg_run(const struct drill_pg_target *t, const struct drill_pg_options 
                                res.old_leader);
         }
         show_alerts(&r);
-        if (drill__cluster_read(t, CLUSTER_READ_USEC, &c) == 0) {
+        if (o.fault == DRILL_PG_DCS && !resumed) {
+            /* etcd frozen: a /cluster read could only hang in Patroni (above) */
+        } else if (drill__cluster_read(
+                           t, o.fault == DRILL_PG_DCS ? DCS_CLUSTER_READ_USEC : CLUSTER_READ_USEC,
+                           &c) == 0) {
             leader = drill__cluster_leader(&c);
             if (leader && !streq(leader, res.old_leader) && res.new_leader_usec == 0) {
                 res.new_leader_usec = now_usec() - fault;

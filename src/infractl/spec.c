@@ -85,7 +85,9 @@ struct sv_spec *cli_spec_from_stack(const struct stack *s, const bool *sel)
                                           .host = xstrdup(in->lock.host),
                                           .port = in->lock.port,
                                           .key = xstrdup(in->lock.key),
-                                          .value = xstrdup(in->lock.value) };
+                                          .value = xstrdup(in->lock.value),
+                                          .pidfile = dup_or_null(in->lock.pidfile),
+                                          .handover_key = dup_or_null(in->lock.handover_key) };
         out->restart = restart_of(in->restart);
         out->backoff_initial_usec = in->backoff_initial_usec;
         out->backoff_max_usec = in->backoff_max_usec;

@@ -154,6 +154,10 @@ static int visit_service(struct resolver *rs, struct stack_service *svc)
             r = visit(rs, svc, &svc->lock.value, "lock.value", false);
         if (r >= 0)
             r = visit(rs, svc, &svc->lock.host, "lock.host", false);
+        if (r >= 0)
+            r = visit(rs, svc, &svc->lock.pidfile, "lock.pidfile", true);
+        if (r >= 0)
+            r = visit(rs, svc, &svc->lock.handover_key, "lock.handover_key", false);
         if (r < 0)
             return r;
     }

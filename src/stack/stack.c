@@ -32,6 +32,8 @@ void stack__service_release(struct stack_service *svc)
     free(svc->lock.host);
     free(svc->lock.key);
     free(svc->lock.value);
+    free(svc->lock.pidfile);
+    free(svc->lock.handover_key);
     free(svc->ports);
     strv_free(svc->dirs);
     for (size_t i = 0; i < svc->n_files; i++) {

@@ -52,8 +52,10 @@ struct stack_lock {
     bool present;
     char *host; /* etcd client endpoint; default 127.0.0.1 */
     uint16_t port;
-    char *key;   /* e.g. /service/ultrathink/leader */
-    char *value; /* the value that means "held by this service" (the Patroni member name) */
+    char *key;          /* e.g. /service/ultrathink/leader */
+    char *value;        /* the value that means "held by this service" (the Patroni member name) */
+    char *pidfile;      /* the guarded process's pid file (postmaster.pid); NULL = none */
+    char *handover_key; /* present while a planned handover runs (Patroni's failover key) */
 };
 
 struct stack_file {

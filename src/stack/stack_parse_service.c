@@ -313,6 +313,8 @@ static const struct cfg_option lock_opts[] = {
     { LOCK_OPT("key", CFG_STR, key), .flags = CFG_F_REQUIRED, .validate = valid_refs },
     { LOCK_OPT("value", CFG_STR, value), .flags = CFG_F_REQUIRED, .validate = valid_refs },
     { LOCK_OPT("host", CFG_STR, host), .default_value = "127.0.0.1", .validate = valid_refs },
+    { LOCK_OPT("pidfile", CFG_STR, pidfile), .validate = stack__valid_abs_path },
+    { LOCK_OPT("handover_key", CFG_STR, handover_key), .validate = valid_refs },
     { .key = NULL },
 };
 

@@ -297,8 +297,7 @@ static void child_exited(struct sv_sup *sup, pid_t pid, int status, uint64_t now
         sv__fence_run_ended(sup, u, now);
         return;
     }
-    log_debug("reaped process %d (%s)", (int)pid, "not a service's main process");
-    sv__fence_orphan_exited(sup, pid, now);
+    sv__fence_orphan_exited(sup, pid, status, now);
 }
 
 /* Exec probes fork children that the probe library reaps itself; a waitpid(-1) could take one
@@ -499,8 +498,9 @@ enum ref_kind {
     REF_OUT,
     REF_EXEC,
     REF_PROBE,
-    REF_LIVE, /* liveness probe (sv_fence.c) */
-    REF_LOCK, /* lock release (sv_fence.c) */
+    REF_LIVE,   /* liveness probe (sv_fence.c) */
+    REF_LOCK,   /* lock release (sv_fence.c) */
+    REF_ANSWER, /* the liveness answer of a lock check (sv_fence.c) */
 };
 
 struct ref {
@@ -524,7 +524,9 @@ static void pollset_add(struct pollset *ps, int fd, short events, enum ref_kind 
 
 static void pollset_add_fence(void *ctx, int fd, short events, size_t idx, int which)
 {
-    pollset_add(ctx, fd, events, which == 0 ? REF_LIVE : REF_LOCK, idx);
+    static const enum ref_kind kinds[] = { REF_LIVE, REF_LOCK, REF_ANSWER };
+
+    pollset_add(ctx, fd, events, kinds[which], idx);
 }
 
 static void deadline_min(uint64_t *d, uint64_t t)
@@ -605,7 +607,8 @@ static void dispatch_pollset(struct sv_sup *sup, struct pollset *ps, uint64_t no
             break;
         case REF_LIVE:
         case REF_LOCK:
-            sv__fence_step(sup, ref.idx, ref.kind == REF_LIVE ? 0 : 1, ps->fds[k].fd, rev, now);
+        case REF_ANSWER:
+            sv__fence_step(sup, ref.idx, (int)(ref.kind - REF_LIVE), ps->fds[k].fd, rev, now);
             break;
         }
     }
@@ -762,7 +765,7 @@ static int run_loop(struct sv_sup *sup, int sig_fd)
     struct pollset ps = { 0 };
     int r = 0;
 
-    ps.cap = 2 + SV_CONTROL_MAX_CLIENTS + 5 * sup->n_units;
+    ps.cap = 2 + SV_CONTROL_MAX_CLIENTS + 6 * sup->n_units;
     ps.fds = xcalloc(ps.cap, sizeof *ps.fds);
     ps.refs = xcalloc(ps.cap, sizeof *ps.refs);
     for (;;) {

@@ -61,6 +61,21 @@ struct sv_lock {
     uint16_t port;
     char *key;
     char *value; /* the value that means "held by this service" */
+    /* The pid file (first line: a pid) of the process the key guards, which the service
+     * starts in a session of its own and leaves to the supervisor (PostgreSQL's
+     * postmaster.pid under Patroni); NULL = none.  Its exit while the service runs and holds
+     * the key fences the service, unless the exit was clean (status 0) and the main process
+     * still answers its liveness probe (the service stopped it itself: Patroni demoting or
+     * restarting PostgreSQL).  Other processes left to the supervisor are reaped and
+     * ignored. */
+    char *pidfile;
+    /* A key whose presence means a planned handover is under way (Patroni's failover key,
+     * written for a switchover); NULL = none.  When the watched process exits cleanly, the
+     * main process answers and this key names the service as the leader to leave (or no
+     * leader), the supervisor deletes the lock's key at once (compare-and-delete, as after a
+     * run): the successor need not wait for the service's own, later release (Patroni sleeps
+     * 1 s first).  The service is not fenced. */
+    char *handover_key;
 };
 
 /* When a scheduled service (a job) runs: at the due times offset + k * every after the Unix

@@ -59,7 +59,19 @@ enum sv_lock_phase {
     SV_LOCK_IDLE,
     SV_LOCK_RELEASE,   /* processes verified gone: compare-and-delete of the key */
     SV_LOCK_SUCCESSOR, /* the service waits to start until another holder has the key */
-    SV_LOCK_CHECK,     /* running, but a process it left to us exited: does it hold the key? */
+    SV_LOCK_CHECK,     /* running, but its watched process exited: does it hold the key? */
+    SV_LOCK_HANDOVER,  /* ... cleanly, and it answers: is a planned handover under way? */
+    SV_LOCK_HANDED,    /* ... yes: compare-and-delete of the key while the service runs */
+};
+
+/* What SV_LOCK_CHECK learnt (sv_fence.c).  The key: still the service's, or not.  The answer:
+ * after a clean exit of the watched process, whether the main process still answers its
+ * liveness probe (then the exit was its own doing: Patroni demoting or restarting PostgreSQL). */
+enum sv_verdict {
+    SV_CHECK_PENDING, /* asked, no result yet */
+    SV_CHECK_YES,
+    SV_CHECK_NO,
+    SV_CHECK_NOT_ASKED, /* answer only: the exit was a crash, or the service has no liveness */
 };
 
 /* Minimum time between two starts of one service (s6 nextstart): the service's initial restart
@@ -151,12 +163,17 @@ struct sv_unit {
     uint64_t tree_ended_usec;   /* when that run's main process was reaped */
     uint64_t tree_warned_usec;  /* last "still alive" warning */
     enum sv_lock_phase lock_phase;
-    struct probe *lock_probe;   /* the etcd request of that phase in flight */
-    struct probe_spec lock_del; /* POST /v3/kv/txn: compare-and-delete, built at start */
-    struct probe_spec lock_get; /* POST /v3/kv/range: who holds the key now */
-    char *lock_value_b64;       /* the lock's value as etcd's JSON API shows it */
-    uint64_t lock_next_usec;    /* next successor check */
-    char lock_why[160];         /* the reason of a fence after SV_LOCK_CHECK */
+    struct probe *lock_probe;            /* the etcd request of that phase in flight */
+    struct probe_spec lock_del;          /* POST /v3/kv/txn: compare-and-delete, built at start */
+    struct probe_spec lock_get;          /* POST /v3/kv/range: who holds the key now */
+    struct probe_spec lock_handover_get; /* POST /v3/kv/range of lock.handover_key */
+    char *lock_value_b64;                /* the lock's value as etcd's JSON API shows it */
+    uint64_t lock_next_usec;             /* next successor check */
+    char lock_why[200];                  /* the reason of a fence after SV_LOCK_CHECK */
+    enum sv_verdict check_key;           /* SV_LOCK_CHECK: does the key still name the service? */
+    enum sv_verdict check_answer;        /* SV_LOCK_CHECK: did the main process answer? */
+    struct probe *answer_probe;          /* SV_LOCK_CHECK: the liveness probe that asks it */
+    pid_t watched_pid; /* the live member of the tree lock.pidfile names; 0 = none */
     uint64_t lock_deadline_usec;
     struct probe *live_probe; /* liveness probe in flight */
     uint64_t live_started_usec;
@@ -244,17 +261,19 @@ void sv__fence_run_ended(struct sv_sup *sup, struct sv_unit *u, uint64_t now);
  * liveness.  Returns the nearest deadline it needs a wake-up for (0 = none). */
 uint64_t sv__fence_tick(struct sv_sup *sup, uint64_t now);
 /* poll() fds of the fencing probes in flight: calls add(fd, events, userdata, unit index,
- * which) for each; which 0 = liveness, 1 = lock. */
+ * which) for each; which 0 = liveness, 1 = lock, 2 = the answer of SV_LOCK_CHECK. */
 void sv__fence_fds(struct sv_sup *sup,
                    void (*add)(void *ctx, int fd, short events, size_t idx, int which), void *ctx);
 /* Steps the probe `which` of unit idx with the revents of fd (ignored when the probe's fd
  * changed since it was polled). */
 void sv__fence_step(struct sv_sup *sup, size_t idx, int which, int fd, short revents, uint64_t now);
 bool sv__fence_busy(const struct sv_unit *u, void *userdata);
-/* A process we reaped that was no service's main process: when it was one a lock-holding
- * service left to us (PostgreSQL's postmaster, reparented to the subreaper) and that service
- * still holds its key, the database under the key is gone: the service is fenced. */
-void sv__fence_orphan_exited(struct sv_sup *sup, pid_t pid, uint64_t now);
+/* A process we reaped that was no service's main process, with its wait status.  When it was
+ * a lock-holding service's watched process (lock.pidfile: PostgreSQL's postmaster, reparented
+ * to the subreaper) and that service still holds its key, the database under the key is gone:
+ * the service is fenced, unless the exit was clean and the main process still answers its
+ * liveness probe (it stopped the process itself).  Any other process is only logged (debug). */
+void sv__fence_orphan_exited(struct sv_sup *sup, pid_t pid, int status, uint64_t now);
 /* bind() test of 127.0.0.1:port as the services bind: 0 = free, -EADDRINUSE, other -errno. */
 int sv__port_free(uint16_t port);
 

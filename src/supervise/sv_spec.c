@@ -81,6 +81,8 @@ static void service_release(struct sv_service *svc)
     free(svc->lock.host);
     free(svc->lock.key);
     free(svc->lock.value);
+    free(svc->lock.pidfile);
+    free(svc->lock.handover_key);
     free(svc->ports);
 }
 

@@ -525,7 +525,9 @@ static void test_fencing_fields(void)
                      "    command: [\"${tools_dir}/patroni-4.1.5/bin/patroni\", x]\n"
                      "    freeze_after: 200ms\n"
                      "    liveness: {type: http, port: 8008, path: /liveness, retries: 2}\n"
-                     "    lock: {port: 2479, key: /service/u/leader, value: pg1}\n");
+                     "    lock: {port: 2479, key: /service/u/leader, value: pg1,\n"
+                     "           pidfile: \"${state_dir}/pg1/data/postmaster.pid\",\n"
+                     "           handover_key: /service/u/failover}\n");
     pg = &s->services[0];
     ASSERT_STREQ(pg->package, "pypi:patroni==4.1.5");
     ASSERT_TRUE(pg->netns == NULL);
@@ -539,8 +541,13 @@ static void test_fencing_fields(void)
     ASSERT_EQ(pg->lock.port, 2479);
     ASSERT_STREQ(pg->lock.key, "/service/u/leader");
     ASSERT_STREQ(pg->lock.value, "pg1");
+    ASSERT_STREQ(pg->lock.handover_key, "/service/u/failover");
     ASSERT_OK(stack_resolve(s, &vars, &e));
     ASSERT_STREQ(pg->argv[0], "/opt/ut/patroni-4.1.5/bin/patroni");
+    ASSERT_STREQ(pg->lock.pidfile, "/st/pg1/data/postmaster.pid");
+    stack_free(s);
+    s = parse_ok(HDR "  a:\n    command: [a]\n    lock: {port: 1, key: k, value: a}\n");
+    ASSERT_TRUE(s->services[0].lock.pidfile == NULL && s->services[0].lock.handover_key == NULL);
     stack_free(s);
 
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    lock: {port: 2479, value: a}\n", 5, 5,
@@ -549,6 +556,9 @@ static void test_fencing_fields(void)
                18, "services.a.lock.type: unknown lock type 'zk' (etcd)");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    lock: {port: 1, key: k, value: a, ttl: 3}\n", 5, 39,
                "unknown field 'services.a.lock.ttl'");
+    EXPECT_ERR(HDR
+               "  a:\n    command: [a]\n    lock: {port: 1, key: k, value: a, pidfile: x.pid}\n",
+               5, 48, "services.a.lock.pidfile:");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    freeze_after: 10ms\n", 5, 19,
                "services.a.freeze_after: duration '10ms' is below the minimum of 50ms");
     EXPECT_ERR(HDR "  a:\n    command: [a]\n    liveness: {type: http}\n", 5, 5,

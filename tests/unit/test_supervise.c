@@ -24,6 +24,7 @@
 #include "core/strv.h"
 #include "core/time.h"
 #include "probe/probe.h"
+#include "srv.h"
 #include "supervise/supervise.h"
 #include "t.h"
 
@@ -93,6 +94,7 @@ static void tb_free(struct sv_spec *s)
 /* ===== A supervisor in a child process ===== */
 
 static pid_t sup_pid = -1;
+static pid_t fake_pid = -1; /* fake_dcs_start() */
 static bool in_supervisor;
 static char state_dir[64];
 
@@ -125,6 +127,11 @@ static void cleanup(void)
 
     if (in_supervisor)
         return;
+    if (fake_pid > 0) {
+        (void)kill(fake_pid, SIGKILL);
+        (void)waitpid(fake_pid, NULL, 0);
+        fake_pid = -1;
+    }
     if (sup_pid > 0) {
         (void)kill(sup_pid, SIGTERM);
         if (sup_wait(300 * MSEC, &status) == 0) {
@@ -760,6 +767,323 @@ static void test_failed_liveness_fences(void)
     cleanup();
 }
 
+/* ===== A fake etcd (v3 JSON API: kv/range, kv/txn) and Patroni REST API (/liveness) ===== */
+
+#define FAKE_LEADER_KEY   "/svc/leader"
+#define FAKE_HANDOVER_KEY "/svc/failover"
+
+static char *b64(const char *s)
+{
+    struct buf b = BUF_INIT(0);
+
+    ASSERT_OK(buf_append_base64(&b, s, strlen(s)));
+    return buf_detach(&b, NULL);
+}
+
+/* Writes text to STATE/name atomically (the fake server reads it per request). */
+static void put_file(const char *name, const char *text)
+{
+    char *path = state_path(name), *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_OK(fd_write_all(fd, text, strlen(text)));
+    (void)close(fd);
+    ASSERT_EQ(rename(tmp, path), 0);
+    free(tmp);
+    free(path);
+}
+
+static bool file_exists(const char *name)
+{
+    char *path = state_path(name);
+    bool r = access(path, F_OK) == 0;
+
+    free(path);
+    return r;
+}
+
+static void fake_reply(int c, const char *body)
+{
+    char head[128];
+
+    (void)snprintf(head, sizeof head,
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n",
+                   strlen(body));
+    (void)!write(c, head, strlen(head));
+    (void)!write(c, body, strlen(body));
+}
+
+/* One request on c.  The state dir steers the answers: file `held` holds the leader key's
+ * value (base64, as etcd shows it; absent = no key), `handover` the handover key's, `hang`
+ * makes /liveness hang; a successful compare-and-delete removes `held` and appends to
+ * `deleted`. */
+static void fake_serve(int c, const char *handover_b64)
+{
+    char req[8192], *body, *path = NULL, *text;
+    struct buf v = BUF_INIT(4096);
+    size_t len = 0, want = 0;
+
+    while (len < sizeof req - 1) {
+        ssize_t k = read(c, req + len, sizeof req - 1 - len);
+
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        req[len] = '\0';
+        body = strstr(req, "\r\n\r\n");
+        if (body) {
+            const char *cl = strstr(req, "Content-Length: ");
+
+            want = (size_t)(body + 4 - req) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+            if (len >= want)
+                break;
+        }
+    }
+    req[len] = '\0';
+    body = strstr(req, "\r\n\r\n");
+    body = body ? body + 4 : req + len;
+    if (str_startswith(req, "GET /liveness")) {
+        if (file_exists("hang"))
+            srv__sleep_ms(3000);
+        else
+            fake_reply(c, "");
+        return;
+    }
+    if (strstr(req, "POST /v3/kv/txn")) {
+        path = state_path("held");
+        if (unlink(path) == 0) {
+            put_file("deleted", "1\n");
+            fake_reply(c, "{\"succeeded\":true}");
+        } else {
+            fake_reply(c, "{\"succeeded\":false}");
+        }
+        free(path);
+        return;
+    }
+    path = state_path(strstr(body, handover_b64) ? "handover" : "held");
+    if (file_read_all(path, &v) == 0 && v.len > 0) {
+        text = xasprintf("{\"kvs\":[{\"value\":\"%s\"}],\"count\":\"1\"}", v.data);
+        fake_reply(c, text);
+        free(text);
+    } else {
+        fake_reply(c, "{}");
+    }
+    buf_release(&v);
+    free(path);
+}
+
+/* Forks the fake server (one child per connection); returns its port. */
+static uint16_t fake_dcs_start(void)
+{
+    char *handover_b64 = b64(FAKE_HANDOVER_KEY);
+    uint16_t port = 0;
+    int lfd = srv_listen(0, 64, &port);
+
+    ASSERT_OK(lfd);
+    fake_pid = fork();
+    ASSERT_TRUE(fake_pid >= 0);
+    if (fake_pid > 0) {
+        (void)close(lfd);
+        free(handover_b64);
+        return port;
+    }
+    in_supervisor = true; /* not the test: no cleanup() at exit */
+    (void)signal(SIGCHLD, SIG_IGN);
+    for (;;) {
+        int c = accept(lfd, NULL, NULL);
+
+        if (c < 0)
+            continue;
+        if (fork() == 0) {
+            fake_serve(c, handover_b64);
+            _exit(0);
+        }
+        (void)close(c);
+    }
+}
+
+/* A Patroni-like node: a lock in the fake etcd, a liveness probe on the fake REST API, and a
+ * watched "postmaster" (STATE/pm.pid) that the main process leaves to the supervisor like
+ * Patroni does (a clean exit on SIGTERM, as a fast shutdown).  extra: more shell run before
+ * the main process execs sleep. */
+static struct sv_spec *node_spec(uint16_t port, const char *extra, bool handover)
+{
+    struct sv_spec *s = tb_new();
+    struct sv_service *svc;
+    char *script;
+
+    script = xasprintf("d=%s; pm() { (setsid sh -c \"trap 'exit 0' TERM; echo \\$\\$ > $d/$1.tmp; "
+                       "mv $d/$1.tmp $d/$1; while :; do sleep 0.05; done\" &); }; "
+                       "pm pm.pid; %s exec sleep 100",
+                       state_dir, extra);
+    svc = tb_add(s, "n1", script);
+    free(script);
+    svc->restart = SV_RESTART_ALWAYS;
+    svc->liveness.present = true;
+    svc->liveness.probe = (struct probe_spec)PROBE_SPEC_INIT;
+    svc->liveness.probe.type = PROBE_HTTP;
+    svc->liveness.probe.host = xstrdup("127.0.0.1");
+    svc->liveness.probe.port = port;
+    svc->liveness.probe.path = xstrdup("/liveness");
+    svc->liveness.interval_usec = 200 * MSEC;
+    svc->liveness.timeout_usec = 1 * SEC;
+    svc->liveness.retries = 1000; /* only the lock check may fence here */
+    svc->lock = (struct sv_lock){ .present = true,
+                                  .host = xstrdup("127.0.0.1"),
+                                  .port = port,
+                                  .key = xstrdup(FAKE_LEADER_KEY),
+                                  .value = xstrdup("n1"),
+                                  .pidfile = state_path("pm.pid"),
+                                  .handover_key = handover ? xstrdup(FAKE_HANDOVER_KEY) : NULL };
+    return s;
+}
+
+/* The node runs and its watched process is known to the supervisor (its tree scans run every
+ * second); returns the main pid, *ret_pm the watched pid. */
+static pid_t node_up(pid_t *ret_pm)
+{
+    json_t *st = wait_state("n1", "state", "running", 3 * SEC);
+    pid_t main_pid = (pid_t)int_field(service_of(st, "n1"), "pid");
+
+    json_decref(st);
+    *ret_pm = read_pid_file("pm.pid", 3 * SEC);
+    ASSERT_TRUE(main_pid > 0 && *ret_pm > 0);
+    sleep_usec(1300 * MSEC);
+    return main_pid;
+}
+
+static void assert_log(const char *fragment, bool present)
+{
+    char *log = state_path("supervisor.log"), *text = read_text(log);
+
+    if (present)
+        ASSERT_CONTAINS(text, fragment);
+    else if (strstr(text, fragment))
+        T_FAIL("supervisor.log has '%s'", fragment);
+    free(text);
+    free(log);
+}
+
+/* Other processes the service leaves to the supervisor (pgBackRest's detached archive-async
+ * worker) are reaped and ignored, even killed by a signal while the key is held; a crash of
+ * the watched process is fenced. */
+static void test_only_the_watched_process_fences(void)
+{
+    struct sv_spec *s;
+    char *held, *fragment;
+    pid_t main_pid, pm;
+    uint16_t port;
+
+    make_state_dir();
+    port = fake_dcs_start();
+    held = b64("n1");
+    put_file("held", held);
+    s = node_spec(port, "(setsid sh -c 'sleep 1.6; kill -9 $$' &);", false);
+    sup_start(s);
+    main_pid = node_up(&pm);
+    sleep_usec(800 * MSEC); /* the decoy died by SIGKILL 1.6 s after the start */
+    ASSERT_EQ(kill(main_pid, 0), 0);
+    assert_log("killed by signal 9): not a service's main or watched process", true);
+    assert_log("fencing service 'n1'", false);
+    ASSERT_EQ(kill(pm, SIGKILL), 0);
+    ASSERT_TRUE(pid_gone(main_pid, 3 * SEC));
+    fragment = xasprintf("fencing service 'n1': its watched process %d ended (killed by signal 9) "
+                         "while it holds " FAKE_LEADER_KEY,
+                         (int)pm);
+    assert_log(fragment, true);
+    for (uint64_t end = now_usec() + 3 * SEC; file_exists("held");) {
+        if (now_usec() > end)
+            T_FAIL("the fenced node's key was not released");
+        sleep_usec(20 * MSEC);
+    }
+    free(fragment);
+    free(held);
+    tb_free(s);
+    cleanup();
+}
+
+/* A clean exit of the watched process while the main process answers its liveness probe is
+ * the service's own doing (Patroni demoting or restarting PostgreSQL): not fenced, the key
+ * kept; with a handover under way that names the node, the key is released at once. */
+static void test_clean_exit_answered_is_not_fenced(void)
+{
+    struct sv_spec *s;
+    char *held, *handover;
+    pid_t main_pid, pm, pm2;
+    uint16_t port;
+
+    make_state_dir();
+    port = fake_dcs_start();
+    held = b64("n1");
+    handover = b64("{\"leader\":\"n1\",\"member\":null}");
+    put_file("held", held);
+    s = node_spec(port, "pm pm2.pid;", true);
+    sup_start(s);
+    main_pid = node_up(&pm);
+    pm2 = read_pid_file("pm2.pid", 3 * SEC);
+    /* a restart: no handover key */
+    ASSERT_EQ(kill(pm, SIGTERM), 0);
+    ASSERT_TRUE(pid_gone(pm, 2 * SEC));
+    sleep_usec(500 * MSEC);
+    ASSERT_EQ(kill(main_pid, 0), 0);
+    ASSERT_TRUE(file_exists("held"));
+    assert_log("ended (exit status 0) while it holds " FAKE_LEADER_KEY
+               ", but its main process answers its liveness probe",
+               true);
+    assert_log("fencing service 'n1'", false);
+    /* a switchover: the next postmaster exits while the handover key names the node */
+    {
+        char pid[32];
+
+        (void)snprintf(pid, sizeof pid, "%d\n", (int)pm2);
+        put_file("pm.pid", pid);
+    }
+    put_file("handover", handover);
+    sleep_usec(1300 * MSEC); /* a tree scan reads the pid file */
+    ASSERT_EQ(kill(pm2, SIGTERM), 0);
+    for (uint64_t end = now_usec() + 3 * SEC; file_exists("held");) {
+        if (now_usec() > end)
+            T_FAIL("the key was not released for the handover");
+        sleep_usec(20 * MSEC);
+    }
+    ASSERT_EQ(kill(main_pid, 0), 0);
+    assert_log("released its lock " FAKE_LEADER_KEY " = 'n1' in etcd for the handover", true);
+    assert_log("fencing service 'n1'", false);
+    free(held);
+    free(handover);
+    tb_free(s);
+    cleanup();
+}
+
+/* A clean exit that the main process does not answer for (Patroni shutting down has stopped
+ * its REST API first) is fenced as before, as is one while the key is held by nobody else. */
+static void test_clean_exit_unanswered_is_fenced(void)
+{
+    struct sv_spec *s;
+    char *held;
+    pid_t main_pid, pm;
+    uint16_t port;
+
+    make_state_dir();
+    port = fake_dcs_start();
+    held = b64("n1");
+    put_file("held", held);
+    s = node_spec(port, "", false);
+    sup_start(s);
+    main_pid = node_up(&pm);
+    put_file("hang", "1\n");
+    ASSERT_EQ(kill(pm, SIGTERM), 0);
+    ASSERT_TRUE(pid_gone(main_pid, 3 * SEC));
+    assert_log("ended (exit status 0) while it holds " FAKE_LEADER_KEY
+               ", and its main process did not answer its liveness probe; SIGKILL",
+               true);
+    free(held);
+    tb_free(s);
+    cleanup();
+}
+
 static void test_log_file_and_rotation(void)
 {
     struct sv_spec *s = tb_new();
@@ -1132,7 +1456,9 @@ T_MAIN(T_CASE(test_crashing_service_is_restarted),
        T_CASE(test_child_in_own_session_is_stopped_at_down),
        T_CASE(test_run_end_kills_the_whole_tree_before_restart),
        T_CASE(test_frozen_service_is_fenced), T_CASE(test_failed_liveness_fences),
-       T_CASE(test_log_file_and_rotation), T_CASE(test_second_supervisor_is_busy),
-       T_CASE(test_exec_failure_is_reported_once), T_CASE(test_environment_user_and_working_dir),
-       T_CASE(test_netns), T_CASE(test_sigterm_stops_and_supervisor_death_kills_services),
-       T_CASE(test_preflight), T_CASE(test_control_client_without_supervisor))
+       T_CASE(test_only_the_watched_process_fences), T_CASE(test_clean_exit_answered_is_not_fenced),
+       T_CASE(test_clean_exit_unanswered_is_fenced), T_CASE(test_log_file_and_rotation),
+       T_CASE(test_second_supervisor_is_busy), T_CASE(test_exec_failure_is_reported_once),
+       T_CASE(test_environment_user_and_working_dir), T_CASE(test_netns),
+       T_CASE(test_sigterm_stops_and_supervisor_death_kills_services), T_CASE(test_preflight),
+       T_CASE(test_control_client_without_supervisor))
