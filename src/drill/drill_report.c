@@ -24,6 +24,8 @@ void drill_run_release(struct drill_run *r)
     free(r->acks);
     r->acks = NULL;
     r->n_acks = 0;
+    json_decref(r->extra);
+    r->extra = NULL;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -103,6 +105,8 @@ void *drill_run_json(const struct drill_run *r, bool passed)
                        rel_ms(r, r->end_at), "acks_per_100ms", bins);
         json_object_set_new(o, "timeline", tl);
     }
+    if (o && r->extra)
+        (void)json_object_update(o, r->extra);
     return o;
 }
 

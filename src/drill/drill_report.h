@@ -4,7 +4,7 @@
  * and the acknowledgement times that a timeline is drawn from.  JSON and a self-contained
  * HTML/SVG timeline (drill_html.c) come from this record only.
  *
- * Ownership: a struct drill_run owns its acks array (drill_run_release()). */
+ * Ownership: a struct drill_run owns its acks array and extra (drill_run_release()). */
 #pragma once
 
 #include <stdbool.h>
@@ -45,6 +45,9 @@ struct drill_run {
     uint64_t start_at, fault_at, resume_at, heal_at, end_at;
     uint64_t *acks; /* owned */
     size_t n_acks;
+    /* Fault-specific findings (a jansson object, owned; NULL = none), merged into the run's
+     * JSON: e.g. a Kafka partition's "partition" object (what the cut leader logged). */
+    void *extra;
 };
 
 void drill_run_release(struct drill_run *r);
