@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill drill-rk drill-netns format clean install ui-screenshot
+.PHONY: bench drill drill-rk drill-netns drill-netns-kafka format clean install ui-screenshot
 
 all: build
 
@@ -152,6 +152,20 @@ drill-netns: build-quiet
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
 	@scripts/drill-netns.sh down $(INFRACTL)
+
+# The Kafka partition series (scripts/drill-netns.sh --cluster kafka: the KRaft drill cluster in
+# namespaces, up and down around the runs); part of drill-netns, also on its own.
+drill-netns: drill-netns-kafka
+drill-netns-kafka: build-quiet
+	@mkdir -p docs/drill-report
+	@scripts/drill-netns.sh --cluster kafka up $(INFRACTL)
+	@echo "== drill kafka --fault partition --runs $(DRILL_RUNS) (drill-netns-kafka cluster)"; \
+	INFRACTL=$(INFRACTL) scripts/drill-netns.sh --cluster kafka infractl drill kafka \
+		--fault partition --runs $(DRILL_RUNS) --json --html docs/drill-report/kafka-partition.html \
+		>docs/drill-report/kafka-partition.json 2>docs/drill-report/kafka-partition.log; \
+	echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/kafka-partition.log) runs"; \
+	jq -c '{cluster, fault, gap_ms, totals, healed, passed}' docs/drill-report/kafka-partition.json; \
+	scripts/drill-netns.sh --cluster kafka down $(INFRACTL)
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

@@ -31,6 +31,7 @@
 
 #define POLL_USEC      (200 * USEC_PER_MSEC)
 #define MD_USEC        (1 * USEC_PER_SEC)
+#define QUIET_USEC     (5 * USEC_PER_SEC) /* whole this long after a cut that never showed */
 #define LOG_LINES_MAX  80
 #define LOG_LINE_CHARS 400
 /* A progress line through the options o in scope. */
@@ -273,6 +274,15 @@ int drill__kafka_partition(const struct drill_kafka_target *t, const struct dril
             if (&t->brokers[i] != victim && v[i].answered)
                 degraded = degraded || !kview_whole(&v[i]) || v[i].leader != victim_id;
             agree = agree && kview_whole(&v[i]) && v[i].leader == v[0].leader;
+        }
+        if (!cut && !degraded && agree && now >= res->resume_at + QUIET_USEC) {
+            /* a cut shorter than the fencing (a session timeout, more when the cut broker led
+             * the quorum): nothing moved, and the cluster has been whole ever since */
+            (void)snprintf(res->note, sizeof res->note,
+                           "the cut did not show: no broker reported %s fenced or the partition "
+                           "degraded within it",
+                           victim->name);
+            degraded = true;
         }
         if (!cut && degraded && agree) {
             res->healed = true;

@@ -2,11 +2,12 @@
 # Partition of the Kafka partition leader (infractl drill kafka --fault partition) on the
 # drill-only cluster of scripts/drill-netns.sh --cluster kafka: three KRaft nodes in network
 # namespaces, the leader's namespace cut from the other brokers and controllers with nftables
-# while the host's producer and consumer still reach it, then healed.  One short run (a 5 s
+# while the host's producer and consumer still reach it, then healed.  One short run (an 8 s
 # cut): no acknowledged message lost, none twice, another broker led, every broker reporting
 # the partition whole again; the cut leader's own log shows it lost the controller and another
-# node's log the controller fencing it.  The gap bound is loose (the cut + 15 s: a loaded CI
-# machine); the target is make drill-netns' series.  Also: --fault partition on the main stack
+# node's log the controller fencing it.  The cut outlasts the fencing even when the cut broker
+# led the KRaft quorum (4.2-4.7 s).  The gap bound is loose (25 s: the cut, the rejoin, a
+# loaded CI machine); the target is make drill-netns' series.  Also: --fault partition on the main stack
 # (brokers on 127.0.0.1, no namespaces) is refused with a clear error before anything runs.
 # Usage: test_kafka_partition.sh INFRACTL
 set -uo pipefail
@@ -45,8 +46,8 @@ ok "... before asking for a running stack" bash -c '! grep -q "not running" "$1"
 
 ok "the Kafka drill cluster comes up in its namespaces (drill-netns.sh --cluster kafka up)" \
     env INFRACTL="$INFRACTL" "$net" --cluster kafka up
-INFRACTL=$INFRACTL "$net" --cluster kafka infractl drill kafka --fault partition --pause 5s \
-    --max-gap 20s --json >"$tmp/p.json" 2>"$tmp/p.log"
+INFRACTL=$INFRACTL "$net" --cluster kafka infractl drill kafka --fault partition --pause 8s \
+    --max-gap 25s --json >"$tmp/p.json" 2>"$tmp/p.log"
 rc=$?
 field() { jq -r ".runs[0].$1" "$tmp/p.json"; }
 diag "$(grep 'drill: run 1:' "$tmp/p.log" | sed 's/^drill: //')"
@@ -59,8 +60,8 @@ ok "another broker led the partition" \
     bash -c '[[ -n $1 && $1 != "$2" ]]' _ "$(field new_leader)" "$(field victim)"
 ok "healed: every broker reports the partition led by one broker, every replica in sync" \
     test "$(field healed)" = true
-ok "the cut was removed after the 5 s cut (timeline)" \
-    jq -e '.runs[0].timeline | .resume_ms - .fault_ms >= 5000 and .heal_ms >= .resume_ms' "$tmp/p.json"
+ok "the cut was removed after the 8 s cut (timeline)" \
+    jq -e '.runs[0].timeline | .resume_ms - .fault_ms >= 8000 and .heal_ms >= .resume_ms' "$tmp/p.json"
 ok "the cut leader's own log: its heartbeats to the controller failed" \
     jq -e '.runs[0].partition.victim_log.counts["Unable to send a heartbeat"] >= 1' "$tmp/p.json"
 ok "another node's log: a controller fenced the cut broker" \
