@@ -401,6 +401,7 @@ static int read_counts(const struct drill_kafka_target *t, const char *run, int6
     while (now_usec() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         int64_t off;
+        bool eof;
 
         if (!m)
             continue;
@@ -415,8 +416,9 @@ static int read_counts(const struct drill_kafka_target *t, const char *run, int6
             if (parse_uint_range(num, 1, max_id, &id) == 0)
                 counts[id]++;
         }
+        eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF; /* m is gone after the destroy */
         rd_kafka_message_destroy(m);
-        if (off >= end - 1 || (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && off >= end)) {
+        if (off >= end - 1 || (eof && off >= end)) {
             r = 0;
             break;
         }

@@ -208,6 +208,22 @@ static json_t *log_evidence(const struct drill_kafka_target *t, const char *serv
     return json_pack("{s:o, s:o}", "counts", counts, "lines", lines);
 }
 
+/* How many of the lines in evidence (log_evidence()'s) contain both a and b (b may be NULL). */
+static unsigned lines_with(json_t *evidence, const char *a, const char *b)
+{
+    json_t *line;
+    size_t i;
+    unsigned n = 0;
+
+    json_array_foreach(json_object_get(evidence, "lines"), i, line)
+    {
+        const char *l = json_string_value(line);
+
+        n += strstr(l, a) && (!b || strstr(l, b));
+    }
+    return n;
+}
+
 static void controller_now(const struct drill_kafka_target *t, char *ret, size_t size)
 {
     ret[0] = '\0';
@@ -226,7 +242,10 @@ int drill__kafka_partition(const struct drill_kafka_target *t, const struct dril
     char host_addr[INET_ADDRSTRLEN], ctl_before[64], ctl_after[64];
     bool cut = true, degraded = false;
     uint64_t deadline;
-    json_t *ev, *others;
+    json_t *ev, *others, *vlog, *summary, *olog;
+    const char *name;
+    char fencing[48];
+    unsigned fenced = 0;
     int r;
 
     r = local_addr_to(victim->host, victim->port, host_addr, sizeof host_addr);
@@ -312,15 +331,35 @@ int drill__kafka_partition(const struct drill_kafka_target *t, const struct dril
         if (&t->brokers[i] != victim)
             json_object_set_new(others, t->brokers[i].name,
                                 log_evidence(t, t->brokers[i].name, log_from[i]));
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o}", "netns", victim->netns, "host_addr",
-                   host_addr, "controller_before", ctl_before, "controller_after", ctl_after,
-                   "victim_was_controller", ctl_before[0] && streq(ctl_before, victim->name),
-                   "victim", victim->name, "victim_log",
-                   log_evidence(t, victim->name, log_from[victim - t->brokers]), "others_log",
-                   others);
+    vlog = log_evidence(t, victim->name, log_from[victim - t->brokers]);
+    (void)snprintf(fencing, sizeof fencing, "Fencing broker %d ", (int)victim_id);
+    json_object_foreach(others, name, olog) fenced += lines_with(olog, fencing, NULL);
+    summary = json_pack("{s:i, s:b, s:i, s:b, s:b}", "heartbeats_failed",
+                        (int)lines_with(vlog, "Unable to send a heartbeat", NULL),
+                        "fenced_by_controller", fenced > 0, "isr_shrink_attempts",
+                        (int)lines_with(vlog, "Shrinking ISR", t->topic), "truncation_logged",
+                        lines_with(vlog, "Truncating partition", t->topic) > 0,
+                        "resigned_quorum_leadership",
+                        lines_with(vlog, "Completed transition to ResignedState", NULL) > 0);
+    ev = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:O, s:o, s:o}", "netns", victim->netns,
+                   "host_addr", host_addr, "controller_before", ctl_before, "controller_after",
+                   ctl_after, "victim_was_controller",
+                   ctl_before[0] && streq(ctl_before, victim->name), "victim", victim->name,
+                   "summary", summary, "victim_log", vlog, "others_log", others);
     res->extra = json_pack("{s:o}", "partition", ev);
-    if (ctl_before[0] && streq(ctl_before, victim->name))
-        PROGRESS("%s was the active KRaft controller; after the run: %s", victim->name,
-                 ctl_after[0] ? ctl_after : "unknown");
+    PROGRESS("%s's own log: %lld heartbeats to the controller failed, %lld ISR shrink attempts "
+             "on %s, %s to the new leader's log on rejoining; %s by a controller%s%s",
+             victim->name, json_integer_value(json_object_get(summary, "heartbeats_failed")),
+             json_integer_value(json_object_get(summary, "isr_shrink_attempts")), t->topic,
+             json_is_true(json_object_get(summary, "truncation_logged")) ? "a truncation"
+                                                                         : "no truncation",
+             fenced ? "fenced" : "not fenced",
+             ctl_before[0] && streq(ctl_before, victim->name)
+                     ? "; it was the active KRaft controller, after the run: "
+                     : "",
+             ctl_before[0] && streq(ctl_before, victim->name)
+                     ? (ctl_after[0] ? ctl_after : "unknown")
+                     : "");
+    json_decref(summary);
     return 0;
 }

@@ -61,10 +61,10 @@ ok "another broker led the partition" \
 ok "healed: every broker reports the partition led by one broker, every replica in sync" \
     test "$(field healed)" = true
 ok "the cut was removed after the 8 s cut (timeline)" \
-    jq -e '.runs[0].timeline | .resume_ms - .fault_ms >= 8000 and .heal_ms >= .resume_ms' "$tmp/p.json"
+    jq -e '.runs[0].timeline | .resume_ms - .fault_ms >= 8000 and .heal_ms >= .resume_ms' "$tmp/p.json" >/dev/null
 ok "the cut leader's own log: its heartbeats to the controller failed" \
-    jq -e '.runs[0].partition.victim_log.counts["Unable to send a heartbeat"] >= 1' "$tmp/p.json"
+    jq -e '.runs[0].partition.summary.heartbeats_failed >= 1' "$tmp/p.json" >/dev/null
 ok "another node's log: a controller fenced the cut broker" \
-    jq -e '[.runs[0].partition.others_log[].counts["Fencing broker"] // 0] | add >= 1' "$tmp/p.json"
-diag "controller before/after: $(jq -c '.runs[0].partition | [.controller_before, .controller_after, .victim_was_controller]' "$tmp/p.json")"
+    jq -e '.runs[0].partition.summary.fenced_by_controller' "$tmp/p.json" >/dev/null
+diag "$(jq -c '.runs[0].partition | {controller_before, controller_after, victim_was_controller, summary}' "$tmp/p.json")"
 t_done
