@@ -8,8 +8,8 @@ CMAKE_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-quiet up down status test unit asan tsan fuzz
-.PHONY: bench drill drill-rk drill-netns format clean install ui-screenshot
-.PHONY: drill-netns-redis
+.PHONY: bench drill drill-rk drill-netns drill-netns-redis drill-netns-kafka format clean install
+.PHONY: ui-screenshot
 
 all: build
 
@@ -179,6 +179,20 @@ drill-netns-redis: build-quiet
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' $$r.log) runs"; \
 		jq -c '{fault, gap_ms, totals, healed, passed}' $$r.json; done; \
 	min_replicas 0 10; scripts/drill-netns.sh --cluster redis down $(INFRACTL)
+
+# The Kafka partition series (scripts/drill-netns.sh --cluster kafka: the KRaft drill cluster in
+# namespaces, up and down around the runs); part of drill-netns, also on its own.
+drill-netns: drill-netns-kafka
+drill-netns-kafka: build-quiet
+	@mkdir -p docs/drill-report
+	@scripts/drill-netns.sh --cluster kafka up $(INFRACTL)
+	@echo "== drill kafka --fault partition --runs $(DRILL_RUNS) (drill-netns-kafka cluster)"; \
+	INFRACTL=$(INFRACTL) scripts/drill-netns.sh --cluster kafka infractl drill kafka \
+		--fault partition --runs $(DRILL_RUNS) --json --html docs/drill-report/kafka-partition.html \
+		>docs/drill-report/kafka-partition.json 2>docs/drill-report/kafka-partition.log; \
+	echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/kafka-partition.log) runs"; \
+	jq -c '{cluster, fault, gap_ms, totals, healed, passed}' docs/drill-report/kafka-partition.json; \
+	scripts/drill-netns.sh --cluster kafka down $(INFRACTL)
 
 # librollout for C services: include/rollout.h, librollout.a, librollout.so (SONAME
 # librollout.so.0) and lib/pkgconfig/rollout.pc under PREFIX (DESTDIR honoured).

@@ -94,8 +94,8 @@ int drill__cluster_switchover(const struct drill_pg_target *t, const char *leade
 
 /* Cuts the node in network namespace netns off: everything but loopback is dropped (host
  * death, host_addr NULL), or everything but TCP from/to host_addr other than its DCS port
- * dcs_port (partition: peers and DCS cut, the host's proxies still reach it).  0 or -errno
- * with msg saying why. */
+ * dcs_port (partition: peers and DCS cut, the host's proxies still reach it; dcs_port 0 when
+ * the DCS is not on the host: every TCP with host_addr passes).  0 or -errno with msg. */
 int drill__netcut(const char *netns, const char *host_addr, uint16_t dcs_port, char *msg,
                   size_t msg_size) WARN_UNUSED_RESULT;
 /* Removes the cut.  0 or -errno with msg. */
@@ -115,3 +115,20 @@ void drill__log_scan(const struct drill_pg_target *t, const char *service, off_t
  * their last / first acknowledgement relative to fault) from the recorded operations. */
 void drill__ack_history(const struct drill_op *ops, size_t n, uint64_t fault,
                         struct drill_pg_result *res);
+
+/* ===== Kafka partitions (kafka_partition.c) ===== */
+
+struct drill_kafka_target;
+struct drill_kafka_options;
+struct drill_kafka_broker;
+struct drill_run;
+
+/* The partition fault on victim (Kafka id victim_id), the producer running: cuts its
+ * namespace from its peers (the host still reaches it) for o->pause_usec, removes the cut and
+ * waits until every broker, asked alone, reports the partition whole under one leader.  Fills
+ * res: fault_at, new_leader(_usec), resume_at (the cut removed), healed, heal_at, heal_usec,
+ * note, evidence ("partition": the quorum's controller before and after, the brokers' log lines).
+ * 0 when the fault ran, -errno with msg when the cut could not be made. */
+int drill__kafka_partition(const struct drill_kafka_target *t, const struct drill_kafka_options *o,
+                           const struct drill_kafka_broker *victim, int32_t victim_id,
+                           int32_t partition, struct drill_run *res, char *msg, size_t msg_size);

@@ -60,6 +60,7 @@ static const char *const producer_conf[][2] = {
 static const char *const fault_names[_DRILL_KAFKA_FAULT_MAX] = {
     [DRILL_KAFKA_CRASH] = "crash",
     [DRILL_KAFKA_PAUSE] = "pause",
+    [DRILL_KAFKA_PARTITION] = "partition",
 };
 
 const char *drill_kafka_fault_to_string(enum drill_kafka_fault f)
@@ -406,6 +407,7 @@ static int read_counts(const struct drill_kafka_target *t, const char *run, int6
     while (now_usec() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         int64_t off;
+        bool eof;
 
         if (!m)
             continue;
@@ -420,8 +422,9 @@ static int read_counts(const struct drill_kafka_target *t, const char *run, int6
             if (parse_uint_range(num, 1, max_id, &id) == 0)
                 counts[id]++;
         }
+        eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF; /* m is gone after the destroy */
         rd_kafka_message_destroy(m);
-        if (off >= end - 1 || (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && off >= end)) {
+        if (off >= end - 1 || (eof && off >= end)) {
             r = 0;
             break;
         }
@@ -577,6 +580,8 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
         !t->bootstrap || !t->topic)
         return err_set(reterr, -EINVAL, 0, 0, "invalid drill options");
     set_defaults(&o);
+    if (o.fault == DRILL_KAFKA_PARTITION && (rc = drill_kafka_partition_check(t, reterr)) < 0)
+        return rc;
     (void)snprintf(res.cluster, sizeof res.cluster, "kafka");
     (void)snprintf(res.fault, sizeof res.fault, "%s", drill_kafka_fault_to_string(o.fault));
     (void)snprintf(r.id, sizeof r.id, "%s-%llu", res.fault,
@@ -621,6 +626,16 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
         return err_set(reterr, -EIO, 0, 0, "no message was acknowledged in %.1f s before the fault",
                        (double)o.before_usec / USEC_PER_SEC);
     }
+    if (o.fault == DRILL_KAFKA_PARTITION) { /* kafka_partition.c: cut, heal, evidence */
+        rc = drill__kafka_partition(t, &o, victim, v.leader, PARTITION, &res, msg, sizeof msg);
+        if (rc < 0) {
+            n_ops = producer_finish(p, &ops, &restarts);
+            free(ops);
+            drill_run_release(&res);
+            return err_set(reterr, rc, 0, 0, "cannot cut %s off: %s", victim->name, msg);
+        }
+        goto faulted;
+    }
     res.fault_at = now_usec();
     n = drill_signal_service(t->supervisor, victim->name, t->main_pid, t->main_pid_data,
                              o.fault == DRILL_KAFKA_CRASH ? SIGKILL : SIGSTOP, pids,
@@ -638,6 +653,7 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
                    o.fault == DRILL_KAFKA_CRASH ? "SIGKILL" : "SIGSTOP", victim->name, n,
                    (int)pids[0]);
     watch(&r, v.leader, pids, n_pids);
+faulted:
     sleep_usec(o.after_usec);
     n_ops = producer_finish(p, &ops, &restarts); /* drains: the last delivery reports come in */
     res.end_at = now_usec();

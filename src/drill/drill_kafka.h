@@ -19,6 +19,9 @@ enum drill_kafka_fault {
     DRILL_KAFKA_CRASH, /* SIGKILL of the leader broker's process tree (the supervisor restarts it)
                         */
     DRILL_KAFKA_PAUSE, /* SIGSTOP of the leader broker, SIGCONT after pause_usec */
+    DRILL_KAFKA_PARTITION, /* the leader's network namespace cut from the other brokers and
+                            * controllers for pause_usec while the host (producer, consumer)
+                            * still reaches it; brokers in namespaces only (kafka_partition.c) */
     _DRILL_KAFKA_FAULT_MAX,
 };
 
@@ -26,9 +29,14 @@ const char *drill_kafka_fault_to_string(enum drill_kafka_fault f);
 int drill_kafka_fault_from_string(const char *s, enum drill_kafka_fault *ret);
 
 struct drill_kafka_broker {
-    const char *name; /* the supervisor's service name */
-    uint16_t port;    /* its client listener on 127.0.0.1 */
+    const char *name;  /* the supervisor's service name */
+    uint16_t port;     /* its client listener on 127.0.0.1 (or host) */
+    const char *host;  /* its client listener's address; NULL = 127.0.0.1 */
+    const char *netns; /* its network namespace (partition); NULL = the host's */
 };
+
+/* The service leading the KRaft controller quorum now, copied to ret ("" when unknown). */
+typedef void (*drill_kafka_controller_fn)(char *ret, size_t size, void *userdata);
 
 struct drill_kafka_target {
     pid_t supervisor;
@@ -38,18 +46,26 @@ struct drill_kafka_target {
     const char *topic;     /* the drill topic (created when missing: 1 partition, RF 2) */
     const struct drill_kafka_broker *brokers;
     size_t n_brokers;
+    const char *state_dir;                /* partition: the brokers' logs; may be NULL */
+    drill_kafka_controller_fn controller; /* partition: the active controller; may be NULL */
+    void *controller_data;
 };
 
 struct drill_kafka_options {
     enum drill_kafka_fault fault;
     uint64_t interval_usec;     /* between two messages; default 10 ms */
     uint64_t before_usec;       /* messages before the fault; default 3 s */
-    uint64_t pause_usec;        /* pause: how long the broker stays stopped; default 10 s */
+    uint64_t pause_usec;        /* pause: how long the broker stays stopped, partition: cut; 10 s */
     uint64_t after_usec;        /* messages after healing; default 1 s */
     uint64_t heal_timeout_usec; /* the partition fully in sync again by then; default 120 s */
     void (*progress)(const char *line, void *userdata); /* NULL = none */
     void *userdata;
 };
+
+/* 0 when every broker of t runs in a network namespace on its own address (the drill cluster
+ * of scripts/drill-netns.sh --cluster kafka), else -EINVAL with reterr saying where --fault
+ * partition runs.  drill_kafka_run() checks it too; callers may check before anything runs. */
+int drill_kafka_partition_check(const struct drill_kafka_target *t, struct err *reterr);
 
 /* Runs one drill.  0 when it ran (*ret says how the cluster did), -EINVAL for bad options,
  * -ENOENT when the partition has no leader or is not in sync before the fault, other -errno

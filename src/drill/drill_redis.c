@@ -1008,7 +1008,8 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
     if (rc == 0 && o.fault == DRILL_REDIS_PARTITION)
         res.gap_usec = durable_gap(&res, ops, n_ops, lost);
     if (rc == 0)
-        res.evidence = history_json(&r, ops, n_ops, lost, event_at, acked_gap);
+        res.evidence = json_pack("{s:o}", "evidence",
+                                 history_json(&r, ops, n_ops, lost, event_at, acked_gap));
     free(lost);
     free(ops);
     if (rc < 0) {

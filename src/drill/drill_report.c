@@ -89,8 +89,6 @@ void *drill_run_json(const struct drill_run *r, bool passed)
                                           t->lost, "recovered", t->recovered, "duplicates",
                                           t->duplicates));
     }
-    if (o && r->evidence)
-        json_object_set(o, "evidence", r->evidence);
     if (o && r->end_at > r->start_at) {
         size_t n_bins = (size_t)((r->end_at - r->start_at) / DRILL_BIN_USEC) + 1;
         json_t *bins = json_array(), *tl;
@@ -107,6 +105,8 @@ void *drill_run_json(const struct drill_run *r, bool passed)
                        rel_ms(r, r->end_at), "acks_per_100ms", bins);
         json_object_set_new(o, "timeline", tl);
     }
+    if (o && r->evidence)
+        (void)json_object_update(o, r->evidence);
     return o;
 }
 

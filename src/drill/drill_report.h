@@ -45,8 +45,9 @@ struct drill_run {
     uint64_t start_at, fault_at, resume_at, heal_at, end_at;
     uint64_t *acks; /* owned */
     size_t n_acks;
-    void *evidence; /* a fault's own findings (a jansson object, owned), the run's JSON
-                       "evidence"; NULL = none */
+    /* A fault's own findings (a jansson object, owned; NULL = none), merged into the run's
+     * JSON: the Redis partition's "evidence", the Kafka partition's "partition" object. */
+    void *evidence;
 };
 
 void drill_run_release(struct drill_run *r);

@@ -67,16 +67,20 @@ static const struct cli_help_item drill_subcommands[] = {
       "the client still reaches it, until a new master + 2 s; the old master must rejoin as a "
       "replica.  WAIT-confirmed writes must survive; the plain ones the old master took are "
       "reported, the gap counts only writes that survived (default target 5 s)" },
-    { "kafka --fault crash|pause",
+    { "kafka --fault crash|pause|partition",
       "fault the broker leading the drill topic's partition; an idempotent acks=all producer, "
-      "read back by a consumer" },
+      "read back by a consumer.  partition: the drill cluster of scripts/drill-netns.sh "
+      "--cluster kafka only: the leader's namespace cut from the other brokers and controllers "
+      "for --pause (default 10s) while the host still reaches it" },
     { "all", "every fault of every cluster, --runs each; one JSON document with --json" },
     { NULL, NULL },
 };
 
 static const struct cli_help_item drill_options[] = {
     { "-r, --runs N", "runs, one after the other (default 1)" },
-    { "-p, --pause S", "pause: how long the processes stay stopped (default 20s)" },
+    { "-p, --pause S",
+      "pause: how long the processes stay stopped (default 20s); kafka partition: how long the "
+      "cut lasts (default 10s)" },
     { "-g, --max-gap S", "write-gap target per run (default 1s); exit 4 when a run misses it" },
     { "-m, --mode crash|pause", "dcs: SIGKILL etcd (default) or SIGSTOP it for --pause" },
     { "-t, --target haproxy|pgbouncer", "proxy: which proxy is killed (default haproxy)" },

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/fd.h"
 #include "core/str.h"
 #include "drill/drill.h"
@@ -80,7 +81,7 @@ static json_t *sample_doc(void)
 
     (void)snprintf(r.note, sizeof r.note, "<b>&</b>");
     drill_run_set_acks(&r, v, 4);
-    r.evidence = json_pack("{s:s}", "old_master", "redis1"); /* owned by r */
+    r.evidence = json_pack("{s:{s:s}}", "evidence", "old_master", "redis1"); /* owned by r */
     run = drill_run_json(&r, true);
     drill_run_release(&r);
     ASSERT_TRUE(r.evidence == NULL);
@@ -154,6 +155,44 @@ static void test_fault_names(void)
     ASSERT_TRUE(drill_redis_fault_to_string(_DRILL_REDIS_FAULT_MAX) == NULL);
 }
 
+/* --fault partition needs every broker in a namespace on its own address; the run's findings
+ * (extra) go into its JSON and are freed with it. */
+static void test_kafka_partition_check_and_evidence(void)
+{
+    struct drill_kafka_broker main_stack[] = { { .name = "kafka1", .port = 9092 },
+                                               { .name = "kafka2", .port = 9093 } };
+    struct drill_kafka_broker netns[] = {
+        { .name = "kafka1", .port = 9092, .host = "10.233.0.11", .netns = "ut-drill-kf1" },
+        { .name = "kafka2", .port = 9093, .host = "10.233.0.12", .netns = "ut-drill-kf2" },
+    };
+    struct drill_kafka_target t = { .brokers = main_stack, .n_brokers = 2 };
+    struct drill_run r = { .start_at = 1000 * MS, .fault_at = 2000 * MS, .end_at = 3000 * MS };
+    struct err e = ERR_INIT;
+    char msg[512];
+    json_t *o;
+
+    ASSERT_ERRNO(drill_kafka_partition_check(&t, &e), -EINVAL);
+    err_format(&e, msg, sizeof msg);
+    ASSERT_TRUE(strstr(msg, "network namespaces (kafka1 has no netns)") != NULL);
+    ASSERT_TRUE(strstr(msg, "drill-netns.sh --cluster kafka up") != NULL);
+    netns[1].host = NULL;
+    t.brokers = netns;
+    ASSERT_ERRNO(drill_kafka_partition_check(&t, &e), -EINVAL);
+    err_format(&e, msg, sizeof msg);
+    ASSERT_TRUE(strstr(msg, "kafka2 has no address") != NULL);
+    netns[1].host = "10.233.0.12";
+    ASSERT_OK(drill_kafka_partition_check(&t, &e));
+
+    r.evidence = json_pack("{s:{s:b}}", "partition", "victim_was_controller", 1);
+    o = drill_run_json(&r, true);
+    ASSERT_TRUE(json_is_true(
+            json_object_get(json_object_get(o, "partition"), "victim_was_controller")));
+    ASSERT_TRUE(json_is_string(json_object_get(o, "note"))); /* the common fields stay */
+    json_decref(o);
+    drill_run_release(&r);
+    ASSERT_TRUE(r.evidence == NULL);
+}
+
 static void test_stats(void)
 {
     uint64_t v[] = { 5, 1, 4, 2, 3, 10, 9, 8, 7, 6 };
@@ -168,4 +207,4 @@ static void test_stats(void)
 
 T_MAIN(T_CASE(test_gap_around_the_fault), T_CASE(test_gap_without_recovery),
        T_CASE(test_json_timeline), T_CASE(test_html_page), T_CASE(test_fault_names),
-       T_CASE(test_stats))
+       T_CASE(test_stats), T_CASE(test_kafka_partition_check_and_evidence))
