@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-# check-local-stack.py - offline consistency checks for infrastructure/local/stack.yml and the
-# templates it renders: the facts that are repeated across files must agree.
+# check-local-stack.py - offline consistency checks for infrastructure/local/*.yml and the
+# templates they render: the facts that are repeated across files must agree.
 #
 #   every template exists; every ${...} in the stack file and the templates is state_dir,
 #   stack_dir or a declared secret; every declared secret is used; depends_on names exist and
@@ -69,7 +69,7 @@ def check_kafka(services, rendered, stack_dir):
         cmd = " ".join(s["command"])
         if f"/kafka-{ver}/libs/" not in cmd:
             problem(f"{n}: command does not run the jars of Kafka {ver} (install-deps.sh)")
-        if jmx and f"jmx_prometheus_javaagent-{jmx.group(1)}.jar" not in cmd:
+        if jmx and not s.get("netns") and f"jmx_prometheus_javaagent-{jmx.group(1)}.jar" not in cmd:
             problem(f"{n}: command does not load jmx_prometheus_javaagent {jmx.group(1)} (pom.xml)")
         conf_path = s["command"][s["command"].index("kafka.Kafka") + 1]
         f = next((f for f in s["files"] if f["path"] == conf_path), None)
@@ -79,6 +79,18 @@ def check_kafka(services, rendered, stack_dir):
         configs.append(conf_path)
         text = rendered.get(f["template"], "")
         props = properties(text)
+        if s.get("netns"):  # the main stack's template, its addresses overridden in the command
+            args = [str(a) for a in s["command"]]
+            props.update(properties("\n".join(args[i + 1] for i, a in enumerate(args[:-1])
+                                               if a == "--override")))
+            host, client = (s.get("status_probe") or {}).get("host"), (s.get("status_probe") or {}).get("port")
+            if not str(props.get("listeners", "")).startswith(f"PLAINTEXT://{host}:{client},"):
+                problem(f"{n}: --override listeners does not serve its probe's {host}:{client}")
+            if f"{props.get('node.id')}@{host}:" not in props.get("controller.quorum.voters", ""):
+                problem(f"{n}: node {props.get('node.id')} at {host} is not a voter")
+            voters.add(props.get("controller.quorum.voters"))
+            brokers.append(f"{host}:{client}")
+            continue
         client, controller, jmx_port = s["ports"]
         want = f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
         if props.get("listeners") != want:
