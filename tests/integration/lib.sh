@@ -79,3 +79,23 @@ stack_leave() {
         "$1" down >/dev/null 2>&1
     fi
 }
+
+# whole: every cluster of $INFRACTL's stack whole (status exit 0).
+whole() { "$INFRACTL" status >/dev/null 2>&1; }
+
+# stack_whole SECS: the drill tests' start: the stack of $INFRACTL up (brought up when it is not
+# running) and whole within SECS, as one assertion.
+stack_whole() {
+    "$INFRACTL" status >/dev/null 2>&1
+    if [[ $? == 3 ]]; then
+        "$INFRACTL" up --detach --wait --timeout 240 --quiet || { echo "not ok 1 - stack comes up"; exit 1; }
+    fi
+    ok "the stack is up and its clusters whole (status exit 0)" retry "$1" whole
+}
+
+# need_netns: the namespace drill tests need root, iproute2 and nftables (skip otherwise).
+need_netns() {
+    need_cmd ip iproute2
+    need_cmd nft nftables
+    [[ $(id -u) == 0 ]] || skip "needs root (network namespaces, nftables)"
+}

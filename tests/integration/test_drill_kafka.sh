@@ -12,12 +12,7 @@ need_cmd jq jq
 tmp=$(mktemp -d /tmp/ut-drill-kafka.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-"$INFRACTL" status >/dev/null 2>&1
-if [[ $? == 3 ]]; then
-    "$INFRACTL" up --detach --wait --timeout 240 --quiet || { echo "not ok 1 - stack comes up"; exit 1; }
-fi
-whole() { "$INFRACTL" status >/dev/null 2>&1; }
-ok "the stack is up and its clusters whole (status exit 0)" retry 120 whole
+stack_whole 120
 
 drill() {
     local fault=$1

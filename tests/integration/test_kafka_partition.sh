@@ -14,10 +14,8 @@ set -uo pipefail
 INFRACTL=$1
 . "$(dirname "$0")/lib.sh"
 need_cmd jq jq
-need_cmd ip iproute2
-need_cmd nft nftables
 need_cmd java openjdk-17-jre-headless
-[[ $(id -u) == 0 ]] || skip "needs root (network namespaces, nftables)"
+need_netns
 root=$(cd "$(dirname "$0")/../.." && pwd)
 net=$root/scripts/drill-netns.sh
 

@@ -14,12 +14,7 @@ need_cmd jq jq
 tmp=$(mktemp -d /tmp/ut-pg-drill-faults.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-"$INFRACTL" status >/dev/null 2>&1
-if [[ $? == 3 ]]; then
-    "$INFRACTL" up --detach --wait --timeout 240 --quiet || { echo "not ok 1 - stack comes up"; exit 1; }
-fi
-whole() { "$INFRACTL" status >/dev/null 2>&1; }
-ok "the stack is up and its clusters whole (status exit 0)" retry 90 whole
+stack_whole 90
 
 # drill NAME [args]: one run, its JSON in $tmp/NAME.json
 drill() {
