@@ -27,3 +27,10 @@ function(ut_script_test name script label timeout)
     add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${script} ${args})
     set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${timeout})
 endfunction()
+
+# ut_stack_test(NAME SCRIPT TIMEOUT [ARG...]): an integration test that uses the one local stack
+# (or the machine's namespaces): ut_script_test with label integration, run alone (RUN_SERIAL).
+function(ut_stack_test name script timeout)
+    ut_script_test(${name} ${script} integration ${timeout} ${ARGN})
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+endfunction()
