@@ -130,7 +130,7 @@ drill: build-quiet drill-rk
 		case $$spec in *:*) args=$$(echo "$${spec#*:}" | tr , ' ');; esac; \
 		echo "== drill postgres $$args --runs $(DRILL_RUNS)"; \
 		$(INFRACTL) drill postgres $$args --runs $(DRILL_RUNS) --json \
-			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
+			--html docs/drill-report/postgres-$$f.html >docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done
 
@@ -148,7 +148,7 @@ drill-netns: build-quiet
 	@for f in partition host-death; do \
 		echo "== drill postgres --fault $$f --runs $(DRILL_RUNS) (drill-netns cluster)"; \
 		INFRACTL=$(INFRACTL) scripts/drill-netns.sh infractl drill postgres --fault $$f \
-			--runs $(DRILL_RUNS) --max-gap 23s --json \
+			--runs $(DRILL_RUNS) --max-gap 23s --json --html docs/drill-report/postgres-$$f.html \
 			>docs/drill-report/postgres-$$f.json 2>docs/drill-report/postgres-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/postgres-$$f.log) runs"; \
 		jq -c '{fault, gap_ms, lost, passed}' docs/drill-report/postgres-$$f.json; done

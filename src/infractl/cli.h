@@ -80,6 +80,9 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx);
 /* cmd_drill_rk.c: `drill redis|kafka|all` (cmd_drill() hands them over when handles()). */
 bool cmd_drill_rk_handles(int argc, char **argv);
 int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx);
+/* The drill documents `docs` (a jansson array of series) drawn as timelines into path (says so
+ * on stderr); 0 or -errno (logged). */
+int cli_drill_write_html(const char *path, void *docs);
 int cmd_kafka(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_alerts(int argc, char **argv, struct cli_ctx *ctx); /* cmd_alerts.c: Alertmanager */
 

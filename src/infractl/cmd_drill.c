@@ -30,7 +30,7 @@
 static const char usage[] =
         "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|"
         "host-death [--runs N] [--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] "
-        "[--max-gap S] [--alerts-wait S] [--json] | drill redis|kafka --fault F "
+        "[--max-gap S] [--alerts-wait S] [--json] [--html FILE] | drill redis|kafka --fault F "
         "[--runs N] [--pause S] [--max-gap S] [--json] [--html FILE] | drill all [--runs N] "
         "[--json] [--html FILE] | drill restore [--json] [--keep]";
 
@@ -87,7 +87,7 @@ static const struct cli_help_item drill_options[] = {
     { "-a, --alerts-wait S",
       "after each run, keep recording alerts this long (default 0: only during the run)" },
     { "--json", "one JSON document: every run and the summary" },
-    { "--html FILE", "redis, kafka, all: the runs as timelines (acks per 100 ms, fault and heal)" },
+    { "--html FILE", "the runs as timelines (acks per 100 ms, fault and heal marks)" },
     { NULL, NULL },
 };
 
@@ -328,15 +328,11 @@ static void print_summary(enum drill_pg_fault fault, const struct drill_pg_resul
 int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
-        { "fault", required_argument, NULL, 'f' },
-        { "runs", required_argument, NULL, 'r' },
-        { "pause", required_argument, NULL, 'p' },
-        { "max-gap", required_argument, NULL, 'g' },
-        { "json", no_argument, NULL, 'j' },
-        { "mode", required_argument, NULL, 'm' },
-        { "target", required_argument, NULL, 't' },
-        { "alerts-wait", required_argument, NULL, 'a' },
-        { NULL, 0, NULL, 0 },
+        { "fault", required_argument, NULL, 'f' },  { "runs", required_argument, NULL, 'r' },
+        { "pause", required_argument, NULL, 'p' },  { "max-gap", required_argument, NULL, 'g' },
+        { "json", no_argument, NULL, 'j' },         { "mode", required_argument, NULL, 'm' },
+        { "target", required_argument, NULL, 't' }, { "alerts-wait", required_argument, NULL, 'a' },
+        { "html", required_argument, NULL, 'H' },   { NULL, 0, NULL, 0 },
     };
     struct drill_pg_options o = { .fault = _DRILL_PG_FAULT_MAX };
     struct status_snapshot snap = { 0 };
@@ -347,7 +343,8 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
     struct target tgt = { 0 };
     bool have_mode = false, have_target = false;
     uint64_t max_gap = USEC_PER_SEC, runs = 1, v;
-    bool json = false, all_passed = true;
+    const char *html = NULL;
+    bool json = false, all_passed = true, html_failed = false;
     size_t done = 0;
     int c, r, ret = CLI_EXIT_FAILURE;
 
@@ -395,6 +392,9 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         case 'a':
             if (parse_duration_usec(optarg, &o.alerts_wait_usec) < 0)
                 return cli_usage_error(usage, "--alerts-wait: invalid duration '%s'", optarg);
+            break;
+        case 'H':
+            html = optarg;
             break;
         default:
             return cli_usage_error(usage, "unknown option");
@@ -459,7 +459,7 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
                 res[done].recovered, res[done].lost, alert_count(&res[done]),
                 res[done].note[0] ? "  " : "", res[done].note);
     }
-    if (json) {
+    if (json || html) {
         json_t *doc = json_object(), *arr = json_array();
         uint64_t *gaps = xcalloc(done + 1, sizeof *gaps);
         unsigned lost = 0;
@@ -485,14 +485,22 @@ int cmd_drill(int argc, char **argv, struct cli_ctx *ctx)
         json_object_set_new(doc, "max_gap_target_ms", json_real(ms(max_gap)));
         json_object_set_new(doc, "passed", json_boolean(all_passed));
         free(gaps);
-        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0)
-            log_error("cannot write the JSON report");
-        fputc('\n', stdout);
+        if (json) {
+            if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0)
+                log_error("cannot write the JSON report");
+            fputc('\n', stdout);
+        }
+        if (html) {
+            json_t *docs = json_pack("[O]", doc);
+
+            html_failed = cli_drill_write_html(html, docs) < 0;
+            json_decref(docs);
+        }
         json_decref(doc);
-    } else {
-        print_summary(o.fault, res, done, stdout);
     }
-    ret = all_passed ? CLI_EXIT_OK : CLI_EXIT_UNHEALTHY;
+    if (!json)
+        print_summary(o.fault, res, done, stdout);
+    ret = html_failed ? CLI_EXIT_FAILURE : all_passed ? CLI_EXIT_OK : CLI_EXIT_UNHEALTHY;
 out:
     for (size_t i = 0; res && i < runs; i++)
         res[i].alerts = drill_alerts_free(res[i].alerts);

@@ -286,7 +286,7 @@ struct args {
     bool json;
 };
 
-static int write_html(const char *path, json_t *docs)
+int cli_drill_write_html(const char *path, void *docs)
 {
     int r = drill_html_write(path, docs);
 
@@ -353,7 +353,7 @@ static int run_cluster(const struct args *a, struct cli_ctx *ctx)
         json_t *docs = json_array();
 
         json_array_append(docs, doc);
-        if (write_html(a->html, docs) < 0)
+        if (cli_drill_write_html(a->html, docs) < 0)
             passed = false;
         json_decref(docs);
     }
@@ -502,7 +502,7 @@ static int run_all(const struct args *a, struct cli_ctx *ctx)
         fputc('\n', stdout);
     }
     ret = failed ? CLI_EXIT_FAILURE : passed ? CLI_EXIT_OK : CLI_EXIT_UNHEALTHY;
-    if (a->html && write_html(a->html, docs) < 0 && ret == CLI_EXIT_OK)
+    if (a->html && cli_drill_write_html(a->html, docs) < 0 && ret == CLI_EXIT_OK)
         ret = CLI_EXIT_FAILURE;
     json_decref(report);
     json_decref(docs);
