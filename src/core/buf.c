@@ -97,10 +97,12 @@ int buf_appendf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+static const char base64_alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 int buf_append_base64(struct buf *b, const void *p, size_t n)
 {
-    static const char alphabet[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *alphabet = base64_alphabet;
     const unsigned char *s = p;
     char quad[4];
     int r;
@@ -121,6 +123,39 @@ int buf_append_base64(struct buf *b, const void *p, size_t n)
             return r;
     }
     return n == 0 ? buf_append(b, "", 0) : 0;
+}
+
+int buf_append_unbase64(struct buf *b, const char *s)
+{
+    size_t start = b->len, n = strcspn(s, "=");
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    int r = buf_append(b, "", 0);
+
+    if (s[n + strspn(s + n, "=")] != '\0' || strspn(s + n, "=") > 2)
+        return -EINVAL; /* '=' only at the end, at most two */
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        const char *d = strchr(base64_alphabet, s[i]);
+
+        if (!d) {
+            r = -EINVAL;
+            break;
+        }
+        acc = (acc << 6) | (uint32_t)(d - base64_alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            char c;
+
+            bits -= 8;
+            c = (char)((acc >> bits) & 0xff);
+            r = buf_append(b, &c, 1);
+        }
+    }
+    if (r < 0 && b->data) { /* keep what it had */
+        b->len = start;
+        b->data[start] = '\0';
+    }
+    return r < 0 ? r : 0;
 }
 
 void buf_consume(struct buf *b, size_t n)

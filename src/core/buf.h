@@ -30,6 +30,9 @@ int buf_appendf(struct buf *b, const char *fmt, ...) PRINTF(2, 3) WARN_UNUSED_RE
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) PRINTF(2, 0) WARN_UNUSED_RESULT;
 /* Appends p[0..n) in standard base64 with padding (RFC 4648), as etcd's JSON API wants keys. */
 int buf_append_base64(struct buf *b, const void *p, size_t n) WARN_UNUSED_RESULT;
+/* Appends the bytes the standard base64 text s stands for (padding optional, as etcd's JSON API
+ * answers values); -EINVAL when s holds anything else (b keeps what it had), or -ENOBUFS. */
+int buf_append_unbase64(struct buf *b, const char *s) WARN_UNUSED_RESULT;
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* The contents as a C string ("" when empty); borrowed. */

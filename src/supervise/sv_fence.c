@@ -62,32 +62,20 @@ static char *base64_of(const char *s)
  * NUL.  The caller frees. */
 static char *base64_text(const char *s)
 {
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s), k = 0;
-    char *out = xmalloc(n / 4 * 3 + 1);
-    uint32_t acc = 0;
-    unsigned bits = 0;
+    struct buf b = BUF_INIT(0);
+    size_t n = 0;
+    char *text;
 
-    for (size_t i = 0; i < n && s[i] != '='; i++) {
-        const char *d = strchr(digits, s[i]);
-
-        if (!d || !s[i]) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)(d - digits);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[k] = (char)((acc >> bits) & 0xff);
-            if (!out[k++]) {
-                free(out);
-                return NULL;
-            }
-        }
+    if (buf_append_unbase64(&b, s) < 0) {
+        buf_release(&b);
+        return NULL;
     }
-    out[k] = '\0';
-    return out;
+    text = buf_detach(&b, &n);
+    if (strlen(text) != n) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 static void etcd_request(struct probe_spec *spec, const struct sv_lock *l, const char *path,

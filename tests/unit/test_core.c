@@ -165,6 +165,20 @@ static void test_base64(void)
         ASSERT_STREQ(buf_str(&b), vec[i][1]);
     }
     ASSERT_ERRNO(buf_append_base64(&small, "foob", 4), -ENOBUFS);
+    /* and back: every vector, padding optional; anything else refused, b left as it was */
+    for (size_t i = 0; i < ARRAY_SIZE(vec); i++) {
+        buf_reset(&b);
+        ASSERT_OK(buf_append_unbase64(&b, vec[i][1]));
+        ASSERT_EQ(b.len, strlen(vec[i][0]));
+        ASSERT_STREQ(buf_str(&b), vec[i][0]);
+    }
+    buf_reset(&b);
+    ASSERT_OK(buf_append_unbase64(&b, "Zm9vYg"));
+    ASSERT_STREQ(buf_str(&b), "foob");
+    ASSERT_ERRNO(buf_append_unbase64(&b, "Zm9v!g=="), -EINVAL);
+    ASSERT_ERRNO(buf_append_unbase64(&b, "Zg=Zg"), -EINVAL);
+    ASSERT_ERRNO(buf_append_unbase64(&b, "Zg==="), -EINVAL);
+    ASSERT_STREQ(buf_str(&b), "foob");
     buf_release(&b);
     buf_release(&small);
 }
