@@ -113,14 +113,31 @@ static int node_at(const struct drill_redis_target *t, const char *host, const c
     return -1;
 }
 
+/* How many entries Sentinel's `SENTINEL what name` lists (REPLICAS, SENTINELS); -1 on error. */
+static long sentinel_count(redisContext *c, const char *what, const char *name)
+{
+    redisReply *rep = redisCommand(c, "SENTINEL %s %s", what, name);
+    long n = rep && rep->type == REDIS_REPLY_ARRAY ? (long)rep->elements : -1;
+
+    if (rep)
+        freeReplyObject(rep);
+    return n;
+}
+
 /* The master as Sentinel s sees it: a node index, -1 when it does not answer or names none of
- * the nodes. */
-static int sentinel_master(const struct drill_redis_target *t, const struct drill_redis_node *s)
+ * the nodes.  With knows_all: whether s also lists every other node as a replica and every
+ * other Sentinel as a peer.  A Sentinel learns replicas from the master's INFO every 10 s: one
+ * that has not yet heard of a replica leaves it behind in a failover, still replicating from
+ * the old master, and nothing heals that chain. */
+static int sentinel_master(const struct drill_redis_target *t, const struct drill_redis_node *s,
+                           bool *knows_all)
 {
     redisContext *c = rds_open(s, NULL, 300 * USEC_PER_MSEC);
     redisReply *rep;
     int m = -1;
 
+    if (knows_all)
+        *knows_all = false;
     if (!c)
         return -1;
     rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", t->master_name);
@@ -129,6 +146,9 @@ static int sentinel_master(const struct drill_redis_target *t, const struct dril
         m = node_at(t, rep->element[0]->str, rep->element[1]->str);
     if (rep)
         freeReplyObject(rep);
+    if (knows_all && m >= 0)
+        *knows_all = sentinel_count(c, "REPLICAS", t->master_name) >= (long)t->n_nodes - 1 &&
+                     sentinel_count(c, "SENTINELS", t->master_name) >= (long)t->n_sentinels - 1;
     redisFree(c);
     return m;
 }
@@ -141,7 +161,7 @@ static int sentinels_master(const struct drill_redis_target *t)
     int first = -1;
 
     for (size_t i = 0; i < t->n_sentinels; i++) {
-        int m = sentinel_master(t, &t->sentinels[i]);
+        int m = sentinel_master(t, &t->sentinels[i], NULL);
 
         if (m < 0)
             continue;
@@ -207,28 +227,31 @@ struct view {
     int agreed;       /* the master every Sentinel names; -1 when they disagree or one is silent */
     int named_other;  /* a master some Sentinel names other than `other_than`; -1 = none */
     unsigned masters; /* bit k: node k answers role:master */
-    bool whole;       /* agreed is a master with every other node an online replica, and every
-                         other node is its replica with the link up */
+    bool whole;       /* agreed is a master with every other node an online replica, every
+                         other node is its replica with the link up, and every Sentinel lists
+                         every replica and every other Sentinel */
 };
 
 static void cluster_view(const struct drill_redis_target *t, int other_than, struct view *v)
 {
     struct node_info ni;
-    bool agree = true;
+    bool agree = true, know = true;
     int first = -1;
 
     *v = (struct view){ .agreed = -1, .named_other = -1 };
     for (size_t i = 0; i < t->n_sentinels; i++) {
-        int m = sentinel_master(t, &t->sentinels[i]);
+        bool knows_all;
+        int m = sentinel_master(t, &t->sentinels[i], &knows_all);
 
         if (m >= 0 && m != other_than)
             v->named_other = m;
         if (i == 0)
             first = m;
         agree = agree && m >= 0 && m == first;
+        know = know && knows_all;
     }
     v->agreed = agree ? first : -1;
-    v->whole = v->agreed >= 0;
+    v->whole = v->agreed >= 0 && know;
     for (size_t k = 0; k < t->n_nodes; k++) {
         if (node_info(t, k, &ni) < 0) {
             v->whole = false;
@@ -936,7 +959,9 @@ int drill_redis_run(const struct drill_redis_target *t, const struct drill_redis
     (void)snprintf(r.key, sizeof r.key, "infractl-drill:%s-%llu", res.fault,
                    (unsigned long long)now_realtime_usec());
 
-    DRILL_PROGRESS(&r, "waiting for Redis to be whole (Sentinels agree, replicas linked)");
+    DRILL_PROGRESS(
+            &r,
+            "waiting for Redis to be whole (Sentinels agree and know every replica, replicas linked)");
     if (!wait_whole(t, READY_USEC, &master))
         return err_set(reterr, -ENOENT, 0, 0,
                        "Redis is not whole (Sentinels disagree on the master, or a replica is "
