@@ -295,6 +295,20 @@ static char *read_text(const char *path)
     return buf_detach(&b, NULL);
 }
 
+/* The file's text once it contains `needle`, or as it is when `timeout` has passed: a service
+ * that is "running" has been forked, not necessarily run its first command. */
+static char *read_text_with(const char *path, const char *needle, uint64_t timeout)
+{
+    uint64_t end = now_usec() + timeout;
+    char *text;
+
+    while (!strstr(text = read_text(path), needle) && now_usec() < end) {
+        free(text);
+        sleep_usec(20 * MSEC);
+    }
+    return text;
+}
+
 /* `down` over the socket, then the supervisor must exit 0 and remove its socket and pid. */
 static void sup_down(void)
 {
@@ -1224,7 +1238,7 @@ static void test_netns(void)
 {
     struct sv_spec *s = tb_new();
     struct sv_service *svc;
-    char *log, *text, ns[64], cmd[128];
+    char *log = NULL, *text = NULL, ns[64], cmd[128];
     bool can = geteuid() == 0 && access("/usr/sbin/ip", X_OK) == 0;
     json_t *st;
 
@@ -1249,21 +1263,24 @@ static void test_netns(void)
     sup_start(s);
     st = wait_state("lost", "state", "failed", 3 * SEC);
     json_decref(st);
-    if (can)
+    if (can) {
         json_decref(wait_state("inside", "state", "running", 3 * SEC));
+        log = sv_log_path(state_dir, "inside");
+        text = read_text_with(log, "lo:", 5 * SEC);
+    }
     sup_down();
+    if (can) {
+        ASSERT_CONTAINS(text, "lo:");
+        ASSERT_TRUE(strstr(text, "eth0:") == NULL && strstr(text, "ens") == NULL);
+        free(text);
+        free(log);
+    }
     log = state_path("supervisor.log");
     text = read_text(log);
     ASSERT_CONTAINS(text, "service 'lost': entering its network namespace failed: No such file");
     free(text);
     free(log);
     if (can) {
-        log = sv_log_path(state_dir, "inside");
-        text = read_text(log);
-        ASSERT_CONTAINS(text, "lo:");
-        ASSERT_TRUE(strstr(text, "eth0:") == NULL && strstr(text, "ens") == NULL);
-        free(text);
-        free(log);
         delete_made_netns();
         ASSERT_TRUE(made_netns[0] == '\0');
     }
@@ -1297,13 +1314,8 @@ static void test_environment_user_and_working_dir(void)
     sup_start(s);
     json_decref(wait_state("envy", "state", "running", 3 * SEC));
     log = sv_log_path(state_dir, "envy");
-    for (uint64_t end = now_usec() + 3 * SEC;; sleep_usec(30 * MSEC)) {
-        text = read_text(log);
-        if (strstr(text, "stdin="))
-            break;
-        free(text);
-        ASSERT_TRUE(now_usec() < end);
-    }
+    text = read_text_with(log, "stdin=", 3 * SEC);
+    ASSERT_CONTAINS(text, "stdin=");
     ASSERT_CONTAINS(text, "cwd=/tmp\n");
     ASSERT_CONTAINS(text, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
     ASSERT_CONTAINS(text, "LANG=en_US.UTF-8 EXTRA=1 HOME="); /* the service's env wins */
