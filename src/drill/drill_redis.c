@@ -482,8 +482,9 @@ static void *writer_main(void *userdata)
                 !(c = rds_open(&w->t->nodes[node], w->t->password, w->o->op_timeout_usec)))
                 continue; /* no operation attempted */
         }
+        id++; /* initializers are not sequenced: .wait must not read id while .id bumps it */
         op = (struct rds_op){
-            .id = ++id, .invoke_usec = now_usec(), .wait = id % 2 == 0, .node = (int8_t)node
+            .id = id, .invoke_usec = now_usec(), .wait = id % 2 == 0, .node = (int8_t)node
         };
         op.result = write_one(w, c, op.id, op.wait, &broken);
         op.done_usec = now_usec();

@@ -360,7 +360,7 @@ static void analyse(struct rd_ctl *ctl, const struct plan_run *run, struct plan_
         const struct plan_metric *m = &st->metrics[i];
         const char *res;
         struct err e = ERR_INIT;
-        double v = NAN;
+        double v = (double)NAN;
         int r = prom_query(ctl->cfg.prometheus_url, m->query, ctl->cfg.query_timeout_ms, &v, &e);
 
         samples[i] = (struct plan_sample){ .metric = m->name, .value = v, .nodata = r <= 0 };
