@@ -135,6 +135,11 @@ struct kfk_topic_spec {
      * broker's defaults, since AlterConfigs replaces a topic's config as a whole. */
     const struct kfk_config_kv *configs;
     size_t n_configs;
+    /* NULL: Kafka places the replicas.  Else partitions * replication_factor broker ids (>= 0,
+     * distinct within a partition): partition p's replicas at [p * replication_factor], the
+     * first its preferred leader.  Applied at creation only: an existing topic keeps its
+     * placement, and partitions added later are placed by Kafka. */
+    const int32_t *replicas;
 };
 
 enum kfk_topic_status {

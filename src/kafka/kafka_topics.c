@@ -80,6 +80,21 @@ static int validate_specs(const struct kfk_topic_spec *specs, size_t n, struct e
             r = err_set(reterr, -EINVAL, 0, 0, "topic '%s': replication factor must be >= 1",
                         s->name);
         }
+        for (int32_t p = 0; r == 0 && s->replicas && p < s->partitions; p++) {
+            const int32_t *rs = &s->replicas[(size_t)p * (size_t)s->replication_factor];
+
+            (void)snprintf(field, sizeof field, "topics[%zu].replicas[%d]", i, (int)p);
+            for (int k = 0; r == 0 && k < s->replication_factor; k++) {
+                bool twice = false;
+
+                for (int m = 0; m < k; m++)
+                    twice = twice || rs[m] == rs[k];
+                if (rs[k] < 0 || twice)
+                    r = err_set(reterr, -EINVAL, 0, 0,
+                                "topic '%s': partition %d needs %d distinct broker ids >= 0",
+                                s->name, (int)p, (int)s->replication_factor);
+            }
+        }
         for (size_t k = 0; r == 0 && k < s->n_configs; k++) {
             const struct kfk_config_kv *kv = &s->configs[k];
             (void)snprintf(field, sizeof field, "topics[%zu].configs[%zu]", i, k);
@@ -206,6 +221,26 @@ static rd_kafka_event_t *request_wait(struct kfk_client *c, struct request *rq)
     return ev;
 }
 
+/* The spec's explicit placement, partition by partition (librdkafka wants them in order and
+ * takes the ids by non-const pointer). */
+static bool set_replicas(rd_kafka_NewTopic_t *nt, const struct kfk_topic_spec *s, char *errstr,
+                         size_t size)
+{
+    size_t rf = (size_t)s->replication_factor;
+    int32_t *ids = s->replicas ? calloc(rf, sizeof *ids) : NULL;
+    bool ok = !s->replicas || ids;
+
+    if (!ok)
+        (void)snprintf(errstr, size, "out of memory");
+    for (int32_t p = 0; ok && s->replicas && p < s->partitions; p++) {
+        memcpy(ids, &s->replicas[(size_t)p * rf], rf * sizeof *ids);
+        ok = rd_kafka_NewTopic_set_replica_assignment(nt, p, ids, rf, errstr, size) ==
+             RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    free(ids);
+    return ok;
+}
+
 static void send_create(struct kfk_client *c, struct apply_item *items, size_t n,
                         struct request *rq)
 {
@@ -222,10 +257,15 @@ static void send_create(struct kfk_client *c, struct apply_item *items, size_t n
             item_fail(it, -ENOMEM, rq->what, "out of memory");
             continue;
         }
+        /* an explicit placement goes with replication factor -1 */
         nts[rq->k] = rd_kafka_NewTopic_new(it->spec->name, it->spec->partitions,
-                                           it->spec->replication_factor, errstr, sizeof errstr);
-        if (!nts[rq->k]) {
+                                           it->spec->replicas ? -1 : it->spec->replication_factor,
+                                           errstr, sizeof errstr);
+        if (!nts[rq->k] || !set_replicas(nts[rq->k], it->spec, errstr, sizeof errstr)) {
             item_fail(it, -EINVAL, rq->what, errstr);
+            if (nts[rq->k])
+                rd_kafka_NewTopic_destroy(nts[rq->k]);
+            nts[rq->k] = NULL;
             continue;
         }
         for (size_t j = 0; j < it->spec->n_configs; j++)

@@ -421,6 +421,21 @@ static void test_topics_apply_bad_specs(void)
     s[1].n_configs = 1;
     ASSERT_ERRNO(kfk_topics_apply("127.0.0.1:1", s, 2, MSEC, &res, &e), -EINVAL);
     ASSERT_STREQ(e.field, "topics[1].configs[0]");
+    s[1].n_configs = 0;
+    /* An explicit placement: 3 partitions x 3 replicas, each partition's ids distinct, >= 0. */
+    {
+        int32_t twice[] = { 1, 2, 3, 2, 3, 1, 3, 3, 1 },
+                negative[] = { 1, 2, 3, 2, 3, -1, 3, 1, 2 };
+
+        s[1].replicas = twice;
+        ASSERT_ERRNO(kfk_topics_apply("127.0.0.1:1", s, 2, MSEC, &res, &e), -EINVAL);
+        ASSERT_STREQ(e.field, "topics[1].replicas[2]");
+        ASSERT_CONTAINS(e.msg, "partition 2 needs 3 distinct broker ids");
+        s[1].replicas = negative;
+        ASSERT_ERRNO(kfk_topics_apply("127.0.0.1:1", s, 2, MSEC, &res, &e), -EINVAL);
+        ASSERT_STREQ(e.field, "topics[1].replicas[1]");
+        s[1].replicas = NULL;
+    }
     ASSERT_TRUE(res == NULL);
 
     ASSERT_STREQ(kfk_topic_status_to_string(KFK_TOPIC_UNCHANGED), "unchanged");
