@@ -108,15 +108,18 @@ DRILL_PROXY := proxy-haproxy:--fault,proxy,--target,haproxy proxy-pgbouncer:--fa
 DRILL_DCS := dcs-crash:--fault,dcs,--mode,crash dcs-pause:--fault,dcs,--mode,pause
 DRILL_FAULTS ?= pause crash pg-crash stop switchover $(DRILL_DCS) $(DRILL_PROXY)
 # The Redis and Kafka faults first (drill-rk, also on its own; DRILL_RK picks some), each with
-# an HTML timeline.
-DRILL_RK ?= redis:crash redis:pause redis:switchover kafka:crash kafka:pause
+# an HTML timeline: CLUSTER:NAME or CLUSTER:NAME:ARGS (commas for spaces), the report
+# CLUSTER-NAME.
+DRILL_KAFKA_CTL := kafka:crash-controller:--fault,crash,--victim,controller
+DRILL_RK ?= redis:crash redis:pause redis:switchover kafka:crash $(DRILL_KAFKA_CTL) kafka:pause
 drill-rk: build-quiet
 	@mkdir -p docs/drill-report
 	@$(INFRACTL) status >/dev/null || $(INFRACTL) up --detach --wait --quiet
 	@for cf in $(DRILL_RK); do \
-		c=$${cf%:*} f=$${cf#*:}; \
-		echo "== drill $$c --fault $$f --runs $(DRILL_RUNS)"; \
-		$(INFRACTL) drill $$c --fault $$f --runs $(DRILL_RUNS) --json \
+		c=$${cf%%:*} rest=$${cf#*:}; f=$${rest%%:*}; args="--fault $$f"; \
+		case $$rest in *:*) args=$$(echo "$${rest#*:}" | tr , ' ');; esac; \
+		echo "== drill $$c $$args --runs $(DRILL_RUNS)"; \
+		$(INFRACTL) drill $$c $$args --runs $(DRILL_RUNS) --json \
 			--html docs/drill-report/$$c-$$f.html \
 			>docs/drill-report/$$c-$$f.json 2>docs/drill-report/$$c-$$f.log; \
 		echo "exit $$?: $$(grep -c '^drill: run [0-9]*: ' docs/drill-report/$$c-$$f.log) runs"; \

@@ -123,6 +123,10 @@ struct drill_kafka_options;
 struct drill_kafka_broker;
 struct drill_run;
 
+/* The service leading the KRaft quorum now (t->controller), copied to ret; "" when unknown or
+ * t has no controller callback (drill_kafka.c). */
+void drill__kafka_controller(const struct drill_kafka_target *t, char *ret, size_t size);
+
 /* The partition fault on victim (Kafka id victim_id), the producer running: cuts its
  * namespace from its peers (the host still reaches it) for o->pause_usec, removes the cut and
  * waits until every broker, asked alone, reports the partition whole under one leader.  Fills

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* drill_kafka.c - one Kafka broker failover drill.  A producer thread (acks=all, idempotence)
- * sends one message every interval to partition 0 of the drill topic; its delivery report is
- * the acknowledgement (an error whose message status is "possibly persisted" is unknown, not
- * failed).  The leader broker of that partition is faulted; healed means every broker is back
+ * sends one message every interval to one partition of the drill topic (0, or the one the
+ * active controller leads); its delivery report is the acknowledgement (an error whose message
+ * status is "possibly persisted" is unknown, not failed).  The leader broker of that partition
+ * is faulted; healed means every broker is back
  * and the partition's in-sync replicas are all its replicas again.  A consumer then reads the
  * partition from the offset the run started at, and the ids it finds decide lost / recovered /
  * duplicates. */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "core/alloc.h"
@@ -30,7 +32,6 @@
 #define MD_USEC    (1 * USEC_PER_SEC)
 #define READY_USEC (90 * USEC_PER_SEC)
 #define READ_USEC  (30 * USEC_PER_SEC)
-#define PARTITION  0
 
 /* The producer's client settings: docs/drills.md says why each one is what it is. */
 static const char *const producer_conf[][2] = {
@@ -78,6 +79,26 @@ int drill_kafka_fault_from_string(const char *s, enum drill_kafka_fault *ret)
     return 0;
 }
 
+static const char *const victim_names[_DRILL_KAFKA_VICTIM_MAX] = {
+    [DRILL_KAFKA_VICTIM_LEADER] = "leader",
+    [DRILL_KAFKA_VICTIM_CONTROLLER] = "controller",
+};
+
+const char *drill_kafka_victim_to_string(enum drill_kafka_victim v)
+{
+    return (unsigned)v < _DRILL_KAFKA_VICTIM_MAX ? victim_names[v] : NULL;
+}
+
+int drill_kafka_victim_from_string(const char *s, enum drill_kafka_victim *ret)
+{
+    int i = drill__name_index(victim_names, _DRILL_KAFKA_VICTIM_MAX, s);
+
+    if (i < 0)
+        return i;
+    *ret = (enum drill_kafka_victim)i;
+    return 0;
+}
+
 /* librdkafka's own lines ("Connect to ... failed: Connection refused") are what the drill
  * provokes; the outcome of every message is in the record instead. */
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -103,9 +124,10 @@ struct part_view {
     int32_t leader; /* -1 = none */
     size_t n_replicas, n_isr;
     bool brokers_all; /* every broker of the target is listed (registered, not fenced) */
+    bool topic_whole; /* every partition of the topic has a leader and all replicas in sync */
 };
 
-static int part_view(const struct drill_kafka_target *t, struct part_view *ret)
+static int part_view(const struct drill_kafka_target *t, int32_t partition, struct part_view *ret)
 {
     struct kfk_metadata *md = NULL;
     int r = kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL);
@@ -119,8 +141,12 @@ static int part_view(const struct drill_kafka_target *t, struct part_view *ret)
 
         if (!streq(tp->name, t->topic) || tp->n_partitions == 0)
             continue;
+        ret->topic_whole = true;
         for (size_t k = 0; k < tp->n_partitions; k++)
-            if (tp->partitions[k].id == PARTITION) {
+            ret->topic_whole = ret->topic_whole && tp->partitions[k].leader >= 0 &&
+                               tp->partitions[k].n_isr == tp->partitions[k].n_replicas;
+        for (size_t k = 0; k < tp->n_partitions; k++)
+            if (tp->partitions[k].id == partition) {
                 ret->leader = tp->partitions[k].leader;
                 ret->n_replicas = tp->partitions[k].n_replicas;
                 ret->n_isr = tp->partitions[k].n_isr;
@@ -161,6 +187,33 @@ static const struct drill_kafka_broker *broker_of(const struct drill_kafka_targe
     return ret;
 }
 
+/* The lowest partition of the drill topic that the service `name` leads; -1 when it leads none
+ * (or is unknown, or the metadata cannot be read). */
+static int32_t partition_led_by(const struct drill_kafka_target *t, const char *name)
+{
+    const struct drill_kafka_broker *b = NULL;
+    struct kfk_metadata *md = NULL;
+    int32_t id = -1, ret = -1;
+
+    for (size_t i = 0; i < t->n_brokers; i++)
+        if (streq(t->brokers[i].name, name))
+            b = &t->brokers[i];
+    if (!b || kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL) < 0)
+        return -1;
+    for (size_t i = 0; i < md->n_brokers; i++)
+        if (md->brokers[i].port == b->port)
+            id = md->brokers[i].id;
+    for (size_t i = 0; id >= 0 && i < md->n_topics; i++) {
+        const struct kfk_topic *tp = &md->topics[i];
+
+        for (size_t k = 0; streq(tp->name, t->topic) && k < tp->n_partitions; k++)
+            if (tp->partitions[k].leader == id && (ret < 0 || tp->partitions[k].id < ret))
+                ret = tp->partitions[k].id;
+    }
+    md = kfk_metadata_release(md);
+    return ret;
+}
+
 /* ===== The producer ===== */
 
 struct kfk_op {
@@ -172,6 +225,7 @@ struct producer {
     const struct drill_kafka_options *o;
     rd_kafka_t *rk;
     char run[64], topic[256], *bootstrap;
+    int32_t partition;
     atomic_uint restarts; /* producers replaced after a fatal error */
     pthread_t thread;
     atomic_bool stop;
@@ -273,7 +327,7 @@ static void *producer_main(void *userdata)
         id = ++p->n;
         p->ops[id - 1] = (struct kfk_op){ .invoke_usec = now_usec(), .result = DRILL_OP_PENDING };
         (void)snprintf(value, sizeof value, "%s:%zu", p->run, id);
-        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_PARTITION(PARTITION),
+        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_PARTITION(p->partition),
                               RD_KAFKA_V_KEY(p->run, strlen(p->run)),
                               RD_KAFKA_V_VALUE(value, strlen(value)),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -290,13 +344,14 @@ static void *producer_main(void *userdata)
     return NULL;
 }
 
-static struct producer *producer_start(const struct drill_kafka_target *t,
+static struct producer *producer_start(const struct drill_kafka_target *t, int32_t partition,
                                        const struct drill_kafka_options *o, const char *run,
                                        char *msg, size_t msg_size)
 {
     struct producer *p = xcalloc(1, sizeof *p);
 
     p->o = o;
+    p->partition = partition;
     (void)snprintf(p->run, sizeof p->run, "%s", run);
     (void)snprintf(p->topic, sizeof p->topic, "%s", t->topic);
     p->bootstrap = xstrdup(t->bootstrap);
@@ -356,7 +411,8 @@ static rd_kafka_t *consumer_new(const struct drill_kafka_target *t, char *msg, s
 }
 
 /* The partition's end offset (its high watermark); -errno when it cannot be read. */
-static int64_t end_offset(const struct drill_kafka_target *t, char *msg, size_t msg_size)
+static int64_t end_offset(const struct drill_kafka_target *t, int32_t partition, char *msg,
+                          size_t msg_size)
 {
     rd_kafka_t *rk = consumer_new(t, msg, msg_size);
     uint64_t deadline = now_usec() + 10 * USEC_PER_SEC;
@@ -366,7 +422,7 @@ static int64_t end_offset(const struct drill_kafka_target *t, char *msg, size_t 
     if (!rk)
         return -EIO;
     /* retried: right after a leader change the client's metadata may name the old leader */
-    while ((e = rd_kafka_query_watermark_offsets(rk, t->topic, PARTITION, &lo, &hi, 2000)) !=
+    while ((e = rd_kafka_query_watermark_offsets(rk, t->topic, partition, &lo, &hi, 2000)) !=
                    RD_KAFKA_RESP_ERR_NO_ERROR &&
            now_usec() < deadline)
         sleep_usec(POLL_USEC);
@@ -379,12 +435,12 @@ static int64_t end_offset(const struct drill_kafka_target *t, char *msg, size_t 
 }
 
 /* Reads the partition from offset `from` to its end; counts[id] = how often "run:id" occurs. */
-static int read_counts(const struct drill_kafka_target *t, const char *run, int64_t from,
-                       size_t max_id, unsigned *counts, char *msg, size_t msg_size)
+static int read_counts(const struct drill_kafka_target *t, int32_t partition, const char *run,
+                       int64_t from, size_t max_id, unsigned *counts, char *msg, size_t msg_size)
 {
     rd_kafka_t *rk;
     rd_kafka_topic_partition_list_t *parts;
-    int64_t end = end_offset(t, msg, msg_size);
+    int64_t end = end_offset(t, partition, msg, msg_size);
     uint64_t deadline = now_usec() + READ_USEC;
     size_t run_len = strlen(run);
     int r = -ETIMEDOUT;
@@ -397,9 +453,9 @@ static int read_counts(const struct drill_kafka_target *t, const char *run, int6
     if (!rk)
         return -EIO;
     parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, t->topic, PARTITION)->offset = from;
+    rd_kafka_topic_partition_list_add(parts, t->topic, partition)->offset = from;
     if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        (void)snprintf(msg, msg_size, "cannot assign %s/%d", t->topic, PARTITION);
+        (void)snprintf(msg, msg_size, "cannot assign %s/%d", t->topic, (int)partition);
         r = -EIO;
         deadline = 0;
     }
@@ -442,6 +498,7 @@ struct run {
     const struct drill_kafka_target *t;
     const struct drill_kafka_options *o;
     struct drill_run *res;
+    int32_t partition; /* the one drilled */
     char id[64];
 };
 
@@ -459,18 +516,64 @@ static void set_defaults(struct drill_kafka_options *o)
         o->heal_timeout_usec = 120 * USEC_PER_SEC;
 }
 
-/* The drill topic: 1 partition, replication factor 2, the brokers' defaults otherwise (the
- * min.insync.replicas docs/kafka.md chose). */
-static int ensure_topic(const struct drill_kafka_target *t, struct err *reterr)
+/* The Kafka ids of every target broker, in target order; false when one is not registered. */
+static bool broker_ids(const struct drill_kafka_target *t, int32_t *ret)
+{
+    struct kfk_metadata *md = NULL;
+    size_t found = 0;
+
+    if (kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL) < 0)
+        return false;
+    for (size_t i = 0; i < t->n_brokers; i++)
+        for (size_t k = 0; k < md->n_brokers; k++)
+            if (md->brokers[k].port == t->brokers[i].port) {
+                ret[i] = md->brokers[k].id;
+                found++;
+                break;
+            }
+    md = kfk_metadata_release(md);
+    return found == t->n_brokers;
+}
+
+/* The drill topic, created when missing, with the brokers' defaults otherwise (the
+ * min.insync.replicas docs/kafka.md chose).  Leader victim: 1 partition, replication factor 2.
+ * Controller victim: one partition per ordered pair of brokers (replicas a, b; a the preferred
+ * leader), so that once all are in sync every live broker leads one whatever failovers came
+ * before: the controller elected after a kill takes the partitions it shared with the killed
+ * broker, and partition 0 of a Kafka-placed topic may have the controller as no replica. */
+static int ensure_topic(const struct drill_kafka_target *t, bool every_pair, struct err *reterr)
 {
     struct kfk_topic_spec spec = { .name = t->topic, .partitions = 1, .replication_factor = 2 };
     struct kfk_topic_result *res = NULL;
-    int r = kfk_topics_apply(t->bootstrap, &spec, 1, 10 * USEC_PER_SEC, &res, reterr);
+    uint64_t deadline = now_usec() + READY_USEC;
+    int32_t ids[DRILL_KAFKA_BROKERS_MAX], *replicas = NULL;
+    size_t n = t->n_brokers, k = 0;
+    int r;
 
+    while (every_pair && !broker_ids(t, ids)) {
+        if (now_usec() >= deadline)
+            return err_set(reterr, -ENOENT, 0, 0,
+                           "not every broker is registered after %u s: not starting a drill",
+                           (unsigned)(READY_USEC / USEC_PER_SEC));
+        sleep_usec(POLL_USEC);
+    }
+    if (every_pair) {
+        replicas = xcalloc(n * (n - 1) * 2, sizeof *replicas);
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = 0; b < n; b++)
+                if (a != b) {
+                    replicas[k++] = ids[a];
+                    replicas[k++] = ids[b];
+                }
+        spec.partitions = (int32_t)(n * (n - 1));
+        spec.replicas = replicas;
+    }
+    r = kfk_topics_apply(t->bootstrap, &spec, 1, 10 * USEC_PER_SEC, &res, reterr);
     if (r > 0)
         r = err_set(reterr, res[0].error ? res[0].error : -EIO, 0, 0,
                     "cannot create the drill topic %s: %s", t->topic, res[0].message);
     res = kfk_topic_results_free(res, 1);
+    free(replicas);
     return r;
 }
 
@@ -491,7 +594,7 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
             res->resume_at = now;
             DRILL_PROGRESS(r, "SIGCONT to %s", res->victim);
         }
-        if (part_view(r->t, &v) < 0) {
+        if (part_view(r->t, r->partition, &v) < 0) {
             degraded = true; /* no answer at all */
         } else {
             if (v.leader >= 0 && v.leader != victim_id && !res->new_leader_usec) {
@@ -557,9 +660,76 @@ static void tally(struct run *r, const struct kfk_op *ops, size_t n, const unsig
                        t->lost, t->duplicates, phantom);
 }
 
-int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka_options *opts,
+void drill__kafka_controller(const struct drill_kafka_target *t, char *ret, size_t size)
+{
+    ret[0] = '\0';
+    if (t->controller)
+        t->controller(ret, size, t->controller_data);
+}
+
+/* Waits until the partition to drill is fully in sync with every broker registered: partition
+ * 0, or (victim controller) the one the active controller leads.  Sets r->partition, *ret_view,
+ * *ret_victim (its leader) and ctl (the active controller, "" when unknown). */
+static int await_partition(struct run *r, struct part_view *ret_view,
+                           const struct drill_kafka_broker **ret_victim, char *ctl, size_t ctl_size,
+                           struct err *reterr)
+{
+    const struct drill_kafka_target *t = r->t;
+    bool by_ctl = r->o->victim == DRILL_KAFKA_VICTIM_CONTROLLER;
+    uint64_t deadline = now_usec() + READY_USEC;
+
+    DRILL_PROGRESS(r, "waiting for %s of %s to be fully in sync with every broker registered",
+                   by_ctl ? "every partition (one led by the active controller)" : "partition 0",
+                   t->topic);
+    for (;;) {
+        drill__kafka_controller(t, ctl, ctl_size);
+        r->partition = !by_ctl ? 0 : ctl[0] ? partition_led_by(t, ctl) : -1;
+        *ret_victim = NULL;
+        if (r->partition >= 0 && part_view(t, r->partition, ret_view) == 0 &&
+            view_whole(ret_view) && (!by_ctl || ret_view->topic_whole) &&
+            (*ret_victim = broker_of(t, ret_view->leader)) &&
+            (!by_ctl || streq((*ret_victim)->name, ctl)))
+            return 0;
+        if (now_usec() >= deadline)
+            break;
+        sleep_usec(POLL_USEC);
+    }
+    if (by_ctl && r->partition < 0)
+        return err_set(reterr, -ENOENT, 0, 0,
+                       "the active controller (%s) leads none of %s's partitions after %u s: not "
+                       "starting a drill",
+                       ctl[0] ? ctl : "unknown", t->topic, (unsigned)(READY_USEC / USEC_PER_SEC));
+    if (r->partition >= 0 && ret_view->leader >= 0 && view_whole(ret_view) && !*ret_victim)
+        return err_set(reterr, -ENOENT, 0, 0,
+                       "the leader of %s/%d (broker %d) is none of the "
+                       "stack's",
+                       t->topic, (int)r->partition, (int)ret_view->leader);
+    return err_set(reterr, -ENOENT, 0, 0,
+                   "%s/%d has no leader or a replica out of sync after %u s: not starting a drill",
+                   t->topic, (int)r->partition, (unsigned)(READY_USEC / USEC_PER_SEC));
+}
+
+/* Which broker led the KRaft quorum when the fault struck, and after the run: a killed or
+ * frozen active controller means two elections in a row (docs/drills.md, Kafka). */
+static json_t *controller_evidence(const struct drill_kafka_target *t, const char *before,
+                                   const char *victim)
+{
+    char after[64];
+
+    if (!t->controller)
+        return NULL;
+    drill__kafka_controller(t, after, sizeof after);
+    return json_pack("{s:s?, s:s?, s:b}", "controller_before", before[0] ? before : NULL,
+                     "controller_after", after[0] ? after : NULL, "victim_was_controller",
+                     before[0] && streq(before, victim));
+}
+
+int drill_kafka_run(const struct drill_kafka_target *target, const struct drill_kafka_options *opts,
                     struct drill_run *ret, struct err *reterr)
 {
+    struct drill_kafka_target tt = *target; /* its topic: the one drilled */
+    const struct drill_kafka_target *t = &tt;
+    char topic[256];
     struct drill_kafka_options o = *opts;
     struct drill_run res = { .tally = { { .name = "messages" } } };
     struct run r = { .t = t, .o = &o, .res = &res };
@@ -568,17 +738,22 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
     struct kfk_op *ops = NULL;
     struct part_view v;
     unsigned *counts = NULL;
-    uint64_t deadline;
     int64_t from;
     pid_t pids[16];
     size_t n_pids = 0, n_ops;
     unsigned restarts = 0;
-    char msg[512];
+    char msg[512], ctl[64];
     int n, rc;
 
-    if ((unsigned)o.fault >= _DRILL_KAFKA_FAULT_MAX || t->n_brokers < 2 || t->supervisor <= 1 ||
-        !t->bootstrap || !t->topic)
+    if ((unsigned)o.fault >= _DRILL_KAFKA_FAULT_MAX ||
+        (unsigned)o.victim >= _DRILL_KAFKA_VICTIM_MAX ||
+        (o.victim == DRILL_KAFKA_VICTIM_CONTROLLER && !t->controller) || t->n_brokers < 2 ||
+        t->n_brokers > DRILL_KAFKA_BROKERS_MAX || t->supervisor <= 1 || !t->bootstrap || !t->topic)
         return err_set(reterr, -EINVAL, 0, 0, "invalid drill options");
+    if (o.victim == DRILL_KAFKA_VICTIM_CONTROLLER) {
+        (void)snprintf(topic, sizeof topic, "%s.controller", target->topic);
+        tt.topic = topic;
+    }
     set_defaults(&o);
     if (o.fault == DRILL_KAFKA_PARTITION && (rc = drill_kafka_partition_check(t, reterr)) < 0)
         return rc;
@@ -587,38 +762,26 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
     (void)snprintf(r.id, sizeof r.id, "%s-%llu", res.fault,
                    (unsigned long long)now_realtime_usec());
 
-    rc = ensure_topic(t, reterr);
+    rc = ensure_topic(t, o.victim == DRILL_KAFKA_VICTIM_CONTROLLER, reterr);
     if (rc < 0)
         return rc;
-    DRILL_PROGRESS(&r, "waiting for %s/%d to be fully in sync with every broker registered",
-                   t->topic, PARTITION);
-    deadline = now_usec() + READY_USEC;
-    while (part_view(t, &v) < 0 || !view_whole(&v)) {
-        if (now_usec() >= deadline)
-            return err_set(reterr, -ENOENT, 0, 0,
-                           "%s/%d has no leader or a replica out of sync after %u s: not "
-                           "starting a drill",
-                           t->topic, PARTITION, (unsigned)(READY_USEC / USEC_PER_SEC));
-        sleep_usec(POLL_USEC);
-    }
-    victim = broker_of(t, v.leader);
-    if (!victim)
-        return err_set(reterr, -ENOENT, 0, 0, "the leader (broker %d) is none of the stack's",
-                       (int)v.leader);
+    rc = await_partition(&r, &v, &victim, ctl, sizeof ctl, reterr);
+    if (rc < 0)
+        return rc;
     (void)snprintf(res.victim, sizeof res.victim, "%s", victim->name);
-    from = end_offset(t, msg, sizeof msg);
+    from = end_offset(t, r.partition, msg, sizeof msg);
     if (from < 0)
         return err_set(reterr, -EIO, 0, 0, "cannot read the end offset of %s: %s", t->topic, msg);
 
     res.start_at = now_usec();
-    p = producer_start(t, &o, r.id, msg, sizeof msg);
+    p = producer_start(t, r.partition, &o, r.id, msg, sizeof msg);
     if (!p)
         return err_set(reterr, -EIO, 0, 0, "cannot start the producer: %s", msg);
     DRILL_PROGRESS(&r,
                    "producer on (acks=all, idempotent, one message every %llu ms to %s/%d), "
-                   "leader %s (broker %d)",
-                   (unsigned long long)(o.interval_usec / USEC_PER_MSEC), t->topic, PARTITION,
-                   res.victim, (int)v.leader);
+                   "leader %s (broker %d), active controller %s",
+                   (unsigned long long)(o.interval_usec / USEC_PER_MSEC), t->topic,
+                   (int)r.partition, res.victim, (int)v.leader, ctl[0] ? ctl : "unknown");
     sleep_usec(o.before_usec);
     if (atomic_load(&p->acked) == 0) {
         n_ops = producer_finish(p, &ops, &restarts);
@@ -627,7 +790,7 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
                        (double)o.before_usec / USEC_PER_SEC);
     }
     if (o.fault == DRILL_KAFKA_PARTITION) { /* kafka_partition.c: cut, heal, evidence */
-        rc = drill__kafka_partition(t, &o, victim, v.leader, PARTITION, &res, msg, sizeof msg);
+        rc = drill__kafka_partition(t, &o, victim, v.leader, r.partition, &res, msg, sizeof msg);
         if (rc < 0) {
             n_ops = producer_finish(p, &ops, &restarts);
             free(ops);
@@ -636,6 +799,7 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
         }
         goto faulted;
     }
+    drill__kafka_controller(t, ctl, sizeof ctl);
     res.fault_at = now_usec();
     n = drill_signal_service(t->supervisor, victim->name, t->main_pid, t->main_pid_data,
                              o.fault == DRILL_KAFKA_CRASH ? SIGKILL : SIGSTOP, pids,
@@ -653,6 +817,7 @@ int drill_kafka_run(const struct drill_kafka_target *t, const struct drill_kafka
                    o.fault == DRILL_KAFKA_CRASH ? "SIGKILL" : "SIGSTOP", victim->name, n,
                    (int)pids[0]);
     watch(&r, v.leader, pids, n_pids);
+    res.evidence = controller_evidence(t, ctl, victim->name);
 faulted:
     sleep_usec(o.after_usec);
     n_ops = producer_finish(p, &ops, &restarts); /* drains: the last delivery reports come in */
@@ -660,7 +825,7 @@ faulted:
     rc = 0;
     if (res.healed) {
         counts = xcalloc(n_ops + 2, sizeof *counts);
-        rc = read_counts(t, r.id, from, n_ops, counts, msg, sizeof msg);
+        rc = read_counts(t, r.partition, r.id, from, n_ops, counts, msg, sizeof msg);
         if (rc < 0)
             rc = err_set(reterr, rc, 0, 0, "final read of %s failed: %s", t->topic, msg);
     }

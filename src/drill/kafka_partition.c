@@ -224,13 +224,6 @@ static unsigned lines_with(json_t *evidence, const char *a, const char *b)
     return n;
 }
 
-static void controller_now(const struct drill_kafka_target *t, char *ret, size_t size)
-{
-    ret[0] = '\0';
-    if (t->controller)
-        t->controller(ret, size, t->controller_data);
-}
-
 /* ===== The fault ===== */
 
 int drill__kafka_partition(const struct drill_kafka_target *t, const struct drill_kafka_options *o,
@@ -253,7 +246,7 @@ int drill__kafka_partition(const struct drill_kafka_target *t, const struct dril
         (void)snprintf(msg, msg_size, "no route to %s (%s)", victim->host, strerror(-r));
         return r;
     }
-    controller_now(t, ctl_before, sizeof ctl_before);
+    drill__kafka_controller(t, ctl_before, sizeof ctl_before);
     for (size_t i = 0; i < t->n_brokers && i < ARRAY_SIZE(log_from); i++)
         log_from[i] = drill__log_size(&logs, t->brokers[i].name);
     res->fault_at = now_usec();
@@ -325,7 +318,7 @@ int drill__kafka_partition(const struct drill_kafka_target *t, const struct dril
     if (cut && drill__netheal(victim->netns, msg, msg_size) < 0)
         PROGRESS("cannot remove the cut of %s: %s", victim->netns, msg);
 
-    controller_now(t, ctl_after, sizeof ctl_after);
+    drill__kafka_controller(t, ctl_after, sizeof ctl_after);
     others = json_object();
     for (size_t i = 0; i < t->n_brokers && i < ARRAY_SIZE(log_from); i++)
         if (&t->brokers[i] != victim)

@@ -31,7 +31,8 @@ static const char usage[] =
         "drill postgres --fault crash|pg-crash|pause|stop|switchover|dcs|proxy|partition|"
         "host-death [--runs N] [--pause S] [--mode crash|pause] [--target haproxy|pgbouncer] "
         "[--max-gap S] [--alerts-wait S] [--json] [--html FILE] | drill redis|kafka --fault F "
-        "[--runs N] [--pause S] [--max-gap S] [--json] [--html FILE] | drill all [--runs N] "
+        "[--runs N] [--pause S] [--max-gap S] [--victim leader|controller] [--json] [--html FILE] "
+        "| drill all [--runs N] "
         "[--json] [--html FILE] | drill restore [--json] [--keep]";
 
 static const struct cli_help_item drill_subcommands[] = {
@@ -84,6 +85,9 @@ static const struct cli_help_item drill_options[] = {
     { "-g, --max-gap S", "write-gap target per run (default 1s); exit 4 when a run misses it" },
     { "-m, --mode crash|pause", "dcs: SIGKILL etcd (default) or SIGSTOP it for --pause" },
     { "-t, --target haproxy|pgbouncer", "proxy: which proxy is killed (default haproxy)" },
+    { "--victim leader|controller",
+      "kafka: the broker leading partition 0 of the drill topic (default), or the active KRaft "
+      "controller, drilled on the partition it leads (two elections in a row)" },
     { "-a, --alerts-wait S",
       "after each run, keep recording alerts this long (default 0: only during the run)" },
     { "--json", "one JSON document: every run and the summary" },

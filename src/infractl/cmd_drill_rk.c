@@ -28,7 +28,8 @@
 #include "status.h"
 
 static const char usage[] = "drill redis|kafka --fault F [--runs N] [--pause S] [--max-gap S] "
-                            "[--json] [--html FILE] | drill all [--runs N] [--json] [--html FILE]";
+                            "[--victim leader|controller (kafka)] [--json] [--html FILE] | drill "
+                            "all [--runs N] [--json] [--html FILE]";
 
 #define REDIS_MASTER_NAME "mymaster" /* Sentinel's name for it (templates/sentinel) */
 #define KAFKA_DRILL_TOPIC "infractl.drill"
@@ -281,7 +282,7 @@ static void print_summary(json_t *doc, FILE *f)
 }
 
 struct args {
-    const char *cluster, *fault, *html;
+    const char *cluster, *fault, *html, *victim;
     uint64_t runs, pause_usec, max_gap;
     bool json;
 };
@@ -315,6 +316,11 @@ static int run_cluster(const struct args *a, struct cli_ctx *ctx)
               : drill_kafka_fault_from_string(a->fault, &ko.fault) < 0)
         return cli_usage_error(usage, "unknown %s fault '%s' (%s)", a->cluster, a->fault,
                                redis ? REDIS_FAULTS : KAFKA_FAULTS);
+    if (a->victim && (redis || drill_kafka_victim_from_string(a->victim, &ko.victim) < 0))
+        return cli_usage_error(usage,
+                               redis ? "--victim is Kafka's (redis drills the master)"
+                                     : "--victim: expected leader or controller, got '%s'",
+                               a->victim);
     if (streq(a->fault, "partition") && (ret = check_partition_stack(ctx, a->cluster)) != 0)
         return ret;
     ret = CLI_EXIT_FAILURE;
@@ -342,6 +348,8 @@ static int run_cluster(const struct args *a, struct cli_ctx *ctx)
         drill_run_print(&res[done], (unsigned)done + 1, stderr);
     }
     doc = series_json(a->cluster, a->fault, res, done, max_gap, passed);
+    if (!redis)
+        json_object_set_new(doc, "victim", json_string(drill_kafka_victim_to_string(ko.victim)));
     if (a->json) {
         if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0)
             log_error("cannot write the JSON report");
@@ -518,7 +526,7 @@ bool cmd_drill_rk_handles(int argc, char **argv)
                           streq(argv[i], "--runs") || streq(argv[i], "-r") ||
                           streq(argv[i], "--pause") || streq(argv[i], "-p") ||
                           streq(argv[i], "--max-gap") || streq(argv[i], "-g") ||
-                          streq(argv[i], "--html"));
+                          streq(argv[i], "--html") || streq(argv[i], "--victim"));
 
             i += takes;
             continue;
@@ -531,13 +539,10 @@ bool cmd_drill_rk_handles(int argc, char **argv)
 int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
-        { "fault", required_argument, NULL, 'f' },
-        { "runs", required_argument, NULL, 'r' },
-        { "pause", required_argument, NULL, 'p' },
-        { "max-gap", required_argument, NULL, 'g' },
-        { "json", no_argument, NULL, 'j' },
-        { "html", required_argument, NULL, 'H' },
-        { NULL, 0, NULL, 0 },
+        { "fault", required_argument, NULL, 'f' },  { "runs", required_argument, NULL, 'r' },
+        { "pause", required_argument, NULL, 'p' },  { "max-gap", required_argument, NULL, 'g' },
+        { "json", no_argument, NULL, 'j' },         { "html", required_argument, NULL, 'H' },
+        { "victim", required_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
     };
     struct args a = { .runs = 1 };
     int c;
@@ -565,6 +570,9 @@ int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx)
         case 'H':
             a.html = optarg;
             break;
+        case 'V':
+            a.victim = optarg;
+            break;
         default:
             return cli_usage_error(usage, "unknown option");
         }
@@ -575,9 +583,9 @@ int cmd_drill_rk(int argc, char **argv, struct cli_ctx *ctx)
     if (optind + 1 < argc)
         return cli_usage_error(usage, "unexpected argument '%s'", argv[optind + 1]);
     if (streq(a.cluster, "all")) {
-        if (a.fault || a.pause_usec || a.max_gap)
+        if (a.fault || a.pause_usec || a.max_gap || a.victim)
             return cli_usage_error(usage, "drill all runs every fault with its defaults: no "
-                                          "--fault, --pause or --max-gap");
+                                          "--fault, --pause, --max-gap or --victim");
         return run_all(&a, ctx);
     }
     if (!a.fault)
