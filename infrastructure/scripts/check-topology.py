@@ -7,7 +7,7 @@ of them and prints, for each disagreement, the file, the field and both values:
   local stack   local/stack.yml: each service's ports, the number of Patroni/Kafka/Redis/Sentinel/
                 etcd services, Prometheus' retention flags, the Kafka heap; templates/: the Kafka
                 nodes' voters, listeners, replication factor, min.insync.replicas, log retention,
-                failure detection (session timeout, heartbeat, quorum fetch timeout);
+                failure detection (session timeout, heartbeat, quorum fetch and election timeouts);
                 Redis' maxmemory and port; each Sentinel's port, monitored primary and quorum;
                 the Patroni nodes' etcd hosts
   compose       docker-compose*.yml: the services, every published port (all of a service's
@@ -302,7 +302,8 @@ def stack_template(svcs, lname, suffix):
 # Kafka's failure detection: broker property, clusters.kafka key (local templates and kafka.env).
 KAFKA_DETECTION = (("broker.session.timeout.ms", "broker_session_timeout_ms"),
                    ("broker.heartbeat.interval.ms", "broker_heartbeat_interval_ms"),
-                   ("controller.quorum.fetch.timeout.ms", "controller_quorum_fetch_timeout_ms"))
+                   ("controller.quorum.fetch.timeout.ms", "controller_quorum_fetch_timeout_ms"),
+                   ("controller.quorum.election.timeout.ms", "controller_quorum_election_timeout_ms"))
 
 
 def check_local_templates(c, t, svcs):

@@ -105,6 +105,8 @@ plant "a production broker session timeout of its own" $I/compose/kafka/kafka.en
     "$I/compose/kafka/kafka.env: KAFKA_BROKER_SESSION_TIMEOUT_MS: is 9000" "clusters.kafka.broker_session_timeout_ms is 1250"
 plant "a local quorum fetch timeout of its own" $I/local/templates/kafka/kafka3.properties "controller.quorum.fetch.timeout.ms=1000" "controller.quorum.fetch.timeout.ms=2000" \
     "$I/local/templates/kafka/kafka3.properties: controller.quorum.fetch.timeout.ms: is 2000" "clusters.kafka.controller_quorum_fetch_timeout_ms is 1000"
+plant "a production election timeout of its own" $I/compose/kafka/kafka.env "KAFKA_CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS=300" "KAFKA_CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS=1000" \
+    "$I/compose/kafka/kafka.env: KAFKA_CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS: is 1000" "clusters.kafka.controller_quorum_election_timeout_ms is 300"
 plant "an etcd member missing from Patroni's compose config" $I/compose/patroni/patroni.yml ",etcd3:2483" "" \
     "$I/compose/patroni/patroni.yml: etcd3.hosts: is etcd1:2479,etcd2:2481" "is etcd1:2479,etcd2:2481,etcd3:2483"
 # ---- memory
