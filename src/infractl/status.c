@@ -27,6 +27,9 @@
  * PHASE2_MIN_USEC.  A node that answers none in time is reported, not waited for. */
 #define PHASE1_TIMEOUT_USEC (150 * USEC_PER_MSEC)
 #define PHASE2_MIN_USEC     (50 * USEC_PER_MSEC)
+/* Patroni reaches etcd once per HA loop (loop_wait: 1 s in the local stack); a node whose
+ * /patroni says it last did longer ago than this is cut off from it (or etcd hangs): warned. */
+#define DCS_FRESH_SEC 5
 
 /* One row per replica on a primary, one empty-join row on a standby.  The CASE keeps
  * pg_current_wal_lsn() (an error during recovery) from running on standbys. */
@@ -450,43 +453,36 @@ static const struct role_kind *role_kind_find(const char *kind)
     return NULL;
 }
 
-/* Patroni's view of the cluster (GET /cluster) from the first member that answers: sets each
- * member's role and returns the leader's name (borrowed from jobs), or NULL. */
+/* Each Patroni node's role as it sees itself (GET /patroni: role, sync_standby, timeline): sets
+ * the members' roles and returns the first that says it is the primary (borrowed from jobs), or
+ * NULL.  Not GET /cluster: Patroni answers that with a fresh read from etcd in a thread of its
+ * REST API, and while etcd hangs those reads hold the threads and the etcd client, so that a
+ * `status --watch` asking five times a second stopped the leader's writes for 13 s during a 20 s
+ * etcd freeze (failsafe mode needs every node's REST API).  /patroni reads nothing from etcd. */
 static const char *patroni_leader(struct role_job *jobs, size_t n)
 {
     const char *leader = NULL;
 
-    for (size_t i = 0; i < n && !leader; i++) {
-        json_t *root, *members, *m;
-        size_t k;
+    for (size_t i = 0; i < n; i++) {
+        const struct probe *node =
+                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_NODE] : NULL;
+        struct status_service *sv = jobs[i].sv;
+        const char *role;
+        json_t *root;
 
-        const struct probe *cluster =
-                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_CLUSTER] : NULL;
-
-        if (!cluster || probe_result(cluster) < 0)
+        if (!node || probe_result(node) < 0)
             continue;
-        root = json_loads(probe_detail(cluster), 0, NULL);
-        members = json_object_get(root, "members");
-        json_array_foreach(members, k, m)
-        {
-            const char *name = json_string_value(json_object_get(m, "name"));
-            const char *role = json_string_value(json_object_get(m, "role"));
-            int64_t tl = json_integer_value(json_object_get(m, "timeline"));
-
-            for (size_t j = 0; name && j < n; j++)
-                if (job_is(&jobs[j], "patroni") && streq(jobs[j].sv->name, name))
-                    jobs[j].sv->timeline = tl;
-            for (size_t j = 0; name && role && j < n; j++) {
-                struct status_service *sv = jobs[j].sv;
-                if (!job_is(&jobs[j], "patroni") || !streq(sv->name, name))
-                    continue;
-                (void)snprintf(sv->role, sizeof sv->role, "%s",
-                               streq(role, "leader")         ? "leader"
-                               : streq(role, "sync_standby") ? "sync replica"
-                                                             : "replica");
-                if (streq(role, "leader"))
-                    leader = sv->name;
-            }
+        root = json_loads(probe_detail(node), 0, NULL);
+        role = json_string_value(json_object_get(root, "role"));
+        if (json_is_integer(json_object_get(root, "timeline")))
+            sv->timeline = json_integer_value(json_object_get(root, "timeline"));
+        if (role && (streq(role, "primary") || streq(role, "master"))) {
+            (void)snprintf(sv->role, sizeof sv->role, "leader");
+            leader = leader ? leader : sv->name;
+        } else if (role) {
+            (void)snprintf(sv->role, sizeof sv->role, "%s",
+                           json_is_true(json_object_get(root, "sync_standby")) ? "sync replica"
+                                                                               : "replica");
         }
         json_decref(root);
     }
@@ -515,6 +511,35 @@ static struct probe *patroni_get(const struct stack_service *svc, const char *pa
     spec->path = xstrdup(path);
     spec->expect_status = 200;
     return probe_start(spec, PHASE1_TIMEOUT_USEC);
+}
+
+/* A warning when no Patroni node reached etcd in the last DCS_FRESH_SEC (their /patroni's
+ * dcs_last_seen): Patroni's failsafe mode, the roles as each node last saw them. */
+static void warn_dcs_unreached(const struct role_job *jobs, size_t n, struct status_snapshot *snap)
+{
+    long long now = (long long)(now_realtime_usec() / USEC_PER_SEC), freshest = -1;
+    size_t len = strlen(snap->warnings);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct probe *node =
+                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_NODE] : NULL;
+        json_t *root, *seen;
+
+        if (!node || probe_result(node) < 0)
+            continue;
+        root = json_loads(probe_detail(node), 0, NULL);
+        seen = json_object_get(root, "dcs_last_seen");
+        if (!json_is_integer(seen) || now - json_integer_value(seen) <= DCS_FRESH_SEC)
+            freshest = 0; /* reached lately (or an older Patroni that does not say) */
+        else if (freshest < 0 || now - json_integer_value(seen) < freshest)
+            freshest = now - json_integer_value(seen);
+        json_decref(root);
+    }
+    if (freshest > 0)
+        (void)snprintf(snap->warnings + len, sizeof snap->warnings - len,
+                       "warning: no Patroni node reached etcd in the last %d s (the latest %lld "
+                       "s ago): failsafe mode, roles as each node sees itself\n",
+                       DCS_FRESH_SEC, freshest);
 }
 
 /* "4.1.5" -> 40105 (each part below 100); -1 when it is not such a version. */
@@ -550,7 +575,7 @@ static long version_number(const char *v)
  * (etcd3 _update_leader), demoting the new leader: acknowledged writes are lost. */
 static void check_patroni_version(struct status_snapshot *snap, const struct role_job *j)
 {
-    const struct probe *version = job_is(j, "patroni") ? j->extra[JOB_PATRONI_VERSION] : NULL;
+    const struct probe *version = job_is(j, "patroni") ? j->extra[JOB_PATRONI_NODE] : NULL;
     json_t *root;
     const char *v;
     long num;
@@ -741,11 +766,11 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
     const char *leader;
     unsigned np = 0;
 
-    /* Phase 1, all at once: every status probe except PostgreSQL's, and Patroni's /cluster
-     * (cheap HTTP) to learn the leader.  Phase 2: one PostgreSQL connection, to the leader,
-     * whose pg_stat_replication has every replica's state and lag; connections cost tens of
-     * milliseconds each (backend start, SCRAM), so the replicas are not asked themselves
-     * unless no member's REST API answered. */
+    /* Phase 1, all at once: every status probe except PostgreSQL's, and each Patroni node's
+     * /patroni (cheap HTTP: its own role, patroni_leader()).  Phase 2: one PostgreSQL
+     * connection, to the leader, whose pg_stat_replication has every replica's state and lag;
+     * connections cost tens of milliseconds each (backend start, SCRAM), so the replicas are not
+     * asked themselves unless no member's REST API answered. */
     for (size_t i = 0; i < snap->n_services; i++) {
         struct status_service *sv = &snap->services[i];
         const struct stack_service *svc = stack_find(s, sv->name);
@@ -770,25 +795,21 @@ void status_collect_roles(struct status_snapshot *snap, const struct stack *s)
             continue;
         }
         if (svc->health.present && svc->health.probe.type == PROBE_HTTP) {
-            static const char *const paths[] = {
-                [JOB_PATRONI_CLUSTER] = "/cluster", [JOB_PATRONI_VERSION] = "/patroni"
-            };
-
-            for (size_t k = 0; k < ARRAY_SIZE(paths); k++) {
-                jobs[i].extra[k] = patroni_get(svc, paths[k], &jobs[i].extra_spec[k]);
-                if (jobs[i].extra[k])
-                    probes[np++] = jobs[i].extra[k];
-            }
+            jobs[i].extra[JOB_PATRONI_NODE] =
+                    patroni_get(svc, "/patroni", &jobs[i].extra_spec[JOB_PATRONI_NODE]);
+            if (jobs[i].extra[JOB_PATRONI_NODE])
+                probes[np++] = jobs[i].extra[JOB_PATRONI_NODE];
         }
     }
     lag = status__lag_start(snap, s, STATUS_KAFKA_BUDGET_USEC);
     probe_run_all(probes, np);
+    warn_dcs_unreached(jobs, snap->n_services, snap);
     for (size_t i = 0; i < snap->n_services; i++) {
         check_patroni_version(snap, &jobs[i]);
-        const struct probe *cluster =
-                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_CLUSTER] : NULL;
+        const struct probe *node =
+                job_is(&jobs[i], "patroni") ? jobs[i].extra[JOB_PATRONI_NODE] : NULL;
 
-        if (cluster && probe_result(cluster) == -ETIMEDOUT)
+        if (node && probe_result(node) == -ETIMEDOUT)
             (void)snprintf(jobs[i].sv->role_error, sizeof jobs[i].sv->role_error,
                            "REST API: no answer within %llu ms",
                            (unsigned long long)(PHASE1_TIMEOUT_USEC / USEC_PER_MSEC));

@@ -20,14 +20,13 @@ struct role_job {
     const struct stack_service *svc;
     struct probe_spec spec;
     struct probe *probe;
-    /* Further questions to the same service, asked with the first round: patroni: GET /cluster
-     * and GET /patroni (its version) on the REST port; prometheus: the rules and alerts
-     * queries (status_monitoring.c). */
+    /* Further questions to the same service, asked with the first round: patroni: GET
+     * /patroni on the REST port (its role, version and when it last reached etcd);
+     * prometheus: the rules and alerts queries (status_monitoring.c). */
     struct probe_spec extra_spec[2];
     struct probe *extra[2];
 };
-#define JOB_PATRONI_CLUSTER 0
-#define JOB_PATRONI_VERSION 1
+#define JOB_PATRONI_NODE 0
 
 /* The job's service is of this kind and its status probe answered. */
 bool status__job_ok(const struct role_job *j, const char *kind);

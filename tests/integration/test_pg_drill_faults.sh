@@ -57,10 +57,35 @@ drill dcs-crash --fault dcs --mode crash
 check_run dcs-crash
 kept dcs-crash
 ok "the cluster is whole again" retry 60 whole
-drill dcs-pause --fault dcs --mode pause --pause 8s
+# ... with `infractl status` asked about five times a second meanwhile.  It must not read
+# etcd through Patroni (/cluster): those reads hold Patroni's REST threads and etcd client while
+# etcd hangs, and the leader's failsafe mode needs every node's REST API.  When status asked
+# /cluster, this loop stopped the leader's writes for 1.7 s (the gap check below; a 20 s pause:
+# 11.7 s, and the supervisor fenced a node whose /liveness queued); with /patroni the gap
+# stays in the tens of ms.
+drill dcs-pause --fault dcs --mode pause --pause 12s &
+drill_pid=$!
+retry 30 grep -q '^drill: fault: SIGSTOP' "$tmp/dcs-pause.log"
+: >"$tmp/status-times"
+end=$(($(date +%s) + 12))
+i=0
+while (($(date +%s) < end)); do
+    i=$((i + 1))
+    t0=$(date +%s%N)
+    "$INFRACTL" status --json >"$tmp/status-$i.json" 2>/dev/null
+    echo $((($(date +%s%N) - t0) / 1000000)) >>"$tmp/status-times"
+    sleep 0.1
+done
+wait $drill_pid
 check_run dcs-pause
 kept dcs-pause
 ok "dcs-pause: writes went on while etcd was stopped (gap < 1 s)" jq -e '.runs[0].gap_ms < 1000' "$tmp/dcs-pause.json"
+diag "$i status calls during the pause took $(sort -n "$tmp/status-times" | tr '\n' ' ')ms"
+ok "dcs-pause: every status answered within 2 s" test "$(sort -n "$tmp/status-times" | tail -1)" -lt 2000
+ok "dcs-pause: status said no Patroni node reached etcd, and still named a leader" \
+    bash -c 'for f in "$@"; do jq -e ".warnings | test(\"no Patroni node reached etcd\")" "$f" >/dev/null &&
+        jq -e "[.services[] | select(.role == \"leader\")] | length == 1" "$f" >/dev/null && exit 0; done; exit 1' \
+    _ "$tmp"/status-*.json
 
 # ---- 3. the proxies SIGKILLed: the supervisor restarts them, the writer reconnects
 for p in haproxy pgbouncer; do
