@@ -5,7 +5,6 @@
  * replication factor below 3, a shrunk ISR) is asserted here as the error the adapter reports
  * for it, and covered for real by tests/integration/test_kafka_adapter.sh on a 3-node Kafka. */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,22 +21,10 @@
 #include "core/time.h"
 #include "kafka/kafka.h"
 #include "kafka_mock.h"
+#include "proc_self.h"
 #include "t.h"
 
 #define MSEC USEC_PER_MSEC
-
-static unsigned count_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *de;
-    unsigned n = 0;
-
-    ASSERT_TRUE(d != NULL);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    (void)closedir(d);
-    return n;
-}
 
 /* A loopback port nobody listens on (bound, then closed). */
 static uint16_t dead_port(void)
@@ -290,7 +277,7 @@ static void test_probe_refused_port(void)
     char bs[64];
     struct kfk_probe_result res;
     struct err e = ERR_INIT;
-    unsigned threads = count_threads();
+    unsigned threads = t_count_threads();
     uint64_t t0 = now_usec();
 
     (void)snprintf(bs, sizeof bs, "127.0.0.1:%u", (unsigned)dead_port());
@@ -298,7 +285,7 @@ static void test_probe_refused_port(void)
     ASSERT_LE(now_usec() - t0, 2000 * MSEC);
     ASSERT_CONTAINS(e.msg, "Connection refused");
     /* The client's teardown joined every thread librdkafka started. */
-    ASSERT_EQ(count_threads(), threads);
+    ASSERT_EQ(t_count_threads(), threads);
 }
 
 /* Brokers that accept connections but answer after 30 s (as a SIGSTOPped one would): the call

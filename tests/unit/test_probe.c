@@ -23,6 +23,7 @@
 #include "kafka_mock.h"
 #include "probe/probe.h"
 #include "probe/probe_int.h"
+#include "proc_self.h"
 #include "srv.h"
 #include "t.h"
 
@@ -90,19 +91,6 @@ static void fake_http_stop(struct fake_http *f)
 {
     (void)kill(f->pid, SIGKILL);
     (void)waitpid(f->pid, NULL, 0);
-}
-
-static unsigned count_fds(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-
-    ASSERT_TRUE(d != NULL);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    (void)closedir(d);
-    return n;
 }
 
 static struct probe_spec http_spec(uint16_t port, const char *path)
@@ -627,30 +615,6 @@ static void test_pg(void)
 
 /* ===== kafka (librdkafka's mock cluster; tests/lib/kafka_mock.h) ===== */
 
-static unsigned count_threads(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *de;
-
-    ASSERT_TRUE(d != NULL);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    (void)closedir(d);
-    return n;
-}
-
-/* Waits (up to 5 s) until only `n` threads are left: the probe's thread and librdkafka's are
- * gone. */
-static void wait_threads(unsigned n)
-{
-    uint64_t deadline = now_usec() + 5000 * MSEC;
-
-    while (count_threads() > n && now_usec() < deadline)
-        srv__sleep_ms(10);
-    ASSERT_EQ(count_threads(), n);
-}
-
 static void test_kafka_healthy(void)
 {
     struct kmock m;
@@ -741,18 +705,18 @@ static void test_kafka_free_while_running(void)
     unsigned threads, fds;
     uint64_t t0;
 
-    fds = count_fds(); /* before the mock: its broker's socket of a closed connection may
-                        * outlive the probe a while (a load-dependent count) */
+    fds = t_count_fds(); /* before the mock: its broker's socket of a closed connection may
+                          * outlive the probe a while (a load-dependent count) */
     kmock_start(&m, 1);
     kmock_hang(&m, 30000);
     s.port = kmock_port(&m, 1);
-    threads = count_threads();
+    threads = t_count_threads();
     for (unsigned i = 0; i < 3; i++) {
         p[i] = probe_start(&s, (400 + 100 * i) * MSEC);
         ASSERT_TRUE(p[i] && probe_fd(p[i]) >= 0 && probe_events(p[i]) == POLLIN);
     }
     srv__sleep_ms(50);
-    ASSERT_GE(count_threads(), threads + 3);
+    ASSERT_GE(t_count_threads(), threads + 3);
     t0 = now_usec();
     p[0] = probe_free(p[0]);
     ASSERT_LE(now_usec() - t0, 20 * MSEC);
@@ -765,9 +729,9 @@ static void test_kafka_free_while_running(void)
     probe_run_all(&p[2], 1);
     ASSERT_ERRNO(probe_result(p[2]), -ETIMEDOUT);
     p[2] = probe_free(p[2]);
-    wait_threads(threads);
+    t_wait_threads(threads);
     kmock_stop(&m);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(t_count_fds(), fds);
 }
 
 /* Bits of the signals the supervisor reads through its signalfd, in a SigBlk mask. */
@@ -811,7 +775,7 @@ static void test_kafka_thread_blocks_signals(void)
     kmock_start(&m, 1);
     kmock_hang(&m, 30000);
     s.port = kmock_port(&m, 1);
-    threads = count_threads();
+    threads = t_count_threads();
     n_old = list_tids(old, 64);
     ASSERT_OK(pthread_sigmask(SIG_SETMASK, NULL, &before));
     p = probe_start(&s, 1000 * MSEC);
@@ -845,7 +809,7 @@ static void test_kafka_thread_blocks_signals(void)
     }
     ASSERT_GE(checked, 3); /* the probe's thread, its client's main and broker threads */
     p = probe_free(p);
-    wait_threads(threads);
+    t_wait_threads(threads);
     kmock_stop(&m);
 }
 
@@ -871,7 +835,7 @@ static void test_run_all_concurrent(void)
     specs[2] = (struct probe_spec){ .type = PROBE_EXEC, .argv = sl };
     specs[3] = (struct probe_spec){ .type = PROBE_TCP, .port = lport };
     specs[4] = (struct probe_spec){ .type = PROBE_EXEC, .argv = fl };
-    fds = count_fds();
+    fds = t_count_fds();
     t0 = now_usec();
     for (unsigned i = 0; i < 5; i++)
         p[i] = probe_start(&specs[i], 3000 * MSEC);
@@ -890,7 +854,7 @@ static void test_run_all_concurrent(void)
     ASSERT_LE(took, 1100 * MSEC);
     ASSERT_LE(probe_elapsed_usec(p[3]), 300 * MSEC);
     /* Finished probes hold no fd (sockets, pipes, pidfds, epoll fds all closed). */
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(t_count_fds(), fds);
     for (unsigned i = 0; i < 5; i++)
         p[i] = probe_free(p[i]);
     fake_http_stop(&slow1);

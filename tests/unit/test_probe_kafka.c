@@ -5,7 +5,6 @@
  * librdkafka thread is started here, so this test also runs under ThreadSanitizer (make tsan),
  * which cannot follow librdkafka 2.0.2's glibc C11 threads; test_probe.c runs the real thing
  * against librdkafka's mock cluster. */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +24,7 @@
 #include "kafka/kafka.h"
 #include "probe/probe.h"
 #include "probe/probe_int.h"
+#include "proc_self.h"
 #include "t.h"
 
 #define MSEC    USEC_PER_MSEC
@@ -125,19 +125,6 @@ static int fake_probe(const char *bootstrap, uint64_t timeout_usec, struct kfk_p
     return 0;
 }
 
-static unsigned count_threads(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *de;
-
-    ASSERT_TRUE(d != NULL);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    (void)closedir(d);
-    return n;
-}
-
 static void *noop_thread(void *arg)
 {
     return arg;
@@ -151,36 +138,14 @@ static unsigned threads_baseline(void)
 
     ASSERT_OK(-pthread_create(&t, NULL, noop_thread, NULL));
     ASSERT_OK(-pthread_join(t, NULL));
-    return count_threads();
-}
-
-static unsigned count_fds(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-
-    ASSERT_TRUE(d != NULL);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    (void)closedir(d);
-    return n - 1; /* opendir's own */
-}
-
-static void wait_threads(unsigned n)
-{
-    uint64_t deadline = now_usec() + 5000 * MSEC;
-
-    while (count_threads() > n && now_usec() < deadline)
-        sleep_ms(5);
-    ASSERT_EQ(count_threads(), n);
+    return t_count_threads();
 }
 
 static void test_result_handed_over(void)
 {
     struct probe_spec s = { .type = PROBE_KAFKA, .host = S("healthy"), .port = 9092 };
     struct buf msg = BUF_INIT(1024), det = BUF_INIT(PROBE_DETAIL_MAX);
-    unsigned threads = threads_baseline(), fds = count_fds();
+    unsigned threads = threads_baseline(), fds = t_count_fds();
 
     probe__kafka_run = fake_probe;
     ASSERT_OK(probe_run(&s, 2000 * MSEC, &msg, &det));
@@ -211,8 +176,8 @@ static void test_result_handed_over(void)
     s.host = S("slow300");
     ASSERT_OK(probe_run(&s, 1000 * MSEC, &msg, NULL));
     ASSERT_TRUE(atomic_load(&fake_mask_ok));
-    wait_threads(threads);
-    ASSERT_EQ(count_fds(), fds);
+    t_wait_threads(threads);
+    ASSERT_EQ(t_count_fds(), fds);
     buf_release(&msg);
     buf_release(&det);
 }
@@ -232,8 +197,8 @@ static void test_deadline_wins(void)
     ASSERT_LE(probe_elapsed_usec(p), 450 * MSEC);
     ASSERT_EQ(probe_fd(p), -1);
     p = probe_free(p); /* the thread still sleeps: it ends on its own */
-    ASSERT_EQ(count_threads(), threads + 1);
-    wait_threads(threads);
+    ASSERT_EQ(t_count_threads(), threads + 1);
+    t_wait_threads(threads);
 }
 
 /* Many probes, freed at every stage: before their thread answers, right as it answers, after
@@ -244,7 +209,7 @@ static void test_free_at_every_stage(void)
     static const char *const hosts[] = { "slow0", "slow5", "slow20", "slow60" };
     struct probe_spec s[N];
     struct probe *p[N];
-    unsigned threads = threads_baseline(), fds = count_fds();
+    unsigned threads = threads_baseline(), fds = t_count_fds();
 
     probe__kafka_run = fake_probe;
     for (unsigned round = 0; round < 3; round++) {
@@ -266,8 +231,8 @@ static void test_free_at_every_stage(void)
             p[i] = probe_free(p[i]);
         }
     }
-    wait_threads(threads);
-    ASSERT_EQ(count_fds(), fds);
+    t_wait_threads(threads);
+    ASSERT_EQ(t_count_fds(), fds);
     ASSERT_TRUE(atomic_load(&fake_mask_ok));
 }
 
