@@ -20,6 +20,24 @@ void drill__progressf(void (*fn)(const char *line, void *userdata), void *userda
 /* The index of s in names[0..n) (a fault or target name table), or -EINVAL. */
 int drill__name_index(const char *const *names, size_t n, const char *s);
 
+/* Defines PREFIX_to_string(enum TYPE) (NULL out of range) and PREFIX_from_string(const char *,
+ * enum TYPE *) (0, or -EINVAL for an unknown name) over the name table names[max] (systemd's
+ * DEFINE_STRING_TABLE_LOOKUP). */
+#define DRILL_NAME_TABLE(prefix, type, names, max)          \
+    const char *prefix##_to_string(enum type v)             \
+    {                                                       \
+        return (unsigned)v < (max) ? (names)[v] : NULL;     \
+    }                                                       \
+    int prefix##_from_string(const char *s, enum type *ret) \
+    {                                                       \
+        int i = drill__name_index((names), (max), s);       \
+                                                            \
+        if (i < 0)                                          \
+            return i;                                       \
+        *ret = (enum type)i;                                \
+        return 0;                                           \
+    }
+
 /* ===== The workload recorder (pg_writer.c) ===== */
 
 enum drill_op_result {

@@ -64,40 +64,14 @@ static const char *const fault_names[_DRILL_KAFKA_FAULT_MAX] = {
     [DRILL_KAFKA_PARTITION] = "partition",
 };
 
-const char *drill_kafka_fault_to_string(enum drill_kafka_fault f)
-{
-    return (unsigned)f < _DRILL_KAFKA_FAULT_MAX ? fault_names[f] : NULL;
-}
-
-int drill_kafka_fault_from_string(const char *s, enum drill_kafka_fault *ret)
-{
-    int i = drill__name_index(fault_names, _DRILL_KAFKA_FAULT_MAX, s);
-
-    if (i < 0)
-        return i;
-    *ret = (enum drill_kafka_fault)i;
-    return 0;
-}
+DRILL_NAME_TABLE(drill_kafka_fault, drill_kafka_fault, fault_names, _DRILL_KAFKA_FAULT_MAX)
 
 static const char *const victim_names[_DRILL_KAFKA_VICTIM_MAX] = {
     [DRILL_KAFKA_VICTIM_LEADER] = "leader",
     [DRILL_KAFKA_VICTIM_CONTROLLER] = "controller",
 };
 
-const char *drill_kafka_victim_to_string(enum drill_kafka_victim v)
-{
-    return (unsigned)v < _DRILL_KAFKA_VICTIM_MAX ? victim_names[v] : NULL;
-}
-
-int drill_kafka_victim_from_string(const char *s, enum drill_kafka_victim *ret)
-{
-    int i = drill__name_index(victim_names, _DRILL_KAFKA_VICTIM_MAX, s);
-
-    if (i < 0)
-        return i;
-    *ret = (enum drill_kafka_victim)i;
-    return 0;
-}
+DRILL_NAME_TABLE(drill_kafka_victim, drill_kafka_victim, victim_names, _DRILL_KAFKA_VICTIM_MAX)
 
 /* librdkafka's own lines ("Connect to ... failed: Connection refused") are what the drill
  * provokes; the outcome of every message is in the record instead. */

@@ -54,35 +54,9 @@ static const char *const proxy_names[_DRILL_PG_PROXY_MAX] = {
     [DRILL_PG_PROXY_PGBOUNCER] = "pgbouncer",
 };
 
-const char *drill_pg_fault_to_string(enum drill_pg_fault f)
-{
-    return (unsigned)f < _DRILL_PG_FAULT_MAX ? fault_names[f] : NULL;
-}
+DRILL_NAME_TABLE(drill_pg_fault, drill_pg_fault, fault_names, _DRILL_PG_FAULT_MAX)
 
-int drill_pg_fault_from_string(const char *s, enum drill_pg_fault *ret)
-{
-    int i = drill__name_index(fault_names, _DRILL_PG_FAULT_MAX, s);
-
-    if (i < 0)
-        return i;
-    *ret = (enum drill_pg_fault)i;
-    return 0;
-}
-
-const char *drill_pg_proxy_to_string(enum drill_pg_proxy p)
-{
-    return (unsigned)p < _DRILL_PG_PROXY_MAX ? proxy_names[p] : NULL;
-}
-
-int drill_pg_proxy_from_string(const char *s, enum drill_pg_proxy *ret)
-{
-    int i = drill__name_index(proxy_names, _DRILL_PG_PROXY_MAX, s);
-
-    if (i < 0)
-        return i;
-    *ret = (enum drill_pg_proxy)i;
-    return 0;
-}
+DRILL_NAME_TABLE(drill_pg_proxy, drill_pg_proxy, proxy_names, _DRILL_PG_PROXY_MAX)
 
 bool drill_pg_fault_hits_leader(enum drill_pg_fault f)
 {

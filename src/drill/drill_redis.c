@@ -46,20 +46,7 @@ static const char *const fault_names[_DRILL_REDIS_FAULT_MAX] = {
     [DRILL_REDIS_PARTITION] = "partition",
 };
 
-const char *drill_redis_fault_to_string(enum drill_redis_fault f)
-{
-    return (unsigned)f < _DRILL_REDIS_FAULT_MAX ? fault_names[f] : NULL;
-}
-
-int drill_redis_fault_from_string(const char *s, enum drill_redis_fault *ret)
-{
-    int i = drill__name_index(fault_names, _DRILL_REDIS_FAULT_MAX, s);
-
-    if (i < 0)
-        return i;
-    *ret = (enum drill_redis_fault)i;
-    return 0;
-}
+DRILL_NAME_TABLE(drill_redis_fault, drill_redis_fault, fault_names, _DRILL_REDIS_FAULT_MAX)
 
 /* ===== Connections ===== */
 

@@ -141,6 +141,7 @@ static void test_fault_names(void)
 {
     enum drill_redis_fault rf;
     enum drill_kafka_fault kf;
+    enum drill_kafka_victim kv;
 
     for (unsigned i = 0; i < _DRILL_REDIS_FAULT_MAX; i++) {
         ASSERT_OK(drill_redis_fault_from_string(drill_redis_fault_to_string(i), &rf));
@@ -153,6 +154,12 @@ static void test_fault_names(void)
     ASSERT_ERRNO(drill_redis_fault_from_string("host-death", &rf), -EINVAL);
     ASSERT_ERRNO(drill_kafka_fault_from_string("switchover", &kf), -EINVAL);
     ASSERT_TRUE(drill_redis_fault_to_string(_DRILL_REDIS_FAULT_MAX) == NULL);
+    /* the Kafka victims */
+    ASSERT_OK(drill_kafka_victim_from_string("controller", &kv));
+    ASSERT_EQ(kv, DRILL_KAFKA_VICTIM_CONTROLLER);
+    ASSERT_STREQ(drill_kafka_victim_to_string(DRILL_KAFKA_VICTIM_LEADER), "leader");
+    ASSERT_ERRNO(drill_kafka_victim_from_string("follower", &kv), -EINVAL);
+    ASSERT_TRUE(drill_kafka_victim_to_string(_DRILL_KAFKA_VICTIM_MAX) == NULL);
 }
 
 /* --fault partition needs every broker in a namespace on its own address; the run's findings
