@@ -283,7 +283,6 @@ static void *producer_main(void *userdata)
         }
         char value[96];
         uint64_t now = now_usec();
-        rd_kafka_resp_err_t e;
         size_t id;
 
         /* rd_kafka_poll() returns as soon as it served a delivery report: wait out the rest */
@@ -301,12 +300,19 @@ static void *producer_main(void *userdata)
         id = ++p->n;
         p->ops[id - 1] = (struct kfk_op){ .invoke_usec = now_usec(), .result = DRILL_OP_PENDING };
         (void)snprintf(value, sizeof value, "%s:%zu", p->run, id);
-        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_PARTITION(p->partition),
-                              RD_KAFKA_V_KEY(p->run, strlen(p->run)),
-                              RD_KAFKA_V_VALUE(value, strlen(value)),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE((void *)(uintptr_t)id), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) { /* not queued (queue full): never sent */
+        /* the array form: RD_KAFKA_V_*() are GNU statement expressions */
+        const rd_kafka_vu_t vu[] = {
+            { .vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = p->topic },
+            { .vtype = RD_KAFKA_VTYPE_PARTITION, .u.i32 = p->partition },
+            { .vtype = RD_KAFKA_VTYPE_KEY, .u.mem = { p->run, strlen(p->run) } },
+            { .vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = { value, strlen(value) } },
+            { .vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY },
+            { .vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = (void *)(uintptr_t)id },
+        };
+        rd_kafka_error_t *e = rd_kafka_produceva(p->rk, vu, ARRAY_SIZE(vu));
+
+        if (e) { /* not queued (queue full): never sent */
+            rd_kafka_error_destroy(e);
             p->ops[id - 1].result = DRILL_OP_FAIL;
             p->ops[id - 1].done_usec = now_usec();
         }

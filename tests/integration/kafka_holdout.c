@@ -107,10 +107,17 @@ int main(int argc, char **argv)
     while (now_usec() - start < seconds * USEC_PER_SEC) {
         char value[32];
         int n = snprintf(value, sizeof value, "%llu", (unsigned long long)sent);
-        rd_kafka_resp_err_t e =
-                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_VALUE(value, (size_t)n),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        /* the array form: RD_KAFKA_V_*() are GNU statement expressions */
+        const rd_kafka_vu_t vu[] = {
+            { .vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = argv[2] },
+            { .vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = { value, (size_t)n } },
+            { .vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY },
+        };
+        rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, sizeof vu / sizeof vu[0]);
+        rd_kafka_resp_err_t e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
 
+        if (error)
+            rd_kafka_error_destroy(error);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(rk, 10);
             continue;
