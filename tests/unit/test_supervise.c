@@ -968,6 +968,24 @@ static pid_t node_up(pid_t *ret_pm)
     return main_pid;
 }
 
+/* A fresh state dir, the fake etcd and REST API with the leader key held by n1, and the node
+ * of node_spec(extra, handover) started and up: returns the main pid, *ret_pm the watched
+ * one, *ret_s the spec (tb_free() it). */
+static pid_t node_start(const char *extra, bool handover, struct sv_spec **ret_s, pid_t *ret_pm)
+{
+    char *held;
+    uint16_t port;
+
+    make_state_dir();
+    port = fake_dcs_start();
+    held = b64("n1");
+    put_file("held", held);
+    free(held);
+    *ret_s = node_spec(port, extra, handover);
+    sup_start(*ret_s);
+    return node_up(ret_pm);
+}
+
 static void assert_log(const char *fragment, bool present)
 {
     char *log = state_path("supervisor.log"), *text = read_text(log);
@@ -986,17 +1004,9 @@ static void assert_log(const char *fragment, bool present)
 static void test_only_the_watched_process_fences(void)
 {
     struct sv_spec *s;
-    char *held, *fragment;
-    pid_t main_pid, pm;
-    uint16_t port;
+    char *fragment;
+    pid_t pm, main_pid = node_start("(setsid sh -c 'sleep 1.6; kill -9 $$' &);", false, &s, &pm);
 
-    make_state_dir();
-    port = fake_dcs_start();
-    held = b64("n1");
-    put_file("held", held);
-    s = node_spec(port, "(setsid sh -c 'sleep 1.6; kill -9 $$' &);", false);
-    sup_start(s);
-    main_pid = node_up(&pm);
     sleep_usec(800 * MSEC); /* the decoy died by SIGKILL 1.6 s after the start */
     ASSERT_EQ(kill(main_pid, 0), 0);
     assert_log("killed by signal 9): not a service's main or watched process", true);
@@ -1013,7 +1023,6 @@ static void test_only_the_watched_process_fences(void)
         sleep_usec(20 * MSEC);
     }
     free(fragment);
-    free(held);
     tb_free(s);
     cleanup();
 }
@@ -1024,18 +1033,9 @@ static void test_only_the_watched_process_fences(void)
 static void test_clean_exit_answered_is_not_fenced(void)
 {
     struct sv_spec *s;
-    char *held, *handover;
-    pid_t main_pid, pm, pm2;
-    uint16_t port;
+    char *handover = b64("{\"leader\":\"n1\",\"member\":null}");
+    pid_t pm, pm2, main_pid = node_start("pm pm2.pid;", true, &s, &pm);
 
-    make_state_dir();
-    port = fake_dcs_start();
-    held = b64("n1");
-    handover = b64("{\"leader\":\"n1\",\"member\":null}");
-    put_file("held", held);
-    s = node_spec(port, "pm pm2.pid;", true);
-    sup_start(s);
-    main_pid = node_up(&pm);
     pm2 = read_pid_file("pm2.pid", 3 * SEC);
     /* a restart: no handover key */
     ASSERT_EQ(kill(pm, SIGTERM), 0);
@@ -1065,7 +1065,6 @@ static void test_clean_exit_answered_is_not_fenced(void)
     ASSERT_EQ(kill(main_pid, 0), 0);
     assert_log("released its lock " FAKE_LEADER_KEY " = 'n1' in etcd for the handover", true);
     assert_log("fencing service 'n1'", false);
-    free(held);
     free(handover);
     tb_free(s);
     cleanup();
@@ -1076,24 +1075,14 @@ static void test_clean_exit_answered_is_not_fenced(void)
 static void test_clean_exit_unanswered_is_fenced(void)
 {
     struct sv_spec *s;
-    char *held;
-    pid_t main_pid, pm;
-    uint16_t port;
+    pid_t pm, main_pid = node_start("", false, &s, &pm);
 
-    make_state_dir();
-    port = fake_dcs_start();
-    held = b64("n1");
-    put_file("held", held);
-    s = node_spec(port, "", false);
-    sup_start(s);
-    main_pid = node_up(&pm);
     put_file("hang", "1\n");
     ASSERT_EQ(kill(pm, SIGTERM), 0);
     ASSERT_TRUE(pid_gone(main_pid, 3 * SEC));
     assert_log("ended (exit status 0) while it holds " FAKE_LEADER_KEY
                ", and its main process did not answer its liveness probe; SIGKILL",
                true);
-    free(held);
     tb_free(s);
     cleanup();
 }
