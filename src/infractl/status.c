@@ -479,10 +479,12 @@ static const char *patroni_leader(struct role_job *jobs, size_t n)
         if (role && (streq(role, "primary") || streq(role, "master"))) {
             (void)snprintf(sv->role, sizeof sv->role, "leader");
             leader = leader ? leader : sv->name;
-        } else if (role) {
+        } else if (role && (streq(role, "replica") || streq(role, "standby_leader"))) {
             (void)snprintf(sv->role, sizeof sv->role, "%s",
                            json_is_true(json_object_get(root, "sync_standby")) ? "sync replica"
                                                                                : "replica");
+        } else if (role) { /* "demoted", "uninitialized", ...: as Patroni says */
+            (void)snprintf(sv->role, sizeof sv->role, "%s", role);
         }
         json_decref(root);
     }
