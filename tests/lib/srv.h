@@ -93,6 +93,31 @@ static inline int srv_listen(uint16_t port, int backlog, uint16_t *ret_port)
     return fd;
 }
 
+/* Reads one HTTP request from fd into req[size] for a fake server: the headers and as much body
+ * as their Content-Length says, or what came before EOF.  NUL-terminated; returns its length. */
+static inline size_t srv_http_read_request(int fd, char *req, size_t size)
+{
+    size_t len = 0;
+
+    req[0] = '\0';
+    while (len < size - 1) {
+        ssize_t k = read(fd, req + len, size - 1 - len);
+        const char *end, *cl;
+
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        req[len] = '\0';
+        end = strstr(req, "\r\n\r\n");
+        if (!end)
+            continue;
+        cl = strstr(req, "Content-Length: ");
+        if (len >= (size_t)(end + 4 - req) + (cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0))
+            break;
+    }
+    return len;
+}
+
 static inline bool srv_tcp_accepts(uint16_t port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET,

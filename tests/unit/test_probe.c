@@ -59,18 +59,9 @@ static void fake_http_start(struct fake_http *f, const char *response, unsigned 
             continue;
         if (fork() == 0) {
             char req[4096];
-            size_t len = 0;
             const char *mark = strstr(response, "%REQ%");
-            while (len < sizeof req - 1) {
-                ssize_t k = read(c, req + len, sizeof req - 1 - len);
-                if (k <= 0)
-                    break;
-                len += (size_t)k;
-                req[len] = '\0';
-                if (strstr(req, "\r\n\r\n"))
-                    break;
-            }
-            req[len] = '\0';
+            size_t len = srv_http_read_request(c, req, sizeof req);
+
             srv__sleep_ms(delay_ms);
             if (mark) {
                 (void)!write(c, response, (size_t)(mark - response));

@@ -837,25 +837,8 @@ static void fake_serve(int c, const char *handover_b64)
 {
     char req[8192], *body, *path = NULL, *text;
     struct buf v = BUF_INIT(4096);
-    size_t len = 0, want = 0;
+    size_t len = srv_http_read_request(c, req, sizeof req);
 
-    while (len < sizeof req - 1) {
-        ssize_t k = read(c, req + len, sizeof req - 1 - len);
-
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-        req[len] = '\0';
-        body = strstr(req, "\r\n\r\n");
-        if (body) {
-            const char *cl = strstr(req, "Content-Length: ");
-
-            want = (size_t)(body + 4 - req) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
-            if (len >= want)
-                break;
-        }
-    }
-    req[len] = '\0';
     body = strstr(req, "\r\n\r\n");
     body = body ? body + 4 : req + len;
     if (str_startswith(req, "GET /liveness")) {
