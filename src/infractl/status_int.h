@@ -62,6 +62,8 @@ struct json_t *status__backup_json(const struct status_backup *b);
 struct status_lag_query;
 struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
                                            const struct stack *s, uint64_t timeout_usec);
-/* Waits for the answer (bounded by the timeout given to start) and fills snap->kafka.groups.
- * NULL-safe. */
+/* Waits for the answer until the timeout given to start plus STATUS_LAG_GRACE_USEC (librdkafka's
+ * teardown), fills snap->kafka.groups or groups_error ("no answer within N ms" when the query
+ * still runs: it is abandoned, and frees itself) and releases q.  NULL-safe. */
+#define STATUS_LAG_GRACE_USEC (300 * 1000)
 void status__lag_finish(struct status_lag_query *q, struct status_snapshot *snap);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -267,23 +268,76 @@ void status__judge_kafka(struct status_snapshot *snap, const struct stack *s,
 
 /* ===== Consumer-group lag ===== */
 
+/* The query and its thread share the struct (two references, under lock).  status waits for the
+ * answer until the query's timeout plus STATUS_LAG_GRACE_USEC and no longer: librdkafka 2.0.2's
+ * rd_kafka_query_watermark_offsets() waits for its two ListOffsets answers without a deadline,
+ * and retries them while a partition's leader restarts (status took 7.6 s, and so missed a
+ * 6 s window of under-replicated partitions, when a broker was killed under load).  A query
+ * still running then is abandoned: the detached thread frees it when librdkafka returns. */
 struct status_lag_query {
-    pthread_t thread;
-    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* signalled (under lock) when done is set */
+    unsigned refs;       /* under lock */
+    bool done;           /* under lock: r, err, groups and n_groups are set */
     char *bootstrap;
     uint64_t timeout_usec;
+    uint64_t deadline_usec; /* monotonic: when status stops waiting */
     int r;
     struct err err;
     struct kfk_group_lag *groups;
     size_t n_groups;
 };
 
+/* Drops one reference (lock held); frees the query with the last one. */
+static void lag_unref_unlock(struct status_lag_query *q)
+{
+    bool last = --q->refs == 0;
+
+    (void)pthread_mutex_unlock(&q->lock);
+    if (!last)
+        return;
+    kfk_consumer_lag_free(q->groups, q->n_groups);
+    (void)pthread_cond_destroy(&q->cond);
+    (void)pthread_mutex_destroy(&q->lock);
+    free(q->bootstrap);
+    free(q);
+}
+
 static void *lag_thread(void *arg)
 {
     struct status_lag_query *q = arg;
+    struct kfk_group_lag *groups = NULL;
+    size_t n = 0;
+    struct err e = ERR_INIT;
+    int r = kfk_consumer_lag(q->bootstrap, q->timeout_usec, &groups, &n, &e);
 
-    q->r = kfk_consumer_lag(q->bootstrap, q->timeout_usec, &q->groups, &q->n_groups, &q->err);
+    (void)pthread_mutex_lock(&q->lock);
+    q->r = r;
+    q->err = e;
+    q->groups = groups;
+    q->n_groups = n;
+    q->done = true;
+    (void)pthread_cond_signal(&q->cond);
+    lag_unref_unlock(q);
     return NULL;
+}
+
+static struct status_lag_query *lag_new(char *bootstrap, uint64_t timeout_usec)
+{
+    struct status_lag_query *q = xcalloc(1, sizeof *q);
+    pthread_condattr_t ca;
+
+    (void)pthread_mutex_init(&q->lock, NULL);
+    (void)pthread_condattr_init(&ca);
+    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    (void)pthread_cond_init(&q->cond, &ca);
+    (void)pthread_condattr_destroy(&ca);
+    q->refs = 2; /* status's and the thread's */
+    q->bootstrap = bootstrap;
+    q->timeout_usec = timeout_usec;
+    q->deadline_usec = now_usec() + timeout_usec + STATUS_LAG_GRACE_USEC;
+    q->err = (struct err)ERR_INIT;
+    return q;
 }
 
 struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
@@ -291,6 +345,8 @@ struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
 {
     struct buf bootstrap = BUF_INIT(0);
     struct status_lag_query *q;
+    pthread_t thread;
+    pthread_attr_t attr;
     sigset_t all, old;
     int r;
 
@@ -310,17 +366,18 @@ struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
         buf_release(&bootstrap);
         return NULL;
     }
-    q = xcalloc(1, sizeof *q);
-    q->bootstrap = buf_detach(&bootstrap, NULL);
-    q->timeout_usec = timeout_usec;
-    q->err = (struct err)ERR_INIT;
+    q = lag_new(buf_detach(&bootstrap, NULL), timeout_usec);
+    (void)pthread_attr_init(&attr);
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* The thread (and librdkafka's, which inherit its mask) takes no signal of ours. */
     (void)sigfillset(&all);
     (void)pthread_sigmask(SIG_SETMASK, &all, &old);
-    r = pthread_create(&q->thread, NULL, lag_thread, q);
+    r = pthread_create(&thread, &attr, lag_thread, q);
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-    q->started = r == 0;
+    (void)pthread_attr_destroy(&attr);
     if (r != 0) {
+        q->refs = 1;
+        q->done = true;
         q->r = -r;
         (void)snprintf(q->err.msg, sizeof q->err.msg, "cannot start a thread: %s", strerror(r));
     }
@@ -330,15 +387,22 @@ struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
 void status__lag_finish(struct status_lag_query *q, struct status_snapshot *snap)
 {
     struct status_kafka *k = &snap->kafka;
+    struct timespec until;
 
     if (!q) {
         if (k->present)
             (void)snprintf(k->groups_error, sizeof k->groups_error, "no broker running");
         return;
     }
-    if (q->started)
-        (void)pthread_join(q->thread, NULL);
-    if (q->r < 0) {
+    until = (struct timespec){ .tv_sec = (time_t)(q->deadline_usec / USEC_PER_SEC),
+                               .tv_nsec = (long)(q->deadline_usec % USEC_PER_SEC) * 1000 };
+    (void)pthread_mutex_lock(&q->lock);
+    while (!q->done && pthread_cond_timedwait(&q->cond, &q->lock, &until) != ETIMEDOUT)
+        ;
+    if (!q->done) {
+        (void)snprintf(k->groups_error, sizeof k->groups_error, "no answer within %llu ms",
+                       (unsigned long long)(q->timeout_usec / USEC_PER_MSEC));
+    } else if (q->r < 0) {
         (void)snprintf(k->groups_error, sizeof k->groups_error, "%s",
                        q->err.msg[0] ? q->err.msg : strerror(-q->r));
     } else {
@@ -358,7 +422,5 @@ void status__lag_finish(struct status_lag_query *q, struct status_snapshot *snap
                                g->message[0] ? g->message : strerror(-g->error));
         }
     }
-    kfk_consumer_lag_free(q->groups, q->n_groups);
-    free(q->bootstrap);
-    free(q);
+    lag_unref_unlock(q);
 }
