@@ -8,6 +8,11 @@
 #   scripts/install-deps.sh --tools-dir   print where the tools below go (infractl uses the same)
 #
 # Sets (each includes the ones before it):
+#   build    the build toolchain and libraries only (a GPU host builds gpu_agent with it)
+#            + librdkafka 2.12.1, built with CMake from the C sources the crate rdkafka-sys
+#              vendors (infrastructure/librdkafka/Cargo.lock, fetched with cargo into the tools
+#              dir's cache: offline afterwards), installed static into the tools dir; Debian 12's
+#              2.0.2 can report undelivered messages as delivered (docs/drills.md)
 #   runtime  build the programs and run the local stack            (make up)
 #            + Patroni 4.1.5 from PyPI (infrastructure/patroni/requirements.txt: every
 #              dependency pinned with its hash) in a virtual environment of Debian's
@@ -15,7 +20,6 @@
 #            + Apache Kafka 4.4.0 (KRaft) and the Prometheus JMX exporter agent from Maven
 #              Central (infrastructure/kafka/pom.xml) into the tools dir, its local Maven
 #              repository cached there (offline afterwards); a system user `kafka` runs them
-#   build    the build toolchain and libraries only (a GPU host builds gpu_agent with it)
 #   tests    what `make test` calls besides that                    (make test)
 #            + OpenTofu 1.12.6 built from the Go module proxy (scripts/install-tofu.sh, ~5 min
 #              once, cached in the tools dir) for the Terraform checks
@@ -30,7 +34,9 @@ set -euo pipefail
 # ---- runtime: the build toolchain and libraries we link, and the stack's real engines
 build_pkgs=(build-essential cmake pkg-config
             libyaml-dev libjansson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev
-            libmicrohttpd-dev libsqlite3-dev librdkafka-dev)
+            libmicrohttpd-dev libsqlite3-dev
+            libssl-dev zlib1g-dev libzstd-dev  # what our librdkafka build links (below)
+            curl)  # its sources, where there is no cargo (below)
 # infrastructure/local/stack.yml (each service names its package there too).  Patroni is not
 # Debian's 3.0.2 (it can lose acknowledged writes after a leader freeze, fixed in 3.0.3) but
 # 4.1.5 from PyPI, installed by install_patroni below; python3-venv builds its environment.
@@ -117,6 +123,93 @@ install_patroni() {
     "$venv/bin/patroni" --version >&2
 }
 
+LIBRDKAFKA_VERSION=2.12.1
+# librdkafka's build: static (the programs carry it; nothing to find at run time), position-
+# independent (our executables are PIE), with TLS, zlib and zstd; lz4 from its own tree; no
+# Cyrus SASL (GSSAPI) and no libcurl (OIDC).  Part of the stamp: a change rebuilds it.
+librdkafka_cmake=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_LIBDIR=lib
+                  -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DRDKAFKA_BUILD_STATIC=ON
+                  -DRDKAFKA_BUILD_EXAMPLES=OFF -DRDKAFKA_BUILD_TESTS=OFF
+                  -DWITH_SSL=ON -DWITH_ZLIB=ON -DWITH_ZSTD=ON -DENABLE_LZ4_EXT=OFF
+                  -DWITH_SASL=OFF -DWITH_CURL=OFF)
+# Prints the librdkafka source tree of the crate rdkafka-sys that MANIFEST's Cargo.lock pins,
+# fetched into CACHE once: with cargo (it comes with this machine kind, rustup's in ~/.cargo/bin;
+# bookworm's cargo 0.66 predates the sparse crates.io index), else, where there is no cargo (a
+# debian:12 CI container), the .crate file from crates.io, checked against Cargo.lock's sha256.
+librdkafka_source() {
+    local cache=$1 manifest=$2 cargo version sum crate dir
+    cargo=$(type -P cargo || echo "$HOME/.cargo/bin/cargo")
+    if [[ -x $cargo ]]; then
+        # Offline first: a cached crate needs no network.  --locked: exactly Cargo.lock's.
+        if ! CARGO_HOME=$cache/cargo "$cargo" fetch --locked --offline --manifest-path "$manifest/Cargo.toml" >/dev/null 2>&1 &&
+            ! CARGO_HOME=$cache/cargo "$cargo" fetch --locked --manifest-path "$manifest/Cargo.toml" >&2; then
+            echo "install-deps: cannot fetch rdkafka-sys (pinned in $manifest/Cargo.lock) from crates.io; nothing installed" >&2
+            return 1
+        fi
+        dir=$(ls -d "$cache"/cargo/registry/src/*/rdkafka-sys-*+"$LIBRDKAFKA_VERSION" 2>/dev/null | head -1)
+    else
+        version=$(awk '$0 == "name = \"rdkafka-sys\"" {f = 1; next} f && /^version/ {gsub(/"/, "", $3); print $3; exit}' "$manifest/Cargo.lock")
+        sum=$(awk '$0 == "name = \"rdkafka-sys\"" {f = 1; next} f && /^checksum/ {gsub(/"/, "", $3); print $3; exit}' "$manifest/Cargo.lock")
+        crate=$cache/crates/rdkafka-sys-$version.crate
+        mkdir -p "$cache/crates"
+        if [[ ! -f $crate ]] && ! curl -fsSL --retry 3 -o "$crate.part" \
+            "https://static.crates.io/crates/rdkafka-sys/rdkafka-sys-${version/+/%2B}.crate"; then
+            rm -f "$crate.part"
+            echo "install-deps: no cargo, and cannot download rdkafka-sys $version from crates.io; nothing installed" >&2
+            return 1
+        fi
+        [[ -f $crate ]] || mv "$crate.part" "$crate"
+        if [[ $(sha256sum "$crate" | cut -d' ' -f1) != "$sum" ]]; then
+            rm -f "$crate"
+            echo "install-deps: rdkafka-sys $version does not match the sha256 in $manifest/Cargo.lock; removed, nothing installed" >&2
+            return 1
+        fi
+        dir=$cache/crates/rdkafka-sys-$version
+        [[ -d $dir ]] || tar -xzf "$crate" -C "$cache/crates"
+    fi
+    [[ -f $dir/librdkafka/CMakeLists.txt ]] || {
+        echo "install-deps: rdkafka-sys in $cache has no librdkafka $LIBRDKAFKA_VERSION tree; nothing installed" >&2
+        return 1
+    }
+    echo "$dir/librdkafka"
+}
+
+# librdkafka in $TOOLS/librdkafka-$LIBRDKAFKA_VERSION (include/, lib/librdkafka.a), built from
+# the crate rdkafka-sys (its librdkafka/ directory), fetched by the pinned Cargo.lock into
+# $TOOLS/cache (a second run needs no network).  Idempotent.
+install_librdkafka() {
+    local tools dest manifest stamp src stage log
+    tools=$(tools_dir)
+    dest=$tools/librdkafka-$LIBRDKAFKA_VERSION
+    manifest=$(cd "$(dirname "$0")/.." && pwd)/infrastructure/librdkafka
+    stamp=$( (cat "$manifest/Cargo.toml" "$manifest/Cargo.lock"; echo "${librdkafka_cmake[*]}") | sha256sum | cut -d' ' -f1)
+    if [[ -f $dest/lib/librdkafka.a && $(cat "$dest/.build.sha256" 2>/dev/null) == "$stamp" ]]; then
+        return 0
+    fi
+    [[ $mode == check ]] && { echo "install-deps: librdkafka $LIBRDKAFKA_VERSION is not installed in $dest" >&2; return 1; }
+    echo "install-deps: building librdkafka $LIBRDKAFKA_VERSION into $dest (sources: crates.io rdkafka-sys, ~40 s)" >&2
+    mkdir -p "$tools/cache"
+    chmod 755 "$tools"
+    src=$(librdkafka_source "$tools/cache" "$manifest") || return 1
+    stage=$(mktemp -d)
+    log=$stage/build.log
+    if ! { cmake -S "$src" -B "$stage/build" -DCMAKE_INSTALL_PREFIX="$dest" "${librdkafka_cmake[@]}" &&
+        cmake --build "$stage/build" -j"$(nproc)" &&
+        DESTDIR=$stage/root cmake --install "$stage/build"; } >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        echo "install-deps: building librdkafka $LIBRDKAFKA_VERSION failed (log above); nothing installed" >&2
+        rm -rf "$stage"
+        return 1
+    fi
+    rm -rf "$dest"
+    mkdir -p "$(dirname "$dest")"
+    mv "$stage/root$dest" "$dest"
+    rm -rf "$stage"
+    echo "$stamp" >"$dest/.build.sha256"
+    chmod -R a+rX "$tools"
+    echo "install-deps: librdkafka $(sed -n 's/^Version: //p' "$dest/lib/pkgconfig/rdkafka-static.pc") in $dest" >&2
+}
+
 KAFKA_VERSION=4.4.0
 # Kafka's jars in $TOOLS/kafka-$KAFKA_VERSION/libs, resolved by Maven from Maven Central into a
 # local repository in $TOOLS/cache/m2 (a second run works offline).  Idempotent.
@@ -170,11 +263,12 @@ usage() {
 
 want=()
 tools=0    # Patroni, Kafka (runtime and above)
+rdkafka=0  # librdkafka (build and above)
 tofu=0     # OpenTofu for the Terraform checks (tests and above)
 add_set() {
     case $1 in
-    build) want+=("${build_pkgs[@]}") ;;
-    runtime) want+=("${build_pkgs[@]}" "${stack_pkgs[@]}" "${kafka_pkgs[@]}" "${monitoring_pkgs[@]}"); tools=1 ;;
+    build) want+=("${build_pkgs[@]}"); rdkafka=1 ;;
+    runtime) add_set build; want+=("${stack_pkgs[@]}" "${kafka_pkgs[@]}" "${monitoring_pkgs[@]}"); tools=1 ;;
     tests) add_set runtime; want+=("${test_pkgs[@]}"); tofu=1 ;;
     ci | all) add_set tests; want+=("${ci_pkgs[@]}") ;;
     bench) add_set tests ;;
@@ -212,6 +306,7 @@ SUDO=""
 [[ $(id -u) -ne 0 ]] && SUDO=sudo
 # What comes from the other registries, once the Debian packages are there.
 install_tools() {
+    if ((rdkafka)); then install_librdkafka || return 1; fi
     if ((tools)); then install_patroni && install_kafka && ensure_kafka_user || return 1; fi
     if ((tofu)); then
         if [[ $mode == check ]]; then

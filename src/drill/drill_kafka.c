@@ -38,9 +38,10 @@ static const char *const producer_conf[][2] = {
     { "acks", "all" },
     { "enable.idempotence", "true" },
     { "linger.ms", "0" },
-    /* librdkafka 2.0.2 (Debian 12) turns a leader change with several requests in flight into
+    /* librdkafka 2.0.2 (Debian 12) turned a leader change with several requests in flight into
      * a fatal "out of order sequence number" (fixed in 2.3.0, confluentinc/librdkafka#4438):
-     * one request in flight keeps it to the single possibly-persisted message. */
+     * one request in flight kept it to the single possibly-persisted message.  Kept with
+     * 2.12.1 so that every series measures the same producer. */
     { "max.in.flight.requests.per.connection", "1" },
     { "message.timeout.ms", "30000" }, /* retried until then: no acked write given up */
     { "request.timeout.ms", "5000" },  /* the brokers' wait for acks=all; default 30000 */

@@ -43,7 +43,7 @@ static uint64_t default_max_gap(const char *cluster, const char *fault)
         return streq(fault, "pause") || streq(fault, "partition") ? 5 * USEC_PER_SEC
                                                                   : 2500 * USEC_PER_MSEC;
     /* the 10 s cut, the fencing (~2 s, ~4.5 s when the cut broker leads the quorum) and a
-     * reconnect: librdkafka 2.0.2 may follow the cut leader until the cut ends */
+     * reconnect: a client may follow the cut leader until the cut ends (librdkafka 2.0.2 did) */
     if (streq(fault, "partition"))
         return 15 * USEC_PER_SEC;
     return streq(fault, "pause") ? 6 * USEC_PER_SEC : 3 * USEC_PER_SEC;

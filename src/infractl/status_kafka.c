@@ -6,7 +6,7 @@
  * Partitions come from each broker's status probe (a librdkafka metadata request: probe
  * type kafka, whose detail has one line per broker).  The quorum role does not: under KRaft a
  * metadata answer names some live broker as "controller", and a client cannot ask the quorum
- * itself with librdkafka 2.0.2 (no DescribeQuorum), while the JMX exporter takes 100-500 ms to
+ * itself with librdkafka (no DescribeQuorum), while the JMX exporter takes 100-500 ms to
  * answer.  Every node records the quorum as it knows it in its metadata log directory
  * (__cluster_metadata-0/quorum-state: leaderId, leaderEpoch, currentVoters, rewritten on each
  * election); the record with the highest epoch names the leader.  The node's id and that
@@ -269,11 +269,12 @@ void status__judge_kafka(struct status_snapshot *snap, const struct stack *s,
 /* ===== Consumer-group lag ===== */
 
 /* The query and its thread share the struct (two references, under lock).  status waits for the
- * answer until the query's timeout plus STATUS_LAG_GRACE_USEC and no longer: librdkafka 2.0.2's
- * rd_kafka_query_watermark_offsets() waits for its two ListOffsets answers without a deadline,
- * and retries them while a partition's leader restarts (status took 7.6 s, and so missed a
- * 6 s window of under-replicated partitions, when a broker was killed under load).  A query
- * still running then is abandoned: the detached thread frees it when librdkafka returns. */
+ * answer until the query's timeout plus STATUS_LAG_GRACE_USEC and no longer: a librdkafka call
+ * cannot be cancelled and may outlive its timeout.  2.0.2's rd_kafka_query_watermark_offsets()
+ * waited for its two ListOffsets answers without a deadline and retried them while a
+ * partition's leader restarted (status took 7.6 s, and so missed a 6 s window of
+ * under-replicated partitions, when a broker was killed under load); 2.12.1 bounds that one.  A
+ * query still running then is abandoned: the detached thread frees it when librdkafka returns. */
 struct status_lag_query {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled (under lock) when done is set */

@@ -107,6 +107,49 @@ static void client_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
     log_debug("librdkafka[%d] %s: %s", level, fac, buf);
 }
 
+/* Records the bootstrap server a transport error names ("host:port/bootstrap: Connect to ...");
+ * all_down once every one has failed. */
+static void note_failed(struct kfk_client *c, const char *reason)
+{
+    const char *end = strstr(reason, "/bootstrap: ");
+    size_t len = end ? (size_t)(end - reason) : 0;
+
+    if (!end || len >= sizeof c->failed[0])
+        return;
+    for (unsigned i = 0; i < c->n_failed; i++)
+        if (strncmp(c->failed[i], reason, len) == 0 && c->failed[i][len] == '\0')
+            return;
+    if (c->n_failed < KFK_BOOTSTRAP_MAX) {
+        memcpy(c->failed[c->n_failed], reason, len);
+        c->failed[c->n_failed][len] = '\0';
+        c->n_failed++;
+    }
+    if (c->n_failed >= c->n_bootstrap)
+        c->all_down = true;
+}
+
+/* The number of distinct entries in a bootstrap list (at most KFK_BOOTSTRAP_MAX). */
+static unsigned bootstrap_count(const char *bootstrap)
+{
+    const char *seen[KFK_BOOTSTRAP_MAX];
+    size_t seen_len[KFK_BOOTSTRAP_MAX];
+    unsigned n = 0;
+
+    for (const char *p = bootstrap; *p && n < KFK_BOOTSTRAP_MAX;) {
+        size_t len = strcspn(p, ",");
+        bool dup = len == 0;
+
+        for (unsigned i = 0; i < n && !dup; i++)
+            dup = seen_len[i] == len && strncmp(seen[i], p, len) == 0;
+        if (!dup) {
+            seen[n] = p;
+            seen_len[n++] = len;
+        }
+        p += len + (p[len] == ',');
+    }
+    return n ? n : 1;
+}
+
 /* Served by rd_kafka_poll() only, on the calling thread (no background queue is enabled). */
 static void client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -114,10 +157,12 @@ static void client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *o
 
     (void)rk;
     log_debug("librdkafka error %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         c->all_down = true;
-    else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE)
+    } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
         (void)snprintf(c->down_reason, sizeof c->down_reason, "%s", reason);
+        note_failed(c, reason);
+    }
 }
 
 static int clamp_ms(uint64_t ms, int lo, int hi)
@@ -158,6 +203,7 @@ int kfk__client_open(struct kfk_client *c, const char *bootstrap, uint64_t timeo
     *c = (struct kfk_client){ .bootstrap = bootstrap };
     if (!bootstrap || !bootstrap[0])
         return err_set(reterr, -EINVAL, 0, 0, "no bootstrap servers");
+    c->n_bootstrap = bootstrap_count(bootstrap);
     if (timeout_usec == 0)
         return err_set(reterr, -EINVAL, 0, 0, "zero timeout");
     (void)snprintf(sock_ms, sizeof sock_ms, "%d", clamp_ms(ms, 10, 300000));

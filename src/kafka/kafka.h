@@ -14,8 +14,8 @@
  *
  * Calls are thread-safe and may run concurrently (each has its own client); they must not be
  * called from a librdkafka callback.  Every thread librdkafka starts has all signals blocked.
- * Its sockets are O_CLOEXEC, but librdkafka 2.0.2 makes each broker's wakeup pipe with plain
- * pipe() (2 fds per known broker, open while a call runs): a program that fork()s and exec()s
+ * Its sockets are O_CLOEXEC, but librdkafka (2.12.1 as 2.0.2) makes each broker's wakeup pipe with
+ * plain pipe() (2 fds per known broker, open while a call runs): a program that fork()s and exec()s
  * from another thread meanwhile passes them on unless its child closes fds >= 3
  * (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) before execve()).
  * librdkafka's own log lines go to core/log.h at debug level; the adapter prints nothing else.
@@ -78,7 +78,7 @@ struct kfk_metadata {
     size_t n_topics;
     /* The controller id the answer carried, as librdkafka reports it; -1 when unknown.  Under
      * KRaft a broker answers with some live broker's id (clients cannot reach the quorum's
-     * controllers), and librdkafka 2.0.2's mock cluster always answers 0. */
+     * controllers), and librdkafka's mock cluster always answers 0. */
     int32_t controller_id;
     int32_t orig_broker_id; /* the broker that answered; -1 when librdkafka had no id for it */
     char *orig_broker_name; /* owned; librdkafka's name for it ("127.0.0.1:9092/1") */
@@ -168,10 +168,11 @@ struct kfk_topic_result {
 
 /* Makes the cluster match specs[0..n): creates missing topics (CreateTopics, with their
  * configs), and for existing ones replaces the dynamic config when it differs from the spec's
- * (DescribeConfigs, then AlterConfigs: librdkafka 2.0.2 has no IncrementalAlterConfigs) and adds
- * partitions when there are fewer than the spec's (CreatePartitions).  A replication factor
- * that differs, or a partition count above the spec's, is reported, never changed.  Idempotent:
- * a second apply of the same specs reports KFK_TOPIC_UNCHANGED for each.
+ * (DescribeConfigs, then AlterConfigs: written for librdkafka 2.0.2, which had no
+ * IncrementalAlterConfigs) and adds partitions when there are fewer than the spec's
+ * (CreatePartitions).  A replication factor that differs, or a partition count above the spec's, is
+ * reported, never changed.  Idempotent: a second apply of the same specs reports
+ * KFK_TOPIC_UNCHANGED for each.
  *
  * On success *ret_results holds n results in spec order (the caller frees them with
  * kfk_topic_results_free()) and the return value is how many have status KFK_TOPIC_ERROR.

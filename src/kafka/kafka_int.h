@@ -13,6 +13,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+/* The librdkafka that cmake/Rdkafka.cmake builds against; 2.0.2 (Debian 12's headers) loses
+ * acknowledged messages after a leader change and lets watermark queries run past their
+ * timeout. */
+#if RD_KAFKA_VERSION < 0x020c0100
+#error "librdkafka 2.12.1 or newer required: scripts/install-deps.sh build installs it"
+#endif
+
 #include "core/macro.h"
 #include "kafka.h"
 
@@ -22,6 +29,9 @@
  * of it), so its own timeout result arrives before the call's deadline. */
 #define KFK_GRACE_MS 50
 
+/* Bootstrap servers told apart when counting failures (more count as this many). */
+#define KFK_BOOTSTRAP_MAX 16
+
 struct kfk_client {
     rd_kafka_t *rk;        /* owned */
     const char *bootstrap; /* borrowed */
@@ -30,6 +40,11 @@ struct kfk_client {
      * thread. */
     bool all_down;
     char down_reason[200]; /* the last transport error before everything went down */
+    /* librdkafka >= 2.10 raises no _ALL_BROKERS_DOWN for bootstrap servers that refuse (it
+     * re-bootstraps instead): all_down is also set once each bootstrap server has failed. */
+    unsigned n_bootstrap; /* distinct entries in bootstrap */
+    unsigned n_failed;
+    char failed[KFK_BOOTSTRAP_MAX][64]; /* librdkafka's names of the servers that failed */
 };
 
 /* Creates the client for one call (producer type: no consumer group to leave on teardown).

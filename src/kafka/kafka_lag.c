@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kafka_lag.c - consumer-group lag: ListConsumerGroups, then one ListConsumerGroupOffsets per
- * group (librdkafka 2.0.2 takes one group per request), then the high watermark of each
+ * group (librdkafka takes one group per request), then the high watermark of each
  * committed partition (rd_kafka_query_watermark_offsets, asked once per partition however many
  * groups committed it).  lag = max(0, high - committed), the way kafka_exporter computes
  * kafka_consumergroup_lag. */

@@ -2,10 +2,10 @@
 /* kafka_topics.c - topics as code: one metadata request, then at most one CreateTopics, one
  * DescribeConfigs, one AlterConfigs and one CreatePartitions request, each for every topic
  * that needs it, in two rounds of concurrent requests (create + describe, then alter + add
- * partitions), all within the call's deadline.  librdkafka 2.0.2 sends all four to the
+ * partitions), all within the call's deadline.  librdkafka sends all four to the
  * controller (under KRaft: the broker the metadata named, which forwards them).
  *
- * librdkafka 2.0.2 has AlterConfigs but not IncrementalAlterConfigs (added in 2.2.0).
+ * AlterConfigs, not IncrementalAlterConfigs (librdkafka 2.2.0; this was written for 2.0.2).
  * AlterConfigs replaces a topic's whole dynamic config, which is what a spec that lists the
  * whole config wants; the comparison beforehand (DescribeConfigs, entries whose source is
  * DYNAMIC_TOPIC_CONFIG) keeps a second apply from sending anything. */

@@ -74,7 +74,7 @@ struct probe;
  * probe_free() never waits for it: joining would stall the caller's loop for up to the timeout
  * behind a hung broker, and librdkafka calls cannot be cancelled.  A freed probe's thread ends
  * on its own within the timeout (plus librdkafka's teardown, a few ms) and frees the job.
- * While it runs, librdkafka 2.0.2 holds pipes without O_CLOEXEC (kafka/kafka.h): a caller that
+ * While it runs, librdkafka holds pipes without O_CLOEXEC (kafka/kafka.h): a caller that
  * forks and execs meanwhile should close fds >= 3 in the child.
  *
  * Starts a probe that must finish within timeout_usec.  The spec is borrowed and must outlive

@@ -203,7 +203,7 @@ static void NORETURN child_exec(const struct sv_spawn_plan *plan, int null_fd, i
     if (dup3(null_fd, 0, 0) < 0 || dup3(out_fd, 1, 0) < 0 || dup3(out_fd, 2, 0) < 0)
         goto fail;
     /* Nothing else crosses execve(): libraries in the supervisor's other threads open fds
-     * without O_CLOEXEC (librdkafka 2.0.2's broker wakeup pipes, during a kafka probe).  Kernels
+     * without O_CLOEXEC (librdkafka's broker wakeup pipes, during a kafka probe).  Kernels
      * before 5.11 refuse the flag; then only our own fds are known to be CLOEXEC. */
     (void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 

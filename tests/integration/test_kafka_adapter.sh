@@ -4,7 +4,7 @@
 # jars of infrastructure/kafka/pom.xml, in a temp dir, on ports 29092-29094 (brokers) and
 # 29192-29194 (controllers), never the local stack's, and below the ephemeral range
 # (32768-60999), where an outbound connection's source port could take one first.  What
-# librdkafka 2.0.2's mock cluster cannot show is checked here: CreateTopics / DescribeConfigs /
+# librdkafka's mock cluster cannot show is checked here: CreateTopics / DescribeConfigs /
 # AlterConfigs / CreatePartitions, ListConsumerGroups, replication factor 2, ISR shrink
 # (under-replicated), offline partitions, and a probe of a SIGSTOPped broker returning within
 # its timeout.

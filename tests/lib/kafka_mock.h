@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* kafka_mock.h - librdkafka's built-in mock cluster for tests (librdkafka 2.0.2, Debian 12).
+/* kafka_mock.h - librdkafka's built-in mock cluster for tests (librdkafka 2.12.1, which
+ * scripts/install-deps.sh builds: cmake/Rdkafka.cmake).
  * Header-only.  The cluster runs in threads of this process: create it inside the test case
  * (t.h forks each case) and stop it before the case returns.
  *
@@ -9,10 +10,10 @@
  *   ... kfk_*(m.bootstraps, ...) or kmock_port(&m, 1) for one broker ...
  *   kmock_stop(&m);
  *
- * What 2.0.2's mock does (research/ha.md §3.2, checked against its source):
+ * What the mock does (research/ha.md §3.2 for 2.0.2; 2.12.1's rdkafka_mock*.c checked again):
  *   - Metadata lists every broker, down or not, and ControllerId 0 (never set);
- *   - a topic's replication factor is ignored: every partition gets min(3, brokers) replicas,
- *     and ISR == replicas always, so no partition is ever under-replicated;
+ *   - a topic gets the replication factor asked for (2.0.2 gave every partition min(3,
+ *     brokers) replicas), and ISR == replicas always, so no partition is ever under-replicated;
  *   - rd_kafka_mock_broker_set_down() closes connections and refuses new ones but moves no
  *     leader: rd_kafka_mock_partition_set_leader() does that (-1: offline);
  *   - no CreateTopics, CreatePartitions, DescribeConfigs, AlterConfigs, ListGroups or

@@ -615,7 +615,7 @@ static void test_kafka_healthy(void)
     unsigned lines = 0;
 
     kmock_start(&m, 3);
-    ASSERT_EQ(rd_kafka_mock_topic_create(m.mc, "orders", 6, 2), 0);
+    ASSERT_EQ(rd_kafka_mock_topic_create(m.mc, "orders", 6, 3), 0); /* a replica on each */
     s.port = kmock_port(&m, 2);
     ASSERT_OK(run(&s, 3000 * MSEC, &msg, &det));
     ASSERT_STREQ(buf_str(&msg), "3 brokers, controller 0");

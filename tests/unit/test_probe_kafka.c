@@ -3,7 +3,7 @@
  * fake in place of kfk_probe() (probe__kafka_run): results handed over through the pipe, probes
  * finished by their deadline or freed while their thread still runs, the signal mask.  No
  * librdkafka thread is started here, so this test also runs under ThreadSanitizer (make tsan),
- * which cannot follow librdkafka 2.0.2's glibc C11 threads; test_probe.c runs the real thing
+ * which cannot follow librdkafka's glibc C11 threads; test_probe.c runs the real thing
  * against librdkafka's mock cluster. */
 #include <errno.h>
 #include <poll.h>
