@@ -107,14 +107,16 @@ static void client_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
     log_debug("librdkafka[%d] %s: %s", level, fac, buf);
 }
 
-/* Records the bootstrap server a transport error names ("host:port/bootstrap: Connect to ...");
- * all_down once every one has failed. */
+/* Records the bootstrap server whose connection could not be made ("host:port/bootstrap:
+ * Connect to ... failed", "... Failed to resolve ..."); all_down once every one has failed.  A
+ * connection that was up and closed (a learned broker, an idle bootstrap one) is not counted. */
 static void note_failed(struct kfk_client *c, const char *reason)
 {
     const char *end = strstr(reason, "/bootstrap: ");
     size_t len = end ? (size_t)(end - reason) : 0;
 
-    if (!end || len >= sizeof c->failed[0])
+    if (!end || len >= sizeof c->failed[0] ||
+        (!strstr(end, ": Connect to ") && !strstr(end, "Failed to resolve")))
         return;
     for (unsigned i = 0; i < c->n_failed; i++)
         if (strncmp(c->failed[i], reason, len) == 0 && c->failed[i][len] == '\0')
