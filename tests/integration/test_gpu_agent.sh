@@ -200,8 +200,17 @@ ok "an unknown GPU is 404" test "$code" = 404
 # ===== 6. Drain later: the running task finishes first =====
 w1=$(worker_pid 1)
 : >"$tmp/worker1.tasks"
-set_state "xid 1 1 63"
-ok "XID 63 drains GPU 1 at once" retry 2 metric_is gpu_drained 1 1
+# The undrain above makes the agent rebuild its event set when its current wait ends (up to
+# 500 ms), and a new set only sees XIDs numbered above those present at its creation (as NVML
+# records only later events): one written in between is never delivered.  So each try is a new
+# XID, with a higher sequence number, until the drain shows.
+xid_seq=1
+xid63_drains() {
+    set_state "xid $xid_seq 1 63"
+    xid_seq=$((xid_seq + 1))
+    retry 1 metric_is gpu_drained 1 1
+}
+ok "XID 63 drains GPU 1 at once" retry 3 xid63_drains
 ok "... but its worker keeps running its task" bash -c "kill -0 $w1 && [[ ! -s $tmp/worker1.tasks ]]"
 ok "... which finishes, then the worker exits" retry 5 bash -c "! kill -0 $w1 2>/dev/null"
 ok "the task ran to its end (rc 0)" grep -q "rc=0" "$tmp/worker1.tasks"
