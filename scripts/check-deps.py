@@ -83,10 +83,8 @@ def word_literal(w):
     s = ""
     for p in w.get("Parts", []):
         t = p.get("Type")
-        if t == "Lit":
-            s += p["Value"]
-        elif t == "SglQuoted":
-            s += p["Value"]
+        if t in ("Lit", "SglQuoted"):
+            s += p.get("Value", "")  # shfmt leaves out an empty one ('')
         elif t == "DblQuoted":
             inner = word_literal(p)
             if inner is None:
@@ -103,7 +101,7 @@ def word_text(w):
     for p in (w or {}).get("Parts", []):
         t = p.get("Type")
         if t in ("Lit", "SglQuoted"):
-            s += p["Value"]
+            s += p.get("Value", "")  # shfmt leaves out an empty value ('')
         elif t == "DblQuoted":
             s += word_text(p)
         else:

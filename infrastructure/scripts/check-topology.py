@@ -306,6 +306,38 @@ KAFKA_DETECTION = (("broker.session.timeout.ms", "broker_session_timeout_ms"),
                    ("controller.quorum.election.timeout.ms", "controller_quorum_election_timeout_ms"))
 
 
+# Sentinel's failover timing: option of `sentinel <option> <master> <value>`, clusters.sentinel key.
+SENTINEL_TUNING = (("down-after-milliseconds", "down_after_milliseconds"),
+                   ("failover-timeout", "failover_timeout"),
+                   ("parallel-syncs", "parallel_syncs"))
+
+
+def sentinel_args(cmd):
+    """{option: value} of the `--sentinel OPTION MASTER VALUE` arguments of a command line."""
+    cmd = [str(a) for a in cmd or []]
+    return {cmd[i + 1]: cmd[i + 3] for i in range(len(cmd) - 3) if cmd[i] == "--sentinel"}
+
+
+def check_sentinel_commands(c, t, rel, svcs):
+    """Every Sentinel of a local stack file applies the tuning on its command line: Sentinel
+    rewrites sentinel.conf, so a template's lines would reach only a first start."""
+    for lname, s in sorted(svcs.items()):
+        if s.get("kind") != "sentinel":
+            continue
+        got = sentinel_args(s.get("command"))
+        for opt, key in SENTINEL_TUNING:
+            v = got.get(opt)
+            c.same(rel, f"services.{lname}.command --sentinel {opt}", int(v) if v and v.isdigit() else v,
+                   t.clusters["sentinel"][key], f"clusters.sentinel.{key}")
+        tmpl = stack_template(svcs, lname, ".conf")
+        text = c.read(tmpl) if tmpl else ""
+        for opt, _ in SENTINEL_TUNING:
+            c.checked += 1
+            if re.search(rf"^sentinel {opt} ", text, re.M):
+                c.err(tmpl, f"sentinel {opt}", "is set in the template, which reaches only a first start; "
+                                               "the command line sets it (--sentinel)")
+
+
 def check_local_templates(c, t, svcs):
     k = t.clusters["kafka"]
     members = t.members("kafka", "local")
@@ -348,6 +380,9 @@ def check_local_templates(c, t, svcs):
                t.member_port(primary, "redis"), f"services.{primary}.ports.redis")
         c.same(rel, "sentinel monitor (quorum)", int(mon.group(2)) if mon else None,
                t.clusters["sentinel"]["quorum"], "clusters.sentinel.quorum")
+    check_sentinel_commands(c, t, "infrastructure/local/stack.yml", svcs)
+    rel = "infrastructure/local/drill-netns-redis.yml"
+    check_sentinel_commands(c, t, rel, (c.yaml(rel) or {}).get("services") or {})
     etcd = ",".join(f"127.0.0.1:{t.member_port(m, 'client')}" for m in t.members("etcd", "local"))
     for m in t.members("postgres", "local"):
         rel = stack_template(svcs, t.local_name(m), f"{m}.yml")
@@ -520,6 +555,10 @@ def check_compose_configs(c, t, names):
            f"{primary}:{t.member_port(primary, 'redis')}", "clusters.redis.members[0] and its port")
     c.same(rel, "sentinel monitor (quorum)", int(mon.group(3)) if mon else None,
            t.clusters["sentinel"]["quorum"], "clusters.sentinel.quorum")
+    for opt, key in SENTINEL_TUNING:
+        got = re.search(rf"^sentinel {opt} \S+ (\S+)", c.read(rel), re.M)
+        c.same(rel, f"sentinel {opt}", int(got.group(1)) if got and got.group(1).isdigit() else None,
+               t.clusters["sentinel"][key], f"clusters.sentinel.{key}")
     rel = "infrastructure/compose/patroni/patroni.yml"
     got = ((c.yaml(rel) or {}).get("etcd3") or {}).get("hosts")
     want = ",".join(f"{m}:{t.member_port(m, 'client')}" for m in t.members("etcd", "production"))

@@ -43,12 +43,13 @@ ok "... saying why: its Redis nodes have no netns, use the drill cluster" \
 ok "the Redis drill cluster comes up in its namespaces (drill-netns.sh --cluster redis up)" \
     env INFRACTL="$INFRACTL" "$net" --cluster redis up
 
-# The drill cluster's Sentinels run with the main stack's (and production's) timeouts.
+# The drill cluster's Sentinels run with production's (and the main stack's) timeouts:
+# check-topology.py holds the stack files' command lines to the same topology.yml values.
 export REDISCLI_AUTH=
 for key in down-after-milliseconds failover-timeout; do
-    want=$(sed -n "s/^sentinel $key mymaster //p" "$root/infrastructure/local/templates/sentinel/sentinel1.conf")
+    want=$(sed -n "s/^sentinel $key mymaster //p" "$root/infrastructure/compose/redis/sentinel.conf")
     got=$(redis-cli -h 10.232.0.12 -p 26379 SENTINEL master mymaster | sed -n "/^$key\$/{n;p}")
-    ok "Sentinel $key is the main stack's ($got = $want)" test -n "$want" -a "$got" = "$want"
+    ok "Sentinel $key is production's ($got = $want)" test -n "$want" -a "$got" = "$want"
 done
 
 INFRACTL=$INFRACTL "$net" --cluster redis infractl drill redis --fault partition \

@@ -99,6 +99,18 @@ plant "the production broker count of the topics" $I/kafka/topics.yml "    broke
     "$I/kafka/topics.yml: profiles.production.brokers: is 4" "clusters.kafka.members (production) is 3"
 plant "the Sentinel quorum in compose" $I/compose/redis/sentinel.conf "redis1 6380 2" "redis1 6380 3" \
     "$I/compose/redis/sentinel.conf: sentinel monitor (quorum): is 3" "clusters.sentinel.quorum is 2"
+plant "a production Sentinel down-after of its own" $I/compose/redis/sentinel.conf "down-after-milliseconds mymaster 2000" "down-after-milliseconds mymaster 5000" \
+    "$I/compose/redis/sentinel.conf: sentinel down-after-milliseconds: is 5000" "clusters.sentinel.down_after_milliseconds is 2000"
+plant "a local Sentinel failover-timeout of its own" $I/local/stack.yml "failover-timeout, mymaster, \"10000\"" "failover-timeout, mymaster, \"180000\"" \
+    "$I/local/stack.yml: services.sentinel1.command --sentinel failover-timeout: is 180000" "clusters.sentinel.failover_timeout is 10000"
+plant "a drill Sentinel without the timing on its command line" $I/local/drill-netns-redis.yml "          --sentinel, down-after-milliseconds, mymaster, \"2000\",
+" "" \
+    "$I/local/drill-netns-redis.yml: services.sentinel1.command --sentinel down-after-milliseconds: is None" "clusters.sentinel.down_after_milliseconds is 2000"
+plant "the timing back in a local Sentinel template (it reaches a first start only)" $I/local/templates/sentinel/sentinel2.conf "sentinel auth-pass mymaster \${secret.redis}
+" "sentinel auth-pass mymaster \${secret.redis}
+sentinel parallel-syncs mymaster 1
+" \
+    "$I/local/templates/sentinel/sentinel2.conf: sentinel parallel-syncs: is set in the template" "the command line sets it"
 plant "a local Kafka replication factor" $I/local/templates/kafka/kafka2.properties "default.replication.factor=2" "default.replication.factor=3" \
     "$I/local/templates/kafka/kafka2.properties: default.replication.factor: is 3" "clusters.kafka.replication_factor is 2"
 plant "a production broker session timeout of its own" $I/compose/kafka/kafka.env "KAFKA_BROKER_SESSION_TIMEOUT_MS=1250" "KAFKA_BROKER_SESSION_TIMEOUT_MS=9000" \
