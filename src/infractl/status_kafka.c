@@ -13,16 +13,14 @@
  * directory are read from its server.properties (the argument after kafka.Kafka in the stack
  * file's command) and its --override options, as Kafka itself reads them. */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "core/alloc.h"
+#include "core/bgjob.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fd.h"
@@ -268,77 +266,44 @@ void status__judge_kafka(struct status_snapshot *snap, const struct stack *s,
 
 /* ===== Consumer-group lag ===== */
 
-/* The query and its thread share the struct (two references, under lock).  status waits for the
- * answer until the query's timeout plus STATUS_LAG_GRACE_USEC and no longer: a librdkafka call
- * cannot be cancelled and may outlive its timeout.  2.0.2's rd_kafka_query_watermark_offsets()
- * waited for its two ListOffsets answers without a deadline and retried them while a
- * partition's leader restarted (status took 7.6 s, and so missed a 6 s window of
- * under-replicated partitions, when a broker was killed under load); 2.12.1 bounds that one.  A
- * query still running then is abandoned: the detached thread frees it when librdkafka returns. */
-struct status_lag_query {
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* signalled (under lock) when done is set */
-    unsigned refs;       /* under lock */
-    bool done;           /* under lock: r, err, groups and n_groups are set */
+/* The query runs as a bgjob (core/bgjob.h).  status waits for the answer until the query's
+ * timeout plus STATUS_LAG_GRACE_USEC and no longer: a librdkafka call cannot be cancelled and
+ * may outlive its timeout.  2.0.2's rd_kafka_query_watermark_offsets() waited for its two
+ * ListOffsets answers without a deadline and retried them while a partition's leader restarted
+ * (status took 7.6 s, and so missed a 6 s window of under-replicated partitions, when a broker
+ * was killed under load); 2.12.1 bounds that one.  A query still running then is abandoned and
+ * frees itself when librdkafka returns. */
+struct lag_call { /* the job's argument */
     char *bootstrap;
     uint64_t timeout_usec;
-    uint64_t deadline_usec; /* monotonic: when status stops waiting */
     int r;
     struct err err;
     struct kfk_group_lag *groups;
     size_t n_groups;
 };
 
-/* Drops one reference (lock held); frees the query with the last one. */
-static void lag_unref_unlock(struct status_lag_query *q)
-{
-    bool last = --q->refs == 0;
+struct status_lag_query {
+    struct bgjob *job;
+    struct lag_call *call; /* the job's; read once the job is done */
+    uint64_t timeout_usec;
+    uint64_t deadline_usec; /* monotonic: when status stops waiting */
+    int start_error;        /* -errno: the job did not start */
+};
 
-    (void)pthread_mutex_unlock(&q->lock);
-    if (!last)
-        return;
-    kfk_consumer_lag_free(q->groups, q->n_groups);
-    (void)pthread_cond_destroy(&q->cond);
-    (void)pthread_mutex_destroy(&q->lock);
-    free(q->bootstrap);
-    free(q);
+static void lag_run(void *arg)
+{
+    struct lag_call *c = arg;
+
+    c->r = kfk_consumer_lag(c->bootstrap, c->timeout_usec, &c->groups, &c->n_groups, &c->err);
 }
 
-static void *lag_thread(void *arg)
+static void lag_call_free(void *arg)
 {
-    struct status_lag_query *q = arg;
-    struct kfk_group_lag *groups = NULL;
-    size_t n = 0;
-    struct err e = ERR_INIT;
-    int r = kfk_consumer_lag(q->bootstrap, q->timeout_usec, &groups, &n, &e);
+    struct lag_call *c = arg;
 
-    (void)pthread_mutex_lock(&q->lock);
-    q->r = r;
-    q->err = e;
-    q->groups = groups;
-    q->n_groups = n;
-    q->done = true;
-    (void)pthread_cond_signal(&q->cond);
-    lag_unref_unlock(q);
-    return NULL;
-}
-
-static struct status_lag_query *lag_new(char *bootstrap, uint64_t timeout_usec)
-{
-    struct status_lag_query *q = xcalloc(1, sizeof *q);
-    pthread_condattr_t ca;
-
-    (void)pthread_mutex_init(&q->lock, NULL);
-    (void)pthread_condattr_init(&ca);
-    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    (void)pthread_cond_init(&q->cond, &ca);
-    (void)pthread_condattr_destroy(&ca);
-    q->refs = 2; /* status's and the thread's */
-    q->bootstrap = bootstrap;
-    q->timeout_usec = timeout_usec;
-    q->deadline_usec = now_usec() + timeout_usec + STATUS_LAG_GRACE_USEC;
-    q->err = (struct err)ERR_INIT;
-    return q;
+    kfk_consumer_lag_free(c->groups, c->n_groups);
+    free(c->bootstrap);
+    free(c);
 }
 
 struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
@@ -346,10 +311,6 @@ struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
 {
     struct buf bootstrap = BUF_INIT(0);
     struct status_lag_query *q;
-    pthread_t thread;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    int r;
 
     for (size_t i = 0; i < snap->n_services; i++) {
         const struct status_service *sv = &snap->services[i];
@@ -367,50 +328,44 @@ struct status_lag_query *status__lag_start(const struct status_snapshot *snap,
         buf_release(&bootstrap);
         return NULL;
     }
-    q = lag_new(buf_detach(&bootstrap, NULL), timeout_usec);
-    (void)pthread_attr_init(&attr);
-    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* The thread (and librdkafka's, which inherit its mask) takes no signal of ours. */
-    (void)sigfillset(&all);
-    (void)pthread_sigmask(SIG_SETMASK, &all, &old);
-    r = pthread_create(&thread, &attr, lag_thread, q);
-    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-    (void)pthread_attr_destroy(&attr);
-    if (r != 0) {
-        q->refs = 1;
-        q->done = true;
-        q->r = -r;
-        (void)snprintf(q->err.msg, sizeof q->err.msg, "cannot start a thread: %s", strerror(r));
-    }
+    q = xcalloc(1, sizeof *q);
+    q->call = xcalloc(1, sizeof *q->call);
+    *q->call = (struct lag_call){ .bootstrap = buf_detach(&bootstrap, NULL),
+                                  .timeout_usec = timeout_usec,
+                                  .err = ERR_INIT };
+    q->timeout_usec = timeout_usec;
+    q->deadline_usec = now_usec() + timeout_usec + STATUS_LAG_GRACE_USEC;
+    q->start_error = bgjob_start(lag_run, q->call, lag_call_free, &q->job, NULL);
+    if (q->start_error < 0)
+        q->call = NULL; /* freed */
     return q;
 }
 
 void status__lag_finish(struct status_lag_query *q, struct status_snapshot *snap)
 {
     struct status_kafka *k = &snap->kafka;
-    struct timespec until;
+    const struct lag_call *c;
 
     if (!q) {
         if (k->present)
             (void)snprintf(k->groups_error, sizeof k->groups_error, "no broker running");
         return;
     }
-    until = (struct timespec){ .tv_sec = (time_t)(q->deadline_usec / USEC_PER_SEC),
-                               .tv_nsec = (long)(q->deadline_usec % USEC_PER_SEC) * 1000 };
-    (void)pthread_mutex_lock(&q->lock);
-    while (!q->done && pthread_cond_timedwait(&q->cond, &q->lock, &until) != ETIMEDOUT)
-        ;
-    if (!q->done) {
+    c = q->call;
+    if (q->start_error < 0) {
+        (void)snprintf(k->groups_error, sizeof k->groups_error, "cannot start a thread: %s",
+                       strerror(-q->start_error));
+    } else if (!bgjob_wait(q->job, q->deadline_usec)) {
         (void)snprintf(k->groups_error, sizeof k->groups_error, "no answer within %llu ms",
                        (unsigned long long)(q->timeout_usec / USEC_PER_MSEC));
-    } else if (q->r < 0) {
+    } else if (c->r < 0) {
         (void)snprintf(k->groups_error, sizeof k->groups_error, "%s",
-                       q->err.msg[0] ? q->err.msg : strerror(-q->r));
+                       c->err.msg[0] ? c->err.msg : strerror(-c->r));
     } else {
         k->groups_known = true;
-        k->groups = xcalloc(q->n_groups ? q->n_groups : 1, sizeof *k->groups);
-        for (size_t i = 0; i < q->n_groups; i++) {
-            const struct kfk_group_lag *g = &q->groups[i];
+        k->groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof *k->groups);
+        for (size_t i = 0; i < c->n_groups; i++) {
+            const struct kfk_group_lag *g = &c->groups[i];
             struct status_group *out = &k->groups[k->n_groups++];
 
             *out = (struct status_group){ .name = xstrdup(g->group),
@@ -423,5 +378,6 @@ void status__lag_finish(struct status_lag_query *q, struct status_snapshot *snap
                                g->message[0] ? g->message : strerror(-g->error));
         }
     }
-    lag_unref_unlock(q);
+    q->job = bgjob_release(q->job); /* frees the call, now or when it returns */
+    free(q);
 }

@@ -25,9 +25,10 @@
 #define PROBE_REDIS_MAX   ((size_t)1024 * 1024) /* redis: bytes read before giving up */
 #define PROBE_MSG_MAX     512
 
-struct pg_conn;         /* libpq PGconn */
-struct redisReader;     /* hiredis reader */
-struct probe_kafka_job; /* probe_kafka.c: shared with the probe's thread */
+struct pg_conn;     /* libpq PGconn */
+struct redisReader; /* hiredis reader */
+struct bgjob;
+struct probe_kafka_call; /* probe_kafka.c: the argument of the probe's bgjob */
 struct kfk_probe_result;
 struct err;
 
@@ -84,9 +85,10 @@ struct probe {
     int exec_epfd;       /* epoll over exec_out and exec_pidfd: the one fd the caller polls */
     size_t exec_dropped; /* output bytes beyond PROBE_EXEC_OUTPUT */
 
-    /* kafka: our reference to the job its thread runs, and the pipe's read end */
-    struct probe_kafka_job *kafka_job;
-    int kafka_fd;
+    /* kafka: the bgjob that runs kfk_probe() (probe_kafka.c) */
+    struct bgjob *kafka_job;
+    struct probe_kafka_call *kafka_call; /* the job's: read once the job is done */
+    int kafka_fd;                        /* the job's fd (closed by bgjob_release()) */
 };
 
 extern const struct probe_ops probe__tcp_ops;

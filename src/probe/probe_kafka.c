@@ -1,32 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* probe_kafka.c - kafka probe: kfk_probe() (a librdkafka metadata request to host:port) run in
- * a short-lived thread, since librdkafka has no non-blocking API.
- *
- * Lifetime: the probe and its thread share one reference-counted job (two references) and
- * nothing else: the thread reads the job's own copy of the bootstrap address, never the probe
- * or its spec.  When kfk_probe() returns, the thread stores the result in the job under the
- * lock and, if the probe still holds its end, writes one byte to the pipe whose read end is the
- * probe's fd; probe_step() then takes the result.  When the probe finishes first (its deadline)
- * or is freed, releasing drops the probe's reference and closes the read end under the same
- * lock, so the thread never writes to a closed pipe and never sees the probe's memory; the last
- * reference frees the job.  The thread is detached rather than joined: probe_free() must not
- * block the caller's event loop behind a hung broker, and a librdkafka call cannot be
- * cancelled; it ends by itself within the probe's timeout plus librdkafka's teardown.
- *
- * Signals: the thread is created with every signal blocked (the creating thread blocks them
- * around pthread_create(), so there is no window), SIGCHLD/SIGTERM/SIGINT/SIGHUP included: a
- * supervisor that reads them through a signalfd gets every one.  librdkafka's own threads
- * block all signals too.
+/* probe_kafka.c - kafka probe: kfk_probe() (a librdkafka metadata request to host:port) run as
+ * a bgjob (core/bgjob.h), since librdkafka has no non-blocking API.  The probe waits on the
+ * job's fd in the caller's event loop; the job owns its own copy of the bootstrap address and
+ * never sees the probe or its spec.  When the probe finishes first (its deadline) or is freed,
+ * it releases the job, which frees itself when kfk_probe() returns: probe_free() never blocks
+ * the event loop behind a hung broker, and a librdkafka call ends by itself within the probe's
+ * timeout plus librdkafka's teardown.  The job's thread has every signal blocked, so a
+ * supervisor that reads SIGCHLD/SIGTERM/SIGINT/SIGHUP through a signalfd gets every one;
+ * librdkafka's own threads block all signals too.
  *
  * Results: 0 when the answer lists the broker at host:port and a controller; -EPROTO when it
  * does not (the reason in the message); the kafka.h errors when there is no answer
  * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH ...).  kfk_probe() gets a little less time than the
  * probe so its own, more specific error usually arrives before the probe's deadline. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +23,8 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/bgjob.h"
 #include "core/err.h"
-#include "core/fd.h"
 #include "core/str.h"
 #include "kafka/kafka.h"
 #include "probe_int.h"
@@ -46,148 +34,64 @@
 
 probe_kafka_fn probe__kafka_run = kfk_probe;
 
-struct probe_kafka_job {
-    pthread_mutex_t lock;
-    probe_kafka_fn run; /* kfk_probe(), or a test's fake */
-    unsigned refs;      /* under lock: the probe's and the thread's */
-    bool abandoned;     /* under lock: the probe closed its read end */
-    bool done;          /* under lock: r, res and err are set */
-    char *bootstrap;    /* owned; read by the thread only */
+struct probe_kafka_call { /* the job's argument */
+    probe_kafka_fn run;   /* kfk_probe(), or a test's fake */
+    char *bootstrap;
     uint64_t timeout_usec;
-    int wfd; /* the pipe's write end: used and closed by the thread, under lock */
     int r;
-    struct kfk_probe_result res; /* owned until the probe takes it */
+    struct kfk_probe_result res; /* the job's until the probe takes it */
     struct err err;
 };
 
-static void job_free(struct probe_kafka_job *j)
+static void call_run(void *arg)
 {
-    kfk_probe_result_release(&j->res);
-    (void)fd_close(j->wfd);
-    free(j->bootstrap);
-    (void)pthread_mutex_destroy(&j->lock);
-    free(j);
+    struct probe_kafka_call *c = arg;
+
+    c->r = c->run(c->bootstrap, c->timeout_usec, &c->res, &c->err);
 }
 
-/* Drops one reference; the last frees the job. */
-static void job_unref_locked(struct probe_kafka_job *j)
+static void call_free(void *arg)
 {
-    bool last = --j->refs == 0;
+    struct probe_kafka_call *c = arg;
 
-    (void)pthread_mutex_unlock(&j->lock);
-    if (last)
-        job_free(j);
-}
-
-static void *kafka_thread(void *arg)
-{
-    struct probe_kafka_job *j = arg;
-    struct kfk_probe_result res = { .self_id = -1, .controller_id = -1 };
-    struct err e = ERR_INIT;
-    int r;
-
-    r = j->run(j->bootstrap, j->timeout_usec, &res, &e);
-    (void)pthread_mutex_lock(&j->lock);
-    j->r = r;
-    j->res = res;
-    j->err = e;
-    j->done = true;
-    /* One byte into an empty pipe never blocks; while the lock is held the probe cannot close
-     * the read end, so there is no EPIPE either. */
-    if (!j->abandoned && write(j->wfd, "", 1) < 0) {
-    }
-    j->wfd = fd_close(j->wfd);
-    job_unref_locked(j);
-    return NULL;
+    kfk_probe_result_release(&c->res);
+    free(c->bootstrap);
+    free(c);
 }
 
 static void kafka_release(struct probe *p)
 {
-    struct probe_kafka_job *j = p->kafka_job;
-
-    if (!j) {
-        p->kafka_fd = fd_close(p->kafka_fd);
-        return;
-    }
-    p->kafka_job = NULL;
-    (void)pthread_mutex_lock(&j->lock);
-    j->abandoned = true;
-    p->kafka_fd = fd_close(p->kafka_fd);
-    job_unref_locked(j);
-}
-
-/* Starts the detached thread with every signal blocked from its first instruction on. */
-static int kafka_spawn(struct probe_kafka_job *j)
-{
-    pthread_attr_t attr;
-    pthread_t tid;
-    sigset_t all, old;
-    int r;
-
-    r = -pthread_attr_init(&attr);
-    if (r < 0)
-        return r;
-    r = -pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (r == 0) {
-        (void)sigfillset(&all);
-        r = -pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (r == 0) {
-            r = -pthread_create(&tid, &attr, kafka_thread, j);
-            (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-        }
-    }
-    (void)pthread_attr_destroy(&attr);
-    return r;
+    p->kafka_job = bgjob_release(p->kafka_job); /* closes kafka_fd */
+    p->kafka_call = NULL;
+    p->kafka_fd = -1;
 }
 
 static void kafka_start(struct probe *p)
 {
-    struct probe_kafka_job *j;
+    struct probe_kafka_call *c;
     const char *host = probe__host(p);
     uint64_t margin = p->timeout_usec / 10;
-    int fds[2], r;
+    int r;
 
     if (p->spec->port == 0) {
         probe__finish(p, -EINVAL, "no port to probe");
         return;
     }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        probe__finish(p, -ENOMEM, "out of memory");
-        return;
-    }
-    r = -pthread_mutex_init(&j->lock, NULL);
-    if (r < 0) {
-        free(j);
-        probe__finish(p, r, "pthread_mutex_init() failed: %s", strerror(-r));
-        return;
-    }
-    j->wfd = -1;
-    j->refs = 2;
-    j->run = probe__kafka_run;
-    j->bootstrap = strchr(host, ':') ? xasprintf("[%s]:%u", host, (unsigned)p->spec->port)
+    c = xcalloc(1, sizeof *c);
+    c->run = probe__kafka_run;
+    c->bootstrap = strchr(host, ':') ? xasprintf("[%s]:%u", host, (unsigned)p->spec->port)
                                      : xasprintf("%s:%u", host, (unsigned)p->spec->port);
     if (margin > PROBE_KAFKA_MARGIN_USEC)
         margin = PROBE_KAFKA_MARGIN_USEC;
-    j->timeout_usec = p->timeout_usec > margin ? p->timeout_usec - margin : p->timeout_usec;
-    p->kafka_job = j;
-
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        r = -errno;
-        j->refs = 1; /* no thread */
-        probe__finish(p, r, "pipe2() failed: %s", strerror(-r));
-        return;
-    }
-    p->kafka_fd = fds[0];
-    j->wfd = fds[1];
-    r = fd_set_nonblock(p->kafka_fd, true);
-    if (r == 0)
-        r = kafka_spawn(j);
+    c->timeout_usec = p->timeout_usec > margin ? p->timeout_usec - margin : p->timeout_usec;
+    c->res = (struct kfk_probe_result){ .self_id = -1, .controller_id = -1 };
+    c->err = (struct err)ERR_INIT;
+    r = bgjob_start(call_run, c, call_free, &p->kafka_job, &p->kafka_fd);
     if (r < 0) {
-        j->refs = 1;
         probe__finish(p, r, "cannot start the kafka probe's thread: %s", strerror(-r));
         return;
     }
+    p->kafka_call = c;
     probe__wait(p, p->kafka_fd, POLLIN);
 }
 
@@ -243,34 +147,23 @@ static void kafka_detail(struct probe *p, const struct kfk_probe_result *res)
 
 static void kafka_step(struct probe *p, short revents)
 {
-    struct probe_kafka_job *j = p->kafka_job;
+    struct probe_kafka_call *c = p->kafka_call;
     struct kfk_probe_result res;
-    struct err e;
-    bool done;
     char b;
-    ssize_t k;
-    int r;
 
     (void)revents;
-    k = read(p->kafka_fd, &b, 1);
-    if (k < 0 && (errno == EAGAIN || errno == EINTR))
+    if (read(p->kafka_fd, &b, 1) < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    (void)pthread_mutex_lock(&j->lock);
-    done = j->done;
-    r = j->r;
-    res = j->res;
-    e = j->err;
-    if (done) /* ours now */
-        j->res = (struct kfk_probe_result){ .self_id = -1, .controller_id = -1 };
-    (void)pthread_mutex_unlock(&j->lock);
-    if (!done) {
+    if (!bgjob_done(p->kafka_job)) {
         probe__finish(p, -EIO, "the kafka probe's thread ended without a result");
         return;
     }
-    if (r < 0) {
-        probe__finish(p, r, "%s", e.msg);
+    if (c->r < 0) {
+        probe__finish(p, c->r, "%s", c->err.msg);
         return;
     }
+    res = c->res; /* ours now */
+    c->res = (struct kfk_probe_result){ .self_id = -1, .controller_id = -1 };
     kafka_detail(p, &res);
     if (res.healthy)
         probe__finish(p, 0, "%zu broker%s, controller %d", res.n_brokers,
