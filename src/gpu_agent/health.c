@@ -19,11 +19,12 @@
 #include "core/str.h"
 #include "core/time.h"
 
-#define WAIT_MS          500
-#define BACKOFF_MIN_USEC USEC_PER_SEC
-#define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
-#define DRAINS_FILE      "drained"
-#define DRAINS_FILE_MAX  (64 * 1024)
+#define WAIT_MS            500
+#define OLD_SET_MAX_EVENTS 256 /* taken from a set being replaced, at most */
+#define BACKOFF_MIN_USEC   USEC_PER_SEC
+#define BACKOFF_MAX_USEC   (30 * USEC_PER_SEC)
+#define DRAINS_FILE        "drained"
+#define DRAINS_FILE_MAX    (64 * 1024)
 
 enum gpu_tier health_classify_xid(const struct agent_config *cfg, uint64_t xid)
 {
@@ -352,6 +353,43 @@ static bool stopping(struct agent *a)
     return s;
 }
 
+/* One event from a set: an XID of a known GPU, or one counted as unmatched. */
+static void on_event(struct agent *a, const struct nvml_event *ev)
+{
+    struct agent_gpu *g = gpu_by_device(a, ev->device);
+
+    if (!(ev->type & NVML_EVENT_XID_CRITICAL_ERROR))
+        return;
+    if (g) {
+        health_on_xid(a, g, ev->data);
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->xid_unmatched++;
+    a->gen++;
+    pthread_mutex_unlock(&a->lock);
+    log_warning("XID %llu from a device the agent does not know", (unsigned long long)ev->data);
+}
+
+/* Replaces the set (after an undrain: every GPU registered again).  NVML records in a set
+ * only events after its creation, and freeing a set drops what it still holds; so the new set
+ * is made first and the old one emptied after, and no XID is lost.  One that comes between
+ * the two may come through both and be counted twice, the lesser harm. */
+static struct nvml_event_set *resubscribe(struct agent *a, struct nvml_event_set *old,
+                                          uint64_t *mask)
+{
+    struct nvml_event_set *set = subscribe(a, mask);
+    struct nvml_event ev;
+
+    for (unsigned n = 0; old && n < OLD_SET_MAX_EVENTS; n++) {
+        if (nvml_event_set_wait(a->nvml, old, &ev, 0) != NVML_RET_SUCCESS)
+            break;
+        on_event(a, &ev);
+    }
+    nvml_event_set_free(a->nvml, old);
+    return set;
+}
+
 void *health_thread_main(void *userdata)
 {
     struct agent *a = userdata;
@@ -367,8 +405,7 @@ void *health_thread_main(void *userdata)
             continue;
         }
         if (!set || atomic_exchange(&a->events_resubscribe, false)) {
-            nvml_event_set_free(a->nvml, set);
-            set = subscribe(a, &mask);
+            set = resubscribe(a, set, &mask);
             if (!set) {
                 (void)pause_usec(a, WAIT_MS * USEC_PER_MSEC);
                 continue;
@@ -378,21 +415,8 @@ void *health_thread_main(void *userdata)
         if (st == NVML_RET_TIMEOUT)
             continue;
         if (st == NVML_RET_SUCCESS) {
-            struct agent_gpu *g = gpu_by_device(a, ev.device);
-
             backoff = BACKOFF_MIN_USEC;
-            if (!(ev.type & NVML_EVENT_XID_CRITICAL_ERROR))
-                continue;
-            if (g) {
-                health_on_xid(a, g, ev.data);
-                continue;
-            }
-            pthread_mutex_lock(&a->lock);
-            a->xid_unmatched++;
-            a->gen++;
-            pthread_mutex_unlock(&a->lock);
-            log_warning("XID %llu from a device the agent does not know",
-                        (unsigned long long)ev.data);
+            on_event(a, &ev);
             continue;
         }
         /* GPU_IS_LOST names no GPU: find it, then watch the others with a fresh set. */
