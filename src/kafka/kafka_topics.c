@@ -5,10 +5,12 @@
  * partitions), all within the call's deadline.  librdkafka sends all four to the
  * controller (under KRaft: the broker the metadata named, which forwards them).
  *
- * AlterConfigs, not IncrementalAlterConfigs (librdkafka 2.2.0; this was written for 2.0.2).
  * AlterConfigs replaces a topic's whole dynamic config, which is what a spec that lists the
- * whole config wants; the comparison beforehand (DescribeConfigs, entries whose source is
- * DYNAMIC_TOPIC_CONFIG) keeps a second apply from sending anything. */
+ * whole config wants (a key dropped from the file reverts to the broker's default); the
+ * comparison beforehand (DescribeConfigs, entries whose source is DYNAMIC_TOPIC_CONFIG) keeps
+ * a second apply from sending anything.  IncrementalAlterConfigs (librdkafka >= 2.2.0) would
+ * give the same result with a SET per listed key and a DELETE per dropped one; Kafka 4.4 still
+ * serves AlterConfigs, and integration.kafka_adapter changes and drops keys through it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
