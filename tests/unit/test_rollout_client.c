@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fd.h"
+#include "core/str.h"
 #include "core/time.h"
 #include "metrics/metrics.h"
 #include "rollout.h"
@@ -87,11 +89,13 @@ static void test_sse_parser(void)
 /* ===== Swaps under concurrent readers ===== */
 
 #define READERS 4
+#define SWAPS   150 /* snapshots 2 .. SWAPS + 1 replace snapshot 1 */
 
 struct swap_ctx {
     struct rollout_client *c;
     atomic_bool done;
-    atomic_ulong evals;
+    atomic_ulong evals; /* added by each reader when it ends */
+    atomic_ulong live;  /* counted at each evaluation: the writer paces its swaps by it */
 };
 
 static void *reader_main(void *arg)
@@ -115,6 +119,7 @@ static void *reader_main(void *arg)
             T_FAIL("read '%s' from snapshot %s", res.value->s, want);
         rollout_client_read_end(x->c, &rd);
         n++;
+        atomic_fetch_add(&x->live, 1);
     }
     atomic_fetch_add(&x->evals, n);
     return NULL;
@@ -134,20 +139,31 @@ static void test_swap_under_concurrent_readers(void)
     rollout_client_set_snapshot(x.c, make_snapshot(1, "off"));
     for (int i = 0; i < READERS; i++)
         ASSERT_EQ(pthread_create(&th[i], NULL, reader_main, &x), 0);
-    for (v = 2; v <= 300; v++)
+    /* Each swap waits for one more evaluation (10 s at most), so the readers run between the
+     * swaps however loaded the machine is: without it, with the stack running beside it in CI,
+     * the writer once made all its swaps before a reader ran at all.  Each swap waits for the
+     * readers of the old snapshot to leave it, a time slice when one was preempted inside. */
+    for (v = 2; v <= SWAPS + 1; v++) {
+        unsigned long seen = atomic_load(&x.live);
+        uint64_t deadline = now_usec() + 10 * USEC_PER_SEC;
+
         rollout_client_set_snapshot(x.c, make_snapshot(v, "off"));
+        while (atomic_load(&x.live) == seen && now_usec() < deadline)
+            (void)sched_yield();
+    }
     atomic_store(&x.done, true);
     for (int i = 0; i < READERS; i++)
         pthread_join(th[i], NULL);
-    ASSERT_GE(atomic_load(&x.evals), 1000);
-    /* Every evaluation is counted exactly once across 3000 retired snapshots. */
+    ASSERT_GE(atomic_load(&x.evals), SWAPS);
+    /* Every evaluation is counted exactly once across SWAPS retired snapshots. */
     rollout_client_flush_metrics(x.c);
     ASSERT_OK(metrics_write_text(rollout_client_metrics(x.c), &out));
     (void)snprintf(line, sizeof line,
                    "rollout_evaluations_total{flag=\"v\",variant=\"control\"} %lu\n",
                    atomic_load(&x.evals));
     ASSERT_CONTAINS(buf_str(&out), line);
-    ASSERT_CONTAINS(buf_str(&out), "rollout_snapshot_version 300\n");
+    (void)snprintf(line, sizeof line, "rollout_snapshot_version %d\n", SWAPS + 1);
+    ASSERT_CONTAINS(buf_str(&out), line);
     buf_release(&out);
     rollout_client_free(x.c);
 }
