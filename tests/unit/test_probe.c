@@ -710,7 +710,7 @@ static void test_kafka_free_while_running(void)
     ASSERT_GE(t_count_threads(), threads + 3);
     t0 = now_usec();
     p[0] = probe_free(p[0]);
-    ASSERT_LE(now_usec() - t0, 20 * MSEC);
+    ASSERT_LE(now_usec() - t0, 150 * MSEC); /* not the ~300 ms its call has left */
     /* One finishes by its deadline (the thread still runs), then is freed. */
     while (!probe_step(p[1], 0))
         srv__sleep_ms(10);
