@@ -60,11 +60,12 @@ asan:
 		scripts/ctest.sh $(BUILD)-asan -L unit
 
 # Tests of threaded code (metrics atomics, MHD threads, snapshot swaps, gpu_agent collector,
-# the kafka probe's thread) under ThreadSanitizer.  Not unit.kafka nor unit.probe: librdkafka
-# (2.12.1 built WITH_C11THREADS, as 2.0.2) starts its threads with glibc's C11 thrd_create(),
-# which clang 14's TSan does not intercept (it crashes in its allocator on those threads);
-# unit.probe_kafka runs the probe's thread with a fake kfk_probe() instead.
-TSAN_TESTS ?= metrics|http|rollout|gpu|probe_kafka
+# core/bgjob and the kafka probe's thread on it) under ThreadSanitizer.  Not unit.kafka nor
+# unit.probe: librdkafka (2.12.1 built WITH_C11THREADS, as 2.0.2) starts its threads with
+# glibc's C11 thrd_create(), which clang 14's TSan does not intercept (it crashes in its
+# allocator on those threads); unit.probe_kafka runs the probe's thread with a fake
+# kfk_probe() instead.
+TSAN_TESTS ?= metrics|http|rollout|gpu|probe_kafka|bgjob
 tsan:
 	@cmake -S . -B $(BUILD)-tsan -DCMAKE_C_COMPILER=clang -DUT_TSAN=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
