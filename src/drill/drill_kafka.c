@@ -102,15 +102,13 @@ struct part_view {
     bool topic_whole; /* every partition of the topic has a leader and all replicas in sync */
 };
 
-static int part_view(const struct drill_kafka_target *t, int32_t partition, struct part_view *ret)
+/* The partition as one metadata answer shows it: 0, or -ENOENT when the answer lacks it. */
+static int part_view_in(const struct kfk_metadata *md, const struct drill_kafka_target *t,
+                        int32_t partition, struct part_view *ret)
 {
-    struct kfk_metadata *md = NULL;
-    int r = kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL);
+    int r = -ENOENT;
 
     *ret = (struct part_view){ .leader = -1 };
-    if (r < 0)
-        return r;
-    r = -ENOENT;
     for (size_t i = 0; i < md->n_topics; i++) {
         const struct kfk_topic *tp = &md->topics[i];
 
@@ -136,7 +134,6 @@ static int part_view(const struct drill_kafka_target *t, int32_t partition, stru
             found = md->brokers[k].port == t->brokers[i].port;
         ret->brokers_all = ret->brokers_all && found;
     }
-    md = kfk_metadata_release(md);
     return r;
 }
 
@@ -145,35 +142,31 @@ static bool view_whole(const struct part_view *v)
     return v->leader >= 0 && v->n_replicas >= 2 && v->n_isr == v->n_replicas && v->brokers_all;
 }
 
-/* The target broker with Kafka id `id` (its port as the metadata lists it), or NULL. */
-static const struct drill_kafka_broker *broker_of(const struct drill_kafka_target *t, int32_t id)
+/* The target broker with Kafka id `id` (its port as the answer lists it), or NULL. */
+static const struct drill_kafka_broker *broker_in(const struct kfk_metadata *md,
+                                                  const struct drill_kafka_target *t, int32_t id)
 {
-    struct kfk_metadata *md = NULL;
     const struct drill_kafka_broker *ret = NULL;
-    const struct kfk_broker *b;
+    const struct kfk_broker *b = kfk_metadata_broker(md, id);
 
-    if (kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL) < 0)
-        return NULL;
-    b = kfk_metadata_broker(md, id);
     for (size_t i = 0; b && i < t->n_brokers; i++)
         if (t->brokers[i].port == b->port)
             ret = &t->brokers[i];
-    md = kfk_metadata_release(md);
     return ret;
 }
 
-/* The lowest partition of the drill topic that the service `name` leads; -1 when it leads none
- * (or is unknown, or the metadata cannot be read). */
-static int32_t partition_led_by(const struct drill_kafka_target *t, const char *name)
+/* The lowest partition of the drill topic that the service `name` leads in the answer; -1 when
+ * it leads none (or is unknown). */
+static int32_t partition_led_in(const struct kfk_metadata *md, const struct drill_kafka_target *t,
+                                const char *name)
 {
     const struct drill_kafka_broker *b = NULL;
-    struct kfk_metadata *md = NULL;
     int32_t id = -1, ret = -1;
 
     for (size_t i = 0; i < t->n_brokers; i++)
         if (streq(t->brokers[i].name, name))
             b = &t->brokers[i];
-    if (!b || kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL) < 0)
+    if (!b)
         return -1;
     for (size_t i = 0; i < md->n_brokers; i++)
         if (md->brokers[i].port == b->port)
@@ -185,7 +178,6 @@ static int32_t partition_led_by(const struct drill_kafka_target *t, const char *
             if (tp->partitions[k].leader == id && (ret < 0 || tp->partitions[k].id < ret))
                 ret = tp->partitions[k].id;
     }
-    md = kfk_metadata_release(md);
     return ret;
 }
 
@@ -561,6 +553,7 @@ static int ensure_topic(const struct drill_kafka_target *t, bool every_pair, str
 static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_pids)
 {
     struct drill_run *res = r->res;
+    struct kfk_metadata *md = NULL; /* this round's answer */
     bool resumed = r->o->fault != DRILL_KAFKA_PAUSE, degraded = false;
     uint64_t deadline = res->fault_at + r->o->heal_timeout_usec + (resumed ? 0 : r->o->pause_usec);
 
@@ -575,11 +568,13 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
             res->resume_at = now;
             DRILL_PROGRESS(r, "SIGCONT to %s", res->victim);
         }
-        if (part_view(r->t, r->partition, &v) < 0) {
+        md = kfk_metadata_release(md);
+        if (kfk_metadata_fetch(r->t->bootstrap, MD_USEC, &md, NULL) < 0 ||
+            part_view_in(md, r->t, r->partition, &v) < 0) {
             degraded = true; /* no answer at all */
         } else {
             if (v.leader >= 0 && v.leader != victim_id && !res->new_leader_usec) {
-                const struct drill_kafka_broker *b = broker_of(r->t, v.leader);
+                const struct drill_kafka_broker *b = broker_in(md, r->t, v.leader);
 
                 res->new_leader_usec = now_usec() - res->fault_at;
                 (void)snprintf(res->new_leader, sizeof res->new_leader, "%s", b ? b->name : "?");
@@ -607,6 +602,7 @@ static void watch(struct run *r, int32_t victim_id, const pid_t *pids, size_t n_
         }
         sleep_usec(POLL_USEC);
     }
+    md = kfk_metadata_release(md);
     if (!resumed)
         for (size_t i = 0; i < n_pids; i++)
             (void)kill(pids[i], SIGCONT);
@@ -663,14 +659,24 @@ static int await_partition(struct run *r, struct part_view *ret_view,
                    by_ctl ? "every partition (one led by the active controller)" : "partition 0",
                    t->topic);
     for (;;) {
+        struct kfk_metadata *md = NULL;
+        bool ready;
+
         drill__kafka_controller(t, ctl, ctl_size);
-        r->partition = !by_ctl ? 0 : ctl[0] ? partition_led_by(t, ctl) : -1;
         *ret_victim = NULL;
-        if (r->partition >= 0 && part_view(t, r->partition, ret_view) == 0 &&
-            view_whole(ret_view) && (!by_ctl || ret_view->topic_whole) &&
-            (*ret_victim = broker_of(t, ret_view->leader)) &&
-            (!by_ctl || streq((*ret_victim)->name, ctl)))
-            return 0;
+        *ret_view = (struct part_view){ .leader = -1 };
+        r->partition = by_ctl ? -1 : 0;
+        if (kfk_metadata_fetch(t->bootstrap, MD_USEC, &md, NULL) == 0) {
+            if (by_ctl && ctl[0])
+                r->partition = partition_led_in(md, t, ctl);
+            ready = r->partition >= 0 && part_view_in(md, t, r->partition, ret_view) == 0 &&
+                    view_whole(ret_view) && (!by_ctl || ret_view->topic_whole) &&
+                    (*ret_victim = broker_in(md, t, ret_view->leader)) &&
+                    (!by_ctl || streq((*ret_victim)->name, ctl));
+            md = kfk_metadata_release(md);
+            if (ready)
+                return 0;
+        }
         if (now_usec() >= deadline)
             break;
         sleep_usec(POLL_USEC);
